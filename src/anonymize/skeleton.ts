@@ -1,0 +1,153 @@
+import type { Params, SkeletonNode } from '../types.ts';
+
+/**
+ * JSON keys whose scalar values are kept because they drive load (DESIGN decision 2). Anything else becomes type +
+ * length. Kept only when the value is a number, boolean, null, or (for `model`) a string.
+ */
+export const KEPT_PARAMS: ReadonlySet<string> = new Set([
+  'model', 'max_tokens', 'max_completion_tokens', 'min_tokens', 'ignore_eos', 'stream', 'n', 'best_of', 'temperature',
+  'top_p', 'top_k', 'presence_penalty', 'frequency_penalty', 'logprobs', 'top_logprobs', 'seed', 'include_usage',
+]);
+
+/** Closed vocabularies kept verbatim as literals, by key (values outside the vocabulary become type + length). */
+const LITERALS: Record<string, ReadonlySet<string>> = {
+  role: new Set(['system', 'developer', 'user', 'assistant', 'tool', 'function']),
+  type: new Set(['text', 'image_url', 'input_audio', 'file', 'function', 'json_object', 'json_schema', 'tool_call', 'refusal']),
+  finish_reason: new Set(['stop', 'length', 'tool_calls', 'content_filter']),
+};
+
+/** Object keys that look like schema names are kept; a key that looks like data (an e-mail, an id, spaces) is replaced. */
+const SAFE_KEY = /^[A-Za-z_][A-Za-z0-9_-]{0,63}$/;
+const LOOKS_LIKE_ID = /\d{4,}|^[0-9a-f]{16,}$/i;
+
+/** The anonymized description of one JSON value. */
+export interface Described {
+  skeleton: SkeletonNode;
+  /** Depth-first lengths for the skeleton's `s` and `u` nodes. */
+  sizes: number[];
+  /** Kept parameter values, by dotted path (top-level keys are plain, e.g. `max_tokens`). */
+  params: Params;
+}
+
+/**
+ * Describes a parsed JSON value by structure only: keys, types, string lengths and array lengths; values are dropped
+ * except {@link KEPT_PARAMS} (at any depth, by dotted path) and closed-vocabulary literals such as chat roles.
+ * Arrays whose elements all have the same structure and sizes (tensors, token arrays) are stored as one `u` node and a
+ * length, so a 1M-element tensor describes in O(n) time and O(1) space.
+ */
+export function describeJson(value: unknown): Described {
+  const sizes: number[] = [];
+  const params: Params = {};
+  const skeleton = node(value, '', sizes, params, null);
+  return { skeleton, sizes, params };
+}
+
+function node(v: unknown, path: string, sizes: number[], params: Params, key: string | null): SkeletonNode {
+  if (v === null) return { t: 'z' };
+  switch (typeof v) {
+    case 'string': {
+      const lit = key !== null ? LITERALS[key] : undefined;
+      if (lit && lit.has(v)) return { t: 'l', v };
+      if (key === 'model' && path.indexOf('.') === -1) {
+        params[path] = v;
+        return { t: 'p', name: path };
+      }
+      sizes.push(v.length);
+      return { t: 's' };
+    }
+    case 'number':
+      if (key !== null && KEPT_PARAMS.has(key)) {
+        params[path] = v;
+        return { t: 'p', name: path };
+      }
+      return Number.isInteger(v) ? { t: 'i' } : { t: 'f' };
+    case 'boolean':
+      if (key !== null && KEPT_PARAMS.has(key)) {
+        params[path] = v;
+        return { t: 'p', name: path };
+      }
+      return { t: 'b', v };
+    case 'object':
+      break;
+    default:
+      return { t: 'z' };
+  }
+  if (Array.isArray(v)) return arrayNode(v, path, sizes, params);
+  const k: Array<[string, SkeletonNode]> = [];
+  let hidden = 0;
+  for (const [name, child] of Object.entries(v as Record<string, unknown>)) {
+    const safe = SAFE_KEY.test(name) && !LOOKS_LIKE_ID.test(name) ? name : `{key${hidden++}}`;
+    k.push([safe, node(child, path ? `${path}.${safe}` : safe, sizes, params, safe)]);
+  }
+  return { t: 'o', k };
+}
+
+function arrayNode(arr: unknown[], path: string, sizes: number[], params: Params): SkeletonNode {
+  if (arr.length === 0) {
+    sizes.push(0);
+    return { t: 'u', of: null };
+  }
+  // Fast path: all numbers (tensors, token ids).
+  if (typeof arr[0] === 'number') {
+    let allInt = true;
+    let same = true;
+    for (const x of arr) {
+      if (typeof x !== 'number') { same = false; break; }
+      if (allInt && !Number.isInteger(x)) allInt = false;
+    }
+    if (same) {
+      sizes.push(arr.length);
+      return { t: 'u', of: allInt ? { t: 'i' } : { t: 'f' } };
+    }
+  }
+  const children: Described[] = arr.map((x, i) => {
+    const s: number[] = [];
+    const p: Params = {};
+    return { skeleton: node(x, `${path}[${i}]`, s, p, null), sizes: s, params: p };
+  });
+  const key0 = JSON.stringify(children[0]!.skeleton);
+  const sizes0 = children[0]!.sizes.join(',');
+  const uniform = children.every((c) => Object.keys(c.params).length === 0 && c.sizes.join(',') === sizes0 && JSON.stringify(c.skeleton) === key0);
+  if (uniform) {
+    sizes.push(arr.length, ...children[0]!.sizes);
+    return { t: 'u', of: children[0]!.skeleton };
+  }
+  for (const c of children) {
+    sizes.push(...c.sizes);
+    Object.assign(params, c.params);
+  }
+  return { t: 'a', e: children.map((c) => c.skeleton) };
+}
+
+/**
+ * Templates a URL path for the trace: drops the query, replaces segments that look like IDs or carry data (digits
+ * runs, UUIDs, hex, `%`-encoding, long tokens) with `{id}`. Keeps fixed API words such as `v1`, `chat`, `models`.
+ * The path's model segment in `/v2/models/{model}/...` is kept when it looks like a name.
+ */
+export function templateRoute(url: string): string {
+  const q = url.indexOf('?');
+  const path = q >= 0 ? url.slice(0, q) : url;
+  const segs = path.split('/').map((seg) => {
+    if (seg === '') return seg;
+    if (/^v\d+$/.test(seg)) return seg;
+    if (seg.includes('%') || seg.length > 48) return '{id}';
+    if (/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(seg)) return '{id}';
+    if (/\d{3,}/.test(seg) || /^[0-9a-f]{12,}$/i.test(seg) || /^\d+$/.test(seg)) return '{id}';
+    if (!/^[A-Za-z0-9._:-]+$/.test(seg)) return '{id}';
+    return seg;
+  });
+  return segs.join('/') || '/';
+}
+
+/** Request/response header names whose values may be recorded (DESIGN decision 2); all other values are dropped. */
+export const HEADER_VALUE_ALLOWLIST: ReadonlySet<string> = new Set(['content-type', 'accept', 'content-encoding']);
+
+/** The default anonymization policy, written into every trace's metadata. */
+export const DEFAULT_POLICY = {
+  name: 'default',
+  version: 1,
+  headers: { keepValues: [...HEADER_VALUE_ALLOWLIST] },
+  query: 'dropped',
+  path: 'ids templated',
+  body: 'structure only (types, lengths); kept params: ' + [...KEPT_PARAMS].join(','),
+} as const;

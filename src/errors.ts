@@ -1,0 +1,32 @@
+/**
+ * Stable error codes. Every error tracewarp throws on purpose is a {@link TracewarpError} with one of these codes,
+ * so scripts can match on `err.code` rather than on message text.
+ */
+export type ErrorCode =
+  | 'TW_USAGE' // CLI misuse: unknown flag, bad value (exit code 2)
+  | 'TW_TRACE_NOT_FOUND' // the trace file does not exist
+  | 'TW_TRACE_NOT_SQLITE' // the file is not an SQLite database at all
+  | 'TW_TRACE_FOREIGN' // an SQLite database, but not a tracewarp trace
+  | 'TW_TRACE_VERSION' // a tracewarp trace of a format version this build cannot read
+  | 'TW_TRACE_CORRUPT' // truncated or damaged (fails PRAGMA quick_check or a read)
+  | 'TW_RUN_INVALID' // a run file that cannot be read as one
+  | 'TW_IMPORT_FORMAT' // an import source that does not follow its format
+  | 'TW_LISTEN' // cannot listen on the requested address
+  | 'TW_TARGET'; // the replay target URL is unusable
+
+/** An expected failure with a stable {@link ErrorCode}; `exitCode` is what the CLI exits with (1, or 2 for usage). */
+export class TracewarpError extends Error {
+  readonly code: ErrorCode;
+  readonly exitCode: number;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'TracewarpError';
+    this.code = code;
+    this.exitCode = code === 'TW_USAGE' ? 2 : 1;
+  }
+}
+
+/** Throws a `TW_USAGE` error (CLI exit code 2). */
+export function usageError(message: string): never {
+  throw new TracewarpError('TW_USAGE', message);
+}

@@ -1,0 +1,75 @@
+/**
+ * The trace file format, version 1: one SQLite file.
+ *
+ * - `meta(key TEXT PRIMARY KEY, value TEXT)`: JSON-encoded values. Keys: `format` (always `"tracewarp-trace"`),
+ *   `format_version`, `created_at` (ISO 8601), `anchor_wall_us` (wall-clock µs since the Unix epoch at offset 0),
+ *   `source` (`capture` or `import:<format>`), `source_file` (base name, imports only), `tool_version`,
+ *   `anonymization` (the policy in force), `records_dropped` (records the writer could not keep up with),
+ *   `capture_raw` (false unless raw capture was asked for).
+ * - `shapes(id, hash UNIQUE, shape BLOB)`: each distinct request shape once (msgpack of {@link RequestShape}).
+ * - `requests`: one row per exchange, scalar fields as columns (queryable with plain `sqlite3`), msgpack blobs for
+ *   `params`, `features` and `event_offsets` (delta-encoded µs).
+ *
+ * This module owns the schema and {@link FORMAT_VERSION}; everything else reads and writes through `reader.ts` and
+ * `writer.ts`.
+ */
+
+/** The value of `meta.format` in every trace file. */
+export const FORMAT_NAME = 'tracewarp-trace';
+/** The trace format version this build writes; it reads this version and older ones. */
+export const FORMAT_VERSION = 1;
+
+/** DDL of format version 1. */
+export const SCHEMA_V1 = `
+CREATE TABLE meta (
+  key   TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+);
+CREATE TABLE shapes (
+  id    INTEGER PRIMARY KEY,
+  hash  TEXT NOT NULL UNIQUE,
+  shape BLOB NOT NULL
+);
+CREATE TABLE requests (
+  seq            INTEGER PRIMARY KEY,
+  offset_us      INTEGER NOT NULL,
+  method         TEXT    NOT NULL,
+  route          TEXT    NOT NULL,
+  protocol       TEXT    NOT NULL,
+  status         INTEGER,
+  error_kind     TEXT,
+  request_bytes  INTEGER NOT NULL,
+  response_bytes INTEGER,
+  ttfb_us        INTEGER,
+  ttft_us        INTEGER,
+  latency_us     INTEGER,
+  streamed       INTEGER NOT NULL,
+  event_count    INTEGER,
+  prompt_tokens  INTEGER,
+  output_tokens  INTEGER,
+  message_count  INTEGER,
+  model          TEXT,
+  max_tokens     INTEGER,
+  shape_id       INTEGER NOT NULL REFERENCES shapes(id),
+  params         BLOB,
+  features       BLOB,
+  event_offsets  BLOB
+);
+CREATE INDEX requests_by_offset ON requests(offset_us, seq);
+`;
+
+/** Metadata of a trace as the reader returns it. */
+export interface TraceMeta {
+  format: string;
+  formatVersion: number;
+  createdAt: string;
+  /** Wall-clock µs since the Unix epoch at offset 0. */
+  anchorWallUs: number;
+  /** `capture` or `import:<format>`. */
+  source: string;
+  sourceFile?: string;
+  toolVersion: string;
+  anonymization: unknown;
+  recordsDropped: number;
+  captureRaw: boolean;
+}

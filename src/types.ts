@@ -1,0 +1,109 @@
+/**
+ * Core data shapes shared by capture, import, trace and replay. Times are integer µs; sizes are bytes; token counts
+ * are tokens of the project tokenizer (see `tokens.ts`).
+ */
+
+/**
+ * The anonymized structure of a JSON body: keys and types, never values (DESIGN decision 2).
+ * - `o`: object with its keys in order; `a`: array with one node per element;
+ * - `u`: uniform array (every element has the same node and sizes) — its length is the next entry of `sizes`;
+ * - `s`: string — its length in UTF-16 code units is the next entry of `sizes`;
+ * - `i`/`f`: integer / other number; `b`: boolean (kept: one bit, and flags such as `include_usage` change load); `z`: null;
+ * - `p`: a kept load-driving parameter (e.g. `max_tokens`); its value is in the record's `params` under `name`;
+ * - `l`: a literal from a closed vocabulary kept verbatim (e.g. chat `role` values such as `user`).
+ * Lengths live outside the node (in `sizes`, depth-first order) so that equal structures share one stored shape.
+ */
+export type SkeletonNode =
+  | { t: 'o'; k: Array<[string, SkeletonNode]> }
+  | { t: 'a'; e: SkeletonNode[] }
+  | { t: 'u'; of: SkeletonNode | null }
+  | { t: 's' }
+  | { t: 'i' }
+  | { t: 'f' }
+  | { t: 'b'; v: boolean }
+  | { t: 'z' }
+  | { t: 'p'; name: string }
+  | { t: 'l'; v: string };
+
+/** How a request body was described. */
+export type BodyKind = 'none' | 'json' | 'unparseable' | 'binary';
+
+/** The shape of a request: what the synthesizer needs to rebuild a body of the same structure. Stored once per distinct value. */
+export interface RequestShape {
+  /** How the body was understood. */
+  kind: BodyKind;
+  /** Content type of the request (media type only, no parameters), or null. */
+  contentType: string | null;
+  /** JSON structure (kind `json` only). */
+  skeleton: SkeletonNode | null;
+}
+
+/** Kept load-driving parameter values (`model`, `max_tokens`, `stream`, `n`, `temperature`, …), by JSON key. */
+export type Params = Record<string, string | number | boolean | null>;
+
+/**
+ * Per-request features: the numbers that vary between requests of one shape.
+ * Token counts use the project tokenizer; `sizes` are the string lengths / uniform-array lengths of the skeleton.
+ */
+export interface Features {
+  /** Depth-first lengths for the skeleton's `s` and `u` nodes. */
+  sizes?: number[];
+  /** Prompt tokens per chat message (OpenAI chat) or per prompt (completions). */
+  messageTokens?: number[];
+  /** Prefix block ids (Mooncake `hash_ids`): equal ids mean a shared prompt prefix block. */
+  prefixBlocks?: number[];
+  /** Tokens per prefix block (Mooncake: 512). */
+  prefixBlockTokens?: number;
+}
+
+/** Protocol families the spine knows. More adapters come with issue 3. */
+export type ProtocolId = 'openai-chat' | 'openai-completions' | 'generic-json' | 'other';
+
+/** Why an exchange failed; null when an HTTP answer came back whole. */
+export type ErrorKind =
+  | 'upstream_timeout'
+  | 'upstream_timeout_body'
+  | 'upstream_reset'
+  | 'upstream_refused'
+  | 'upstream_error'
+  | 'client_aborted'
+  | 'stream_truncated';
+
+/** One exchange in a trace (one row of the `requests` table). */
+export interface TraceRecord {
+  /** Sequence number, 1-based, in order of arrival. */
+  seq: number;
+  /** Arrival time in µs since the trace's offset 0 (monotonic). */
+  offsetUs: number;
+  method: string;
+  /** Path with IDs templated (`/v1/models/{id}`), never a query value. */
+  route: string;
+  protocol: ProtocolId;
+  /** HTTP status sent to the client, or null if none was (error before headers). */
+  status: number | null;
+  errorKind: ErrorKind | null;
+  requestBytes: number;
+  responseBytes: number | null;
+  /** Time from arrival to the upstream's response headers, µs. */
+  ttfbUs: number | null;
+  /** Time from arrival to the first content event of a streamed answer, µs. */
+  ttftUs: number | null;
+  /** Time from arrival to the last byte sent to the client, µs. */
+  latencyUs: number | null;
+  /** True when the answer was an event stream (SSE/NDJSON). */
+  streamed: boolean;
+  /** Events of a streamed answer. */
+  eventCount: number | null;
+  /** Offsets of each event from arrival, µs (streamed answers only). */
+  eventOffsetsUs: number[] | null;
+  /** Prompt tokens (OpenAI chat/completions). */
+  promptTokens: number | null;
+  /** Output tokens (from `usage` or counted from the answer). */
+  outputTokens: number | null;
+  messageCount: number | null;
+  model: string | null;
+  maxTokens: number | null;
+  shape: RequestShape;
+  params: Params;
+  features: Features;
+}

@@ -1,0 +1,44 @@
+/**
+ * Units and clocks. Times on disk are integer microseconds (µs) from a monotonic clock; durations shown to users are
+ * milliseconds (ms) or seconds (s), always with the unit in the name.
+ */
+
+const origin = process.hrtime.bigint();
+
+/** Monotonic time in integer µs since this process loaded the module. Never goes backwards; not wall-clock. */
+export function monoUs(): number {
+  return Number((process.hrtime.bigint() - origin) / 1000n);
+}
+
+/** Monotonic time in fractional µs (sub-µs precision), for in-process measurements. */
+export function monoUsPrecise(): number {
+  return Number(process.hrtime.bigint() - origin) / 1000;
+}
+
+/** Wall-clock time in integer µs since the Unix epoch (ms precision from `Date.now()`). */
+export function wallUs(): number {
+  return Date.now() * 1000;
+}
+
+/** µs → ms (fractional). */
+export const usToMs = (us: number): number => us / 1000;
+/** ms → µs (rounded to an integer). */
+export const msToUs = (ms: number): number => Math.round(ms * 1000);
+/** s → µs (rounded to an integer). */
+export const sToUs = (s: number): number => Math.round(s * 1e6);
+
+/**
+ * Parses a duration such as `500ms`, `2s`, `1.5m`, `250us` or a bare number of seconds into µs.
+ * @throws Error with a message naming the bad value when it is not a duration.
+ */
+export function parseDurationUs(text: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(us|µs|ms|s|m|h)?\s*$/.exec(text);
+  if (!m) throw new Error(`not a duration: '${text}' (use e.g. 500ms, 2s, 1.5m)`);
+  const v = Number(m[1]);
+  const unit = m[2] ?? 's';
+  const factor = unit === 'us' || unit === 'µs' ? 1 : unit === 'ms' ? 1e3 : unit === 's' ? 1e6 : unit === 'm' ? 60e6 : 3600e6;
+  return Math.round(v * factor);
+}
+
+/** Resolves after `ms` milliseconds. */
+export const sleepMs = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
