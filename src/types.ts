@@ -67,6 +67,7 @@ export type ErrorKind =
   | 'upstream_refused'
   | 'upstream_error'
   | 'client_aborted'
+  | 'proxy_shutdown'
   | 'stream_truncated';
 
 /** One exchange in a trace (one row of the `requests` table). */

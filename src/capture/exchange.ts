@@ -1,0 +1,146 @@
+import { Transform, type TransformCallback } from 'node:stream';
+import { templateRoute } from '../anonymize/skeleton.ts';
+import { describeRequest, mediaType } from '../protocols/index.ts';
+import { extractOpenAIResponse, OpenAIStreamTracker } from '../protocols/openai.ts';
+import { EventSplitter, streamFormatOf } from '../protocols/sse.ts';
+import type { ErrorKind, TraceRecord } from '../types.ts';
+import { monoUs } from '../units.ts';
+
+/**
+ * The state of one proxied exchange while it is in flight: timing marks (µs on the monotonic clock), byte counts, the
+ * captured request body (bounded, in memory only, never written) and what the answer's events said. Turned into one
+ * anonymized {@link TraceRecord} by {@link Exchange.toRecord} when the exchange ends.
+ */
+export class Exchange {
+  readonly arrivalUs = monoUs();
+  status: number | null = null;
+  errorKind: ErrorKind | null = null;
+  requestBytes = 0;
+  responseBytes = 0;
+  ttfbUs: number | null = null;
+  ttftUs: number | null = null;
+  endUs: number | null = null;
+  eventOffsetsUs: number[] | null = null;
+  private readonly reqChunks: Buffer[] = [];
+  private reqCaptured = 0;
+  private reqComplete = true;
+  private respChunks: Buffer[] | null = null;
+  private respCaptured = 0;
+  private splitter: EventSplitter | null = null;
+  private tracker: OpenAIStreamTracker | null = null;
+
+  constructor(
+    readonly seq: number,
+    readonly method: string,
+    readonly url: string,
+    readonly requestContentType: string | undefined,
+    private readonly maxCaptureBytes: number,
+  ) {}
+
+  /** A pass-through stream that counts and (up to the limit) keeps the request body; forwards every byte unchanged. */
+  requestTap(): Transform {
+    return new Transform({
+      transform: (chunk: Buffer, _enc, cb: TransformCallback) => {
+        this.requestBytes += chunk.length;
+        if (this.reqCaptured + chunk.length <= this.maxCaptureBytes) {
+          this.reqChunks.push(chunk);
+          this.reqCaptured += chunk.length;
+        } else {
+          this.reqComplete = false;
+        }
+        cb(null, chunk);
+      },
+    });
+  }
+
+  /** Marks the upstream's response headers and returns a pass-through tap for the response body. */
+  responseTap(status: number, contentType: string | undefined): Transform {
+    this.ttfbUs = monoUs() - this.arrivalUs;
+    this.status = status;
+    const format = streamFormatOf(contentType);
+    if (format) {
+      this.splitter = new EventSplitter(format);
+      this.tracker = new OpenAIStreamTracker();
+      this.eventOffsetsUs = [];
+    } else if (mediaType(contentType) === 'application/json') {
+      this.respChunks = [];
+    }
+    return new Transform({
+      transform: (chunk: Buffer, _enc, cb: TransformCallback) => {
+        this.responseBytes += chunk.length;
+        if (this.splitter) {
+          const at = monoUs() - this.arrivalUs;
+          for (const ev of this.splitter.push(chunk)) {
+            this.eventOffsetsUs!.push(at);
+            const content = this.splitter.format === 'sse' ? this.tracker!.onData(ev.data) : ndjsonContent(ev.data);
+            if (content && this.ttftUs === null) this.ttftUs = at;
+          }
+        } else if (this.respChunks && this.respCaptured + chunk.length <= this.maxCaptureBytes) {
+          this.respChunks.push(chunk);
+          this.respCaptured += chunk.length;
+        }
+        cb(null, chunk);
+      },
+    });
+  }
+
+  /** Sets the error kind unless one is already known (the first cause wins). */
+  fail(kind: ErrorKind): void {
+    if (this.errorKind === null) this.errorKind = kind;
+  }
+
+  /** Builds the anonymized record. Called once, after the exchange ended; `startUs` is the trace's offset 0. */
+  toRecord(startUs: number): TraceRecord {
+    const route = templateRoute(this.url);
+    const body = this.reqChunks.length > 0 ? Buffer.concat(this.reqChunks) : null;
+    const d = describeRequest(this.method, route, this.requestContentType, body, this.reqComplete);
+    let outputTokens: number | null = null;
+    if (this.tracker) {
+      outputTokens = d.protocol === 'openai-chat' || d.protocol === 'openai-completions' ? this.tracker.result().outputTokens : null;
+      if (!this.tracker.done && this.errorKind === null && this.splitter?.format === 'sse' && d.protocol !== 'other' && d.protocol !== 'generic-json') {
+        this.errorKind = 'stream_truncated';
+      }
+    } else if (this.respChunks && this.respChunks.length > 0 && (d.protocol === 'openai-chat' || d.protocol === 'openai-completions')) {
+      try {
+        outputTokens = extractOpenAIResponse(JSON.parse(Buffer.concat(this.respChunks).toString('utf8'))).outputTokens;
+      } catch {
+        outputTokens = null;
+      }
+    }
+    const streamed = this.eventOffsetsUs !== null;
+    return {
+      seq: this.seq,
+      offsetUs: this.arrivalUs - startUs,
+      method: this.method,
+      route,
+      protocol: d.protocol,
+      status: this.status,
+      errorKind: this.errorKind,
+      requestBytes: this.requestBytes,
+      responseBytes: this.status === null ? null : this.responseBytes,
+      ttfbUs: this.ttfbUs,
+      ttftUs: this.ttftUs,
+      latencyUs: this.endUs === null ? null : this.endUs - this.arrivalUs,
+      streamed,
+      eventCount: streamed ? this.eventOffsetsUs!.length : null,
+      eventOffsetsUs: this.eventOffsetsUs,
+      promptTokens: d.promptTokens,
+      outputTokens,
+      messageCount: d.messageCount,
+      model: d.model,
+      maxTokens: d.maxTokens,
+      shape: d.shape,
+      params: d.params,
+      features: d.features,
+    };
+  }
+}
+
+function ndjsonContent(line: string): boolean {
+  try {
+    const o = JSON.parse(line) as { token?: { text?: unknown }; response?: unknown; message?: { content?: unknown }; done?: unknown };
+    return (typeof o.token?.text === 'string' && o.token.text.length > 0) || (typeof o.response === 'string' && o.response.length > 0) || (typeof o.message?.content === 'string' && o.message.content.length > 0);
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,177 @@
+import { pipeline, type Readable } from 'node:stream';
+import type { IncomingHttpHeaders } from 'node:http';
+import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyReply, type FastifyRequest } from 'fastify';
+import httpProxy from '@fastify/http-proxy';
+import { TracewarpError } from '../errors.ts';
+import { upstreamErrorKind } from '../error-kinds.ts';
+import type { TraceRecord } from '../types.ts';
+import { monoUs, wallUs } from '../units.ts';
+import { Exchange } from './exchange.ts';
+
+/** Options of the recording proxy. Timeouts are in ms. */
+export interface RecordingProxyOptions {
+  /** Upstream base URL, e.g. `http://127.0.0.1:8000`. */
+  upstream: string;
+  host?: string;
+  /** 0 picks a free port. */
+  port?: number;
+  /** Receives each finished exchange's anonymized record (e.g. `TraceWriter.add`). Must not throw. */
+  onRecord: (record: TraceRecord) => void;
+  /** Request/response bytes kept in memory per exchange to describe the body. Default 16 MiB. */
+  maxCaptureBytes?: number;
+  /** Time allowed for the upstream's response headers. Default 600,000 ms (non-streamed LLM answers can be slow). */
+  headersTimeoutMs?: number;
+  /** Longest silence allowed between two chunks of an answer; never a cap on total duration. Default 300,000 ms. */
+  idleTimeoutMs?: number;
+  /** Upstream connections kept open. Default 512. */
+  connections?: number;
+}
+
+/** A running recording proxy. */
+export interface RecordingProxy {
+  /** `http://HOST:PORT` it listens on. */
+  readonly url: string;
+  /** Monotonic µs of the trace's offset 0 and the matching wall clock (µs since epoch). */
+  readonly startUs: number;
+  readonly startWallUs: number;
+  /** Exchanges in flight now. */
+  inFlight(): number;
+  /**
+   * Stops accepting, lets in-flight exchanges finish for up to `graceMs` (default 10,000), then cuts the rest (they
+   * are recorded with error kind `proxy_shutdown`). Every exchange that started is handed to `onRecord` before this
+   * resolves.
+   */
+  close(graceMs?: number): Promise<void>;
+}
+
+/** Hop-by-hop headers (RFC 9110 §7.6.1) that a proxy must not forward, besides those named in `Connection`. */
+const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'proxy-authorization', 'proxy-authenticate', 'te', 'trailer', 'transfer-encoding', 'upgrade'];
+
+function stripHopByHop(headers: IncomingHttpHeaders): IncomingHttpHeaders {
+  const out: IncomingHttpHeaders = { ...headers };
+  const named = typeof headers.connection === 'string' ? headers.connection.split(',').map((s) => s.trim().toLowerCase()) : [];
+  for (const h of [...HOP_BY_HOP, ...named]) if (h !== 'transfer-encoding') delete out[h];
+  return out;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    tw: Exchange | null;
+  }
+}
+
+/**
+ * Starts the recording reverse proxy (fastify 5 + @fastify/http-proxy). Every method and path is forwarded with its
+ * bytes unchanged both ways; answers stream through chunk by chunk. Each exchange is described when it ends and
+ * handed to `onRecord`; the description is all that leaves the process (DESIGN decisions 2 and 5).
+ * @throws TracewarpError `TW_LISTEN` when the address cannot be bound.
+ */
+export async function startRecordingProxy(opts: RecordingProxyOptions): Promise<RecordingProxy> {
+  const maxCapture = opts.maxCaptureBytes ?? 16 * 1024 * 1024;
+  const startUs = monoUs();
+  const startWallUs = wallUs();
+  let seq = 0;
+  const open = new Set<Exchange>();
+  let closing = false;
+  const app: FastifyInstance = Fastify({
+    logger: false,
+    bodyLimit: Number.MAX_SAFE_INTEGER,
+    forceCloseConnections: 'idle',
+    requestTimeout: 0,
+    return503OnClosing: true,
+    routerOptions: { ignoreDuplicateSlashes: false, maxParamLength: 10_000 },
+  });
+  app.decorateRequest('tw', null);
+
+  const finish = (ex: Exchange, reply: FastifyReply): void => {
+    if (!open.delete(ex)) return;
+    ex.endUs = monoUs();
+    if (!reply.raw.writableFinished) ex.fail(closing ? 'proxy_shutdown' : 'client_aborted');
+    try {
+      opts.onRecord(ex.toRecord(startUs));
+    } catch {
+      // a failing sink must never break the traffic
+    }
+  };
+
+  app.addHook('onRequest', (request, reply, done) => {
+    const ex = new Exchange(++seq, request.method, request.raw.url ?? '/', request.headers['content-type'], maxCapture);
+    request.tw = ex;
+    open.add(ex);
+    reply.raw.once('close', () => finish(ex, reply));
+    done();
+  });
+
+  await app.register(async (scope) => {
+    // Our own body parsers: the raw stream goes upstream through a counting tap, so the bytes are never re-encoded.
+    scope.removeAllContentTypeParsers();
+    scope.addContentTypeParser('*', (request: FastifyRequest, payload: Readable, done: (err: Error | null, body?: unknown) => void) => {
+      const tap = request.tw!.requestTap();
+      pipeline(payload, tap, () => undefined);
+      done(null, tap);
+    });
+    await scope.register(httpProxy as unknown as FastifyPluginAsync<Record<string, unknown>>, {
+      upstream: opts.upstream,
+      proxyPayloads: false,
+      httpMethods: ['DELETE', 'GET', 'HEAD', 'PATCH', 'POST', 'PUT', 'OPTIONS', 'TRACE'],
+      undici: {
+        connections: opts.connections ?? 512,
+        pipelining: 1,
+        headersTimeout: opts.headersTimeoutMs ?? 600_000,
+        bodyTimeout: opts.idleTimeoutMs ?? 300_000,
+      },
+      disableRequestLogging: true,
+      // Forward the raw path and query byte for byte (http-proxy would re-serialize the query).
+      handler: (request: FastifyRequest, reply: FastifyReply, _dest: string, options: object) => reply.from(request.raw.url, options),
+      replyOptions: {
+        retryDelay: () => null,
+        rewriteRequestHeaders: (_req: unknown, headers: IncomingHttpHeaders) => stripHopByHop(headers),
+        rewriteHeaders: (headers: IncomingHttpHeaders) => stripHopByHop(headers),
+        onResponse: (request: FastifyRequest, reply: FastifyReply, res: { statusCode: number; headers: IncomingHttpHeaders; stream: Readable }) => {
+          const ex = request.tw!;
+          const tap = ex.responseTap(res.statusCode, res.headers['content-type'] as string | undefined);
+          pipeline(res.stream, tap, (err) => {
+            if (err && !reply.raw.destroyed) ex.fail(upstreamErrorKind(err));
+            else if (err) ex.fail(reply.raw.writableEnded ? upstreamErrorKind(err) : 'client_aborted');
+          });
+          res.stream.once('error', (err) => ex.fail(upstreamErrorKind(err)));
+          reply.send(tap);
+        },
+        onError: (reply: FastifyReply, { error }: { error: Error & { cause?: unknown } }) => {
+          const ex = reply.request.tw!;
+          const kind = upstreamErrorKind(error);
+          ex.fail(kind);
+          const status = kind === 'upstream_timeout' ? 504 : 502;
+          reply.code(status).header('content-type', 'application/json').send(
+            JSON.stringify({ error: { message: `tracewarp proxy: upstream ${kind.replace('upstream_', '')}`, type: 'proxy_error', code: kind } }),
+          );
+        },
+      },
+    });
+  });
+
+  let address: string;
+  try {
+    address = await app.listen({ host: opts.host ?? '127.0.0.1', port: opts.port ?? 0 });
+  } catch (err) {
+    throw new TracewarpError('TW_LISTEN', `cannot listen on ${opts.host ?? '127.0.0.1'}:${opts.port ?? 0}: ${(err as Error).message}`, { cause: err });
+  }
+  const a = app.server.address();
+  const url = typeof a === 'object' && a ? `http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}` : address;
+
+  return {
+    url,
+    startUs,
+    startWallUs,
+    inFlight: () => open.size,
+    async close(graceMs = 10_000) {
+      closing = true;
+      const closed = app.close();
+      const deadline = Date.now() + graceMs;
+      while (open.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      if (open.size > 0) app.server.closeAllConnections();
+      await closed;
+      while (open.size > 0) await new Promise((r) => setTimeout(r, 5));
+    },
+  };
+}

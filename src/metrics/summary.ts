@@ -1,0 +1,119 @@
+import * as hdr from 'hdr-histogram-js';
+import type { RequestResult } from '../results/types.ts';
+
+/** Percentiles of one quantity in milliseconds (HDR histogram, 3 significant digits), or nulls when there are no values. */
+export interface Percentiles {
+  p50: number | null;
+  p90: number | null;
+  p99: number | null;
+  /** p99.9 */
+  p999: number | null;
+  max: number | null;
+  /** Values the percentiles are over. */
+  count: number;
+}
+
+/** Records µs values into an HDR histogram and reports percentiles in ms. */
+export function percentilesMs(valuesUs: Iterable<number>): Percentiles {
+  const h = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 24 * 3_600_000_000, numberOfSignificantValueDigits: 3 });
+  let n = 0;
+  let max = 0;
+  for (const v of valuesUs) {
+    const x = Math.max(0, Math.round(v));
+    h.recordValue(x);
+    if (x > max) max = x;
+    n++;
+  }
+  const ms = (us: number) => Math.round(us) / 1000;
+  if (n === 0) return { p50: null, p90: null, p99: null, p999: null, max: null, count: 0 };
+  return {
+    p50: ms(h.getValueAtPercentile(50)),
+    p90: ms(h.getValueAtPercentile(90)),
+    p99: ms(h.getValueAtPercentile(99)),
+    p999: ms(h.getValueAtPercentile(99.9)),
+    max: ms(max),
+    count: n,
+  };
+}
+
+/**
+ * The summary of a run, as `replay --json` prints it and the README documents. Rates are req/s, times ms.
+ * - `requests`: requests in the workload; `sent`: those actually sent (the rest were dropped by the in-flight cap).
+ * - `completed`: answered with a 2xx/3xx status and no transport error; `errors` = `requests − completed`, broken down
+ *   in `errorsByKind` (transport kinds such as `upstream_refused`, `dropped`, or `http_<status>`).
+ * - `targetRate`: (requests − 1) / schedule span; `achievedRate`: (sent − 1) / span of actual sends;
+ *   `throughput`: completed / (last end − first send).
+ * - `latencyMs`: end − actual send, completed requests; `latencyFromScheduledMs`: end − scheduled send (includes any
+ *   lateness, so coordinated omission is visible); `ttftMs`: first content event − actual send, streamed completed
+ *   requests (`ttftFromScheduledMs` from the schedule); `latenessMs`: actual send − scheduled send, all sent requests.
+ */
+export interface RunSummary {
+  requests: number;
+  sent: number;
+  completed: number;
+  errors: number;
+  errorsByKind: Record<string, number>;
+  statuses: Record<string, number>;
+  targetRate: number | null;
+  achievedRate: number | null;
+  throughput: number | null;
+  durationS: number;
+  latencyMs: Percentiles;
+  latencyFromScheduledMs: Percentiles;
+  ttftMs: Percentiles;
+  ttftFromScheduledMs: Percentiles;
+  ttfbMs: Percentiles;
+  latenessMs: Percentiles;
+  /** Requests the in-flight cap made wait before sending. */
+  capDelayed: number;
+  /** Streamed answers that came back with fewer output tokens than the trace recorded. */
+  shorterThanRecorded: number;
+  outputTokens: number;
+}
+
+const round3 = (x: number) => Math.round(x * 1000) / 1000;
+
+/** Computes the {@link RunSummary} of a run's per-request results. */
+export function summarize(results: readonly RequestResult[]): RunSummary {
+  const completed = results.filter((r) => r.errorKind === null && r.status !== null && r.status < 400 && r.endUs !== null);
+  const sent = results.filter((r) => r.sentUs !== null);
+  const errorsByKind: Record<string, number> = {};
+  const statuses: Record<string, number> = {};
+  for (const r of results) {
+    if (r.status !== null) statuses[String(r.status)] = (statuses[String(r.status)] ?? 0) + 1;
+    const kind = r.errorKind ?? (r.status === null ? 'no_response' : r.status >= 400 ? `http_${r.status}` : null);
+    if (kind) errorsByKind[kind] = (errorsByKind[kind] ?? 0) + 1;
+  }
+  const rate = (times: number[]): number | null => {
+    if (times.length < 2) return null;
+    let lo = Infinity;
+    let hi = -Infinity;
+    for (const t of times) { if (t < lo) lo = t; if (t > hi) hi = t; }
+    return hi > lo ? round3(((times.length - 1) * 1e6) / (hi - lo)) : null;
+  };
+  const firstSend = sent.reduce((a, r) => Math.min(a, r.sentUs!), Infinity);
+  const lastEnd = results.reduce((a, r) => Math.max(a, r.endUs ?? -Infinity), -Infinity);
+  const durationUs = Number.isFinite(firstSend) && Number.isFinite(lastEnd) ? lastEnd - firstSend : 0;
+  const streamedDone = completed.filter((r) => r.streamed && r.ttftAtUs !== null);
+  return {
+    requests: results.length,
+    sent: sent.length,
+    completed: completed.length,
+    errors: results.length - completed.length,
+    errorsByKind,
+    statuses,
+    targetRate: rate(results.map((r) => r.scheduledUs)),
+    achievedRate: rate(sent.map((r) => r.sentUs!)),
+    throughput: durationUs > 0 ? round3((completed.length * 1e6) / durationUs) : null,
+    durationS: round3(durationUs / 1e6),
+    latencyMs: percentilesMs(completed.map((r) => r.endUs! - r.sentUs!)),
+    latencyFromScheduledMs: percentilesMs(completed.map((r) => r.endUs! - r.scheduledUs)),
+    ttftMs: percentilesMs(streamedDone.map((r) => r.ttftAtUs! - r.sentUs!)),
+    ttftFromScheduledMs: percentilesMs(streamedDone.map((r) => r.ttftAtUs! - r.scheduledUs)),
+    ttfbMs: percentilesMs(completed.filter((r) => r.ttfbAtUs !== null).map((r) => r.ttfbAtUs! - r.sentUs!)),
+    latenessMs: percentilesMs(sent.map((r) => r.sentUs! - r.scheduledUs)),
+    capDelayed: results.filter((r) => r.capDelayed).length,
+    shorterThanRecorded: completed.filter((r) => r.expectedOutputTokens !== null && r.outputTokens !== null && r.outputTokens < r.expectedOutputTokens).length,
+    outputTokens: completed.reduce((a, r) => a + (r.outputTokens ?? 0), 0),
+  };
+}

@@ -1,0 +1,111 @@
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import type { Database as Db, Statement } from 'better-sqlite3';
+import { TracewarpError } from '../errors.ts';
+import type { RequestResult, RunMeta } from './types.ts';
+
+/** `meta.format` of a run file. */
+export const RUN_FORMAT = 'tracewarp-run';
+/** Run file format version. */
+export const RUN_FORMAT_VERSION = 1;
+
+const SCHEMA = `
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE results (
+  idx INTEGER PRIMARY KEY, trace_seq INTEGER NOT NULL, scheduled_us INTEGER NOT NULL, sent_us INTEGER,
+  ttfb_at_us INTEGER, ttft_at_us INTEGER, end_us INTEGER, status INTEGER, error_kind TEXT,
+  request_bytes INTEGER NOT NULL, response_bytes INTEGER NOT NULL, streamed INTEGER NOT NULL, event_count INTEGER NOT NULL,
+  output_tokens INTEGER, expected_output_tokens INTEGER, prompt_tokens INTEGER, cap_delayed INTEGER NOT NULL
+);`;
+
+const COLUMNS = ['idx', 'trace_seq', 'scheduled_us', 'sent_us', 'ttfb_at_us', 'ttft_at_us', 'end_us', 'status', 'error_kind', 'request_bytes', 'response_bytes', 'streamed', 'event_count', 'output_tokens', 'expected_output_tokens', 'prompt_tokens', 'cap_delayed'] as const;
+
+/**
+ * Writes a run file (SQLite): `meta` (JSON values: `format`, `format_version`, and the {@link RunMeta} fields) and one
+ * `results` row per request, all times integer µs from the run start. Batched: `add` queues, `flush` writes.
+ * @throws TracewarpError `TW_USAGE` if the file exists and `overwrite` is false.
+ */
+export class RunWriter {
+  private readonly db: Db;
+  private readonly insert: Statement;
+  private queue: RequestResult[] = [];
+
+  constructor(readonly path: string, meta: RunMeta, overwrite = false) {
+    if (existsSync(path)) {
+      if (!overwrite) throw new TracewarpError('TW_USAGE', `${path} already exists (pass --force to overwrite it)`);
+      for (const s of ['', '-wal', '-shm', '-journal']) rmSync(path + s, { force: true });
+    }
+    mkdirSync(dirname(path), { recursive: true });
+    this.db = new Database(path);
+    this.db.pragma('journal_mode = WAL');
+    this.db.exec(SCHEMA);
+    const m = this.db.prepare('INSERT INTO meta(key, value) VALUES (?, ?)');
+    this.db.transaction(() => {
+      m.run('format', JSON.stringify(RUN_FORMAT));
+      m.run('format_version', JSON.stringify(RUN_FORMAT_VERSION));
+      for (const [k, v] of Object.entries(meta)) m.run(k, JSON.stringify(v));
+    })();
+    this.insert = this.db.prepare(`INSERT INTO results (${COLUMNS.join(',')}) VALUES (${COLUMNS.map(() => '?').join(',')})`);
+  }
+
+  add(r: RequestResult): void {
+    this.queue.push(r);
+    if (this.queue.length >= 1024) this.flush();
+  }
+
+  flush(): void {
+    const batch = this.queue;
+    this.queue = [];
+    this.db.transaction(() => {
+      for (const r of batch) {
+        this.insert.run(r.index, r.traceSeq, r.scheduledUs, r.sentUs, r.ttfbAtUs, r.ttftAtUs, r.endUs, r.status, r.errorKind,
+          r.requestBytes, r.responseBytes, r.streamed ? 1 : 0, r.eventCount, r.outputTokens, r.expectedOutputTokens, r.promptTokens, r.capDelayed ? 1 : 0);
+      }
+    })();
+  }
+
+  /** Sets a meta entry (JSON-encoded), e.g. the summary once the run ends. */
+  setMeta(key: string, value: unknown): void {
+    this.db.prepare('INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)').run(key, JSON.stringify(value));
+  }
+
+  close(): void {
+    this.flush();
+    this.db.pragma('wal_checkpoint(TRUNCATE)');
+    this.db.pragma('journal_mode = DELETE');
+    this.db.close();
+  }
+}
+
+interface ResultRow {
+  idx: number; trace_seq: number; scheduled_us: number; sent_us: number | null; ttfb_at_us: number | null; ttft_at_us: number | null;
+  end_us: number | null; status: number | null; error_kind: string | null; request_bytes: number; response_bytes: number;
+  streamed: number; event_count: number; output_tokens: number | null; expected_output_tokens: number | null;
+  prompt_tokens: number | null; cap_delayed: number;
+}
+
+/**
+ * Reads a run file written by {@link RunWriter}.
+ * @throws TracewarpError `TW_RUN_INVALID` naming the file when it is missing, not SQLite, or not a run file.
+ */
+export function readRunFile(path: string): { meta: RunMeta & Record<string, unknown>; results: RequestResult[] } {
+  if (!existsSync(path)) throw new TracewarpError('TW_RUN_INVALID', `${path}: no such run file`);
+  let db: Db;
+  try {
+    db = new Database(path, { readonly: true, fileMustExist: true });
+    const meta: Record<string, unknown> = {};
+    for (const r of db.prepare('SELECT key, value FROM meta').all() as Array<{ key: string; value: string }>) meta[r.key] = JSON.parse(r.value);
+    if (meta.format !== RUN_FORMAT) throw new Error('not a tracewarp run file');
+    const results = (db.prepare('SELECT * FROM results ORDER BY idx').all() as ResultRow[]).map((r): RequestResult => ({
+      index: r.idx, traceSeq: r.trace_seq, scheduledUs: r.scheduled_us, sentUs: r.sent_us, ttfbAtUs: r.ttfb_at_us, ttftAtUs: r.ttft_at_us,
+      endUs: r.end_us, status: r.status, errorKind: r.error_kind as RequestResult['errorKind'], requestBytes: r.request_bytes,
+      responseBytes: r.response_bytes, streamed: r.streamed === 1, eventCount: r.event_count, outputTokens: r.output_tokens,
+      expectedOutputTokens: r.expected_output_tokens, promptTokens: r.prompt_tokens, capDelayed: r.cap_delayed === 1,
+    }));
+    db.close();
+    return { meta: meta as RunMeta & Record<string, unknown>, results };
+  } catch (err) {
+    throw new TracewarpError('TW_RUN_INVALID', `${path}: cannot read as a tracewarp run file: ${(err as Error).message}`, { cause: err });
+  }
+}

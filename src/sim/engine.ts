@@ -1,0 +1,101 @@
+/**
+ * The timing model of `tracewarp sim`: a continuous-batching LLM engine in the style of vLLM/TGI schedulers.
+ *
+ * - At most `maxBatch` sequences run together; the rest wait in a FIFO queue.
+ * - Each engine step emits one token for every running sequence. A step takes
+ *   `decodeStepMs + perSeqStepMs × (running − 1)` ms, plus `prefillUsPerToken × prompt tokens` for sequences admitted
+ *   in that step (their prefill runs inside the step, which then emits their first token), so steps slow down as more
+ *   sequences share them and long prompts delay everyone's next token, as on real servers.
+ * - Steps are scheduled on absolute monotonic times (no drift from timer lateness).
+ */
+export interface EngineTiming {
+  /** Prefill cost per prompt token, µs. Default 40 (a 1,000-token prompt adds 40 ms). */
+  prefillUsPerToken: number;
+  /** Duration of a decode step with one running sequence, ms. Default 8 (125 tokens/s for a lone request). */
+  decodeStepMs: number;
+  /** Extra step time per additional running sequence, ms. Default 0.25. */
+  perSeqStepMs: number;
+  /** Continuous-batching limit B: sequences that run together. Default 32. */
+  maxBatch: number;
+}
+
+export const DEFAULT_TIMING: EngineTiming = { prefillUsPerToken: 40, decodeStepMs: 8, perSeqStepMs: 0.25, maxBatch: 32 };
+
+/** One generation request inside the engine. */
+export interface Sequence {
+  promptTokens: number;
+  /** Tokens to generate (≥ 1). */
+  targetTokens: number;
+  generated: number;
+  /** Called once when the sequence is admitted (prefill starts). */
+  onStart(): void;
+  /** Called for each generated token (index from 0). */
+  onToken(index: number): void;
+  /** Called once when the last token has been emitted. */
+  onDone(): void;
+}
+
+export class Engine {
+  private readonly waiting: Sequence[] = [];
+  private running: Sequence[] = [];
+  private timer: NodeJS.Timeout | null = null;
+  private nextStepAtMs = 0;
+  private stopped = false;
+
+  constructor(readonly timing: EngineTiming) {}
+
+  /** Sequences waiting for a batch slot and running now. */
+  load(): { waiting: number; running: number } {
+    return { waiting: this.waiting.length, running: this.running.length };
+  }
+
+  submit(seq: Sequence): void {
+    this.waiting.push(seq);
+    if (!this.timer && !this.stopped) this.scheduleStep(performance.now());
+  }
+
+  /** Removes a sequence (client went away). */
+  cancel(seq: Sequence): void {
+    const w = this.waiting.indexOf(seq);
+    if (w >= 0) this.waiting.splice(w, 1);
+    this.running = this.running.filter((s) => s !== seq);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+  }
+
+  private scheduleStep(startMs: number): void {
+    const admitted: Sequence[] = [];
+    while (this.running.length + admitted.length < this.timing.maxBatch && this.waiting.length > 0) admitted.push(this.waiting.shift()!);
+    const batch = this.running.length + admitted.length;
+    if (batch === 0) {
+      this.timer = null;
+      return;
+    }
+    for (const s of admitted) s.onStart();
+    this.running.push(...admitted);
+    const prefillMs = admitted.reduce((a, s) => a + s.promptTokens, 0) * this.timing.prefillUsPerToken / 1000;
+    const stepMs = this.timing.decodeStepMs + this.timing.perSeqStepMs * (batch - 1) + prefillMs;
+    this.nextStepAtMs = startMs + stepMs;
+    this.timer = setTimeout(() => this.endStep(), Math.max(0, this.nextStepAtMs - performance.now()));
+  }
+
+  private endStep(): void {
+    const stepEnd = this.nextStepAtMs;
+    const still: Sequence[] = [];
+    for (const s of this.running) {
+      s.onToken(s.generated);
+      s.generated++;
+      if (s.generated >= s.targetTokens) s.onDone();
+      else still.push(s);
+    }
+    this.running = still;
+    if (this.stopped) return;
+    // Keep absolute time unless we fell far behind (then restart from now, as a real engine would).
+    const now = performance.now();
+    this.scheduleStep(now - stepEnd > 50 ? now : stepEnd);
+  }
+}

@@ -1,0 +1,185 @@
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { TracewarpError } from '../errors.ts';
+import { createRng } from '../rng.ts';
+import { countTokens, decodeTokens, wordTokenIds } from '../tokens.ts';
+import { DEFAULT_TIMING, Engine, type EngineTiming, type Sequence } from './engine.ts';
+
+/** Options of `tracewarp sim`. */
+export interface SimOptions extends Partial<EngineTiming> {
+  host?: string;
+  /** 0 picks a free port. */
+  port?: number;
+  /** Seeds generated text and default output lengths. Default 1. */
+  seed?: number;
+  /** Model id served. Default `tracewarp-sim`. */
+  model?: string;
+  /** Output tokens when a request gives no `max_tokens`: uniform in [min, max]. Default [16, 256]. */
+  defaultOutputTokens?: [number, number];
+}
+
+/** A running simulator. */
+export interface SimServer {
+  readonly url: string;
+  readonly timing: EngineTiming;
+  /** Requests answered so far, by route. */
+  readonly served: Record<string, number>;
+  close(): Promise<void>;
+}
+
+interface ChatBody {
+  model?: unknown; messages?: unknown; prompt?: unknown; max_tokens?: unknown; max_completion_tokens?: unknown;
+  min_tokens?: unknown; stream?: unknown; stream_options?: { include_usage?: unknown } | null; n?: unknown;
+}
+
+function promptText(kind: 'chat' | 'completions', body: ChatBody): string | null {
+  if (kind === 'chat') {
+    if (!Array.isArray(body.messages)) return null;
+    return body.messages.map((m) => {
+      const c = (m as { content?: unknown })?.content;
+      if (typeof c === 'string') return c;
+      if (Array.isArray(c)) return c.map((p) => (typeof p?.text === 'string' ? p.text : '')).join('');
+      return '';
+    }).join('');
+  }
+  if (typeof body.prompt === 'string') return body.prompt;
+  if (Array.isArray(body.prompt)) return body.prompt.map((p) => (typeof p === 'string' ? p : '')).join('');
+  return null;
+}
+
+function sendJson(res: ServerResponse, status: number, value: unknown): void {
+  const body = JSON.stringify(value);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+}
+
+function openaiError(res: ServerResponse, status: number, message: string): void {
+  sendJson(res, status, { error: { message, type: 'invalid_request_error', code: null } });
+}
+
+/**
+ * Starts the bundled OpenAI-compatible LLM server simulator: `POST /v1/chat/completions`, `POST /v1/completions`
+ * (JSON, or SSE with `"stream": true` ending in `data: [DONE]`, a final chunk with `usage`), `GET /v1/models`,
+ * `GET /health`. Latency comes from the continuous-batching {@link Engine}; output length is `max_tokens` when given.
+ * Prompt tokens are counted with the project tokenizer.
+ * @throws TracewarpError `TW_LISTEN` when the address cannot be bound.
+ */
+export async function startSim(opts: SimOptions = {}): Promise<SimServer> {
+  const timing: EngineTiming = {
+    prefillUsPerToken: opts.prefillUsPerToken ?? DEFAULT_TIMING.prefillUsPerToken,
+    decodeStepMs: opts.decodeStepMs ?? DEFAULT_TIMING.decodeStepMs,
+    perSeqStepMs: opts.perSeqStepMs ?? DEFAULT_TIMING.perSeqStepMs,
+    maxBatch: opts.maxBatch ?? DEFAULT_TIMING.maxBatch,
+  };
+  const engine = new Engine(timing);
+  const model = opts.model ?? 'tracewarp-sim';
+  const [minOut, maxOut] = opts.defaultOutputTokens ?? [16, 256];
+  const rng = createRng(opts.seed ?? 1).child('sim');
+  const lengths = rng.child('lengths');
+  const words = wordTokenIds();
+  const served: Record<string, number> = {};
+  let nextId = 0;
+
+  const handleGeneration = (kind: 'chat' | 'completions', req: IncomingMessage, res: ServerResponse, raw: Buffer): void => {
+    let body: ChatBody;
+    try {
+      body = JSON.parse(raw.toString('utf8')) as ChatBody;
+      if (!body || typeof body !== 'object') throw new Error('not an object');
+    } catch {
+      openaiError(res, 400, 'request body is not valid JSON');
+      return;
+    }
+    const prompt = promptText(kind, body);
+    if (prompt === null) {
+      openaiError(res, 400, kind === 'chat' ? "'messages' must be an array" : "'prompt' must be a string or array");
+      return;
+    }
+    const maxTokens = typeof body.max_completion_tokens === 'number' ? body.max_completion_tokens : typeof body.max_tokens === 'number' ? body.max_tokens : null;
+    if (maxTokens !== null && (!Number.isInteger(maxTokens) || maxTokens < 1)) {
+      openaiError(res, 400, 'max_tokens must be a positive integer');
+      return;
+    }
+    const target = maxTokens ?? minOut + lengths.int(maxOut - minOut + 1);
+    const promptTokens = countTokens(prompt);
+    const id = `${kind === 'chat' ? 'chatcmpl' : 'cmpl'}-sim${++nextId}`;
+    const created = Math.floor(Date.now() / 1000);
+    const modelName = typeof body.model === 'string' ? body.model : model;
+    const stream = body.stream === true;
+    const textRng = rng.child(`text:${nextId}`);
+    const object = kind === 'chat' ? 'chat.completion.chunk' : 'text_completion';
+    const pieces: string[] = [];
+    const usage = () => ({ prompt_tokens: promptTokens, completion_tokens: pieces.length, total_tokens: promptTokens + pieces.length });
+    const write = (v: unknown) => res.write(`data: ${JSON.stringify(v)}\n\n`);
+    const choice = (delta: Record<string, unknown> | string, finish: string | null) =>
+      kind === 'chat' ? { index: 0, delta, logprobs: null, finish_reason: finish } : { index: 0, text: delta, logprobs: null, finish_reason: finish };
+
+    if (stream) {
+      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
+      res.flushHeaders();
+    }
+    const seq: Sequence = {
+      promptTokens,
+      targetTokens: target,
+      generated: 0,
+      onStart: () => {
+        if (stream && kind === 'chat') write({ id, object, created, model: modelName, choices: [choice({ role: 'assistant', content: '' }, null)] });
+      },
+      onToken: () => {
+        const piece = decodeTokens([words[textRng.int(words.length)]!]);
+        pieces.push(piece);
+        if (stream) write({ id, object, created, model: modelName, choices: [choice(kind === 'chat' ? { content: piece } : piece, null)] });
+      },
+      onDone: () => {
+        served[req.url ?? ''] = (served[req.url ?? ''] ?? 0) + 1;
+        const finish = maxTokens !== null ? 'length' : 'stop';
+        if (stream) {
+          write({ id, object, created, model: modelName, choices: [choice(kind === 'chat' ? {} : '', finish)] });
+          write({ id, object, created, model: modelName, choices: [], usage: usage() });
+          res.end('data: [DONE]\n\n');
+          return;
+        }
+        const text = pieces.join('');
+        sendJson(res, 200, {
+          id, object: kind === 'chat' ? 'chat.completion' : 'text_completion', created, model: modelName,
+          choices: [kind === 'chat' ? { index: 0, message: { role: 'assistant', content: text }, logprobs: null, finish_reason: finish } : { index: 0, text, logprobs: null, finish_reason: finish }],
+          usage: usage(),
+        });
+      },
+    };
+    res.on('close', () => {
+      if (!res.writableFinished) engine.cancel(seq);
+    });
+    engine.submit(seq);
+  };
+
+  const server = createServer({ keepAliveTimeout: 60_000 }, (req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      if (req.method === 'GET' && path === '/health') return sendJson(res, 200, { status: 'ok', ...engine.load() });
+      if (req.method === 'GET' && path === '/v1/models') {
+        return sendJson(res, 200, { object: 'list', data: [{ id: model, object: 'model', created: 0, owned_by: 'tracewarp' }] });
+      }
+      if (req.method === 'POST' && path === '/v1/chat/completions') return handleGeneration('chat', req, res, Buffer.concat(chunks));
+      if (req.method === 'POST' && path === '/v1/completions') return handleGeneration('completions', req, res, Buffer.concat(chunks));
+      openaiError(res, 404, `no route ${req.method} ${path}`);
+    });
+  });
+  const host = opts.host ?? '127.0.0.1';
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (err) => reject(new TracewarpError('TW_LISTEN', `cannot listen on ${host}:${opts.port ?? 0}: ${err.message}`, { cause: err })));
+    server.listen(opts.port ?? 0, host, () => resolve());
+  });
+  const a = server.address();
+  const url = typeof a === 'object' && a ? `http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}` : '';
+  return {
+    url,
+    timing,
+    served,
+    close: () => new Promise<void>((resolve) => {
+      engine.stop();
+      server.closeAllConnections();
+      server.close(() => resolve());
+    }),
+  };
+}
