@@ -24,7 +24,8 @@ export function percentilesMs(valuesUs: Iterable<number>): Percentiles {
     if (x > max) max = x;
     n++;
   }
-  const ms = (us: number) => Math.round(us) / 1000;
+  // HDR buckets report a bucket's upper edge; never report more than the exact maximum.
+  const ms = (us: number) => Math.round(Math.min(us, max)) / 1000;
   if (n === 0) return { p50: null, p90: null, p99: null, p999: null, max: null, count: 0 };
   return {
     p50: ms(h.getValueAtPercentile(50)),

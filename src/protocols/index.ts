@@ -101,8 +101,8 @@ export function synthesizeRequest(r: TraceRecord, rng: Rng, blockRng: Rng): Synt
   if (isOpenAI && r.outputTokens !== null && value && typeof value === 'object') {
     // Ask for the recorded output length: the trace's max_tokens was the client's limit, the output the real length.
     const v = value as Record<string, unknown>;
-    if ('max_completion_tokens' in v) v.max_completion_tokens = r.outputTokens;
-    else v.max_tokens = r.outputTokens;
+    if ('max_completion_tokens' in v) v.max_completion_tokens = Math.max(1, r.outputTokens);
+    else v.max_tokens = Math.max(1, r.outputTokens);
   }
   return { method: r.method, path, headers, body: Buffer.from(JSON.stringify(value)) };
 }

@@ -13,13 +13,13 @@ export interface EngineTiming {
   prefillUsPerToken: number;
   /** Duration of a decode step with one running sequence, ms. Default 8 (125 tokens/s for a lone request). */
   decodeStepMs: number;
-  /** Extra step time per additional running sequence, ms. Default 0.25. */
+  /** Extra step time per additional running sequence, ms. Default 0.15. */
   perSeqStepMs: number;
-  /** Continuous-batching limit B: sequences that run together. Default 32. */
+  /** Continuous-batching limit B: sequences that run together. Default 64. */
   maxBatch: number;
 }
 
-export const DEFAULT_TIMING: EngineTiming = { prefillUsPerToken: 40, decodeStepMs: 8, perSeqStepMs: 0.25, maxBatch: 32 };
+export const DEFAULT_TIMING: EngineTiming = { prefillUsPerToken: 40, decodeStepMs: 8, perSeqStepMs: 0.15, maxBatch: 64 };
 
 /** One generation request inside the engine. */
 export interface Sequence {

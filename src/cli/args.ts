@@ -1,0 +1,43 @@
+import { InvalidArgumentError } from 'commander';
+
+/** Parses `HOST:PORT` (`[::1]:0` for IPv6; port 0 picks a free port). @throws InvalidArgumentError (exit 2). */
+export function parseListen(text: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(text);
+  if (!m) throw new InvalidArgumentError(`expected HOST:PORT, e.g. 127.0.0.1:8080, got '${text}'`);
+  const port = Number(m[3]);
+  if (port > 65535) throw new InvalidArgumentError(`port ${port} is out of range`);
+  return { host: m[1] ?? (m[2] || '127.0.0.1'), port };
+}
+
+/** A commander value parser for a finite number within [min, max] (exclusive min when `openMin`). */
+export function numberArg(name: string, min: number, max = Infinity, openMin = false): (text: string) => number {
+  return (text: string) => {
+    const v = Number(text);
+    if (text.trim() === '' || !Number.isFinite(v) || (openMin ? v <= min : v < min) || v > max) {
+      throw new InvalidArgumentError(`${name} must be a number ${openMin ? '>' : '≥'} ${min}${max < Infinity ? ` and ≤ ${max}` : ''}, got '${text}'`);
+    }
+    return v;
+  };
+}
+
+/** A commander value parser for an integer within [min, max]. */
+export function intArg(name: string, min: number, max = Number.MAX_SAFE_INTEGER): (text: string) => number {
+  return (text: string) => {
+    const v = Number(text);
+    if (!/^-?\d+$/.test(text.trim()) || v < min || v > max) throw new InvalidArgumentError(`${name} must be an integer ≥ ${min}, got '${text}'`);
+    return v;
+  };
+}
+
+/** A commander value parser for an http(s) URL. */
+export function urlArg(name: string): (text: string) => string {
+  return (text: string) => {
+    try {
+      const u = new URL(text);
+      if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error();
+      return text.replace(/\/$/, '');
+    } catch {
+      throw new InvalidArgumentError(`${name} must be an http:// or https:// URL, got '${text}'`);
+    }
+  };
+}

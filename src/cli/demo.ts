@@ -1,0 +1,68 @@
+import { fileURLToPath } from 'node:url';
+import { readAzureLlm } from '../importers/azure-llm.ts';
+import { ReplayEngine } from '../replay/engine.ts';
+import { createRng } from '../rng.ts';
+import { startSim } from '../sim/server.ts';
+import { synthesizeArrivals } from '../synth/plan.ts';
+import type { TraceRecord } from '../types.ts';
+import { timeWarp } from '../workload/warp.ts';
+import { runInspect } from './inspect.ts';
+import type { Output } from './output.ts';
+import { showReplayProgress } from './progress.ts';
+import { startRecord } from './record.ts';
+import { runReplay } from './replay.ts';
+
+/** The bundled real trace slice the demo's traffic is shaped like (CC-BY 4.0, see fixtures/README.md). */
+export const DEMO_SOURCE = fileURLToPath(new URL('../../fixtures/azure-conv-first-5min.csv', import.meta.url));
+
+/** Options of `tracewarp demo`. */
+export interface DemoOptions {
+  /** Seconds of the Azure trace to drive through the proxy (1×). Default 30. */
+  durationS: number;
+  /** Replay time-warp factor. Default 2. */
+  speed: number;
+  seed: number;
+  /** Where the recorded trace goes. Default `traces/demo.trace.db` (overwritten). */
+  trace: string;
+  /** Where the replay's run file goes. Default `runs/demo.run.db` (overwritten). */
+  run: string;
+  json?: boolean;
+}
+
+/**
+ * The whole job on the embedded default, all on 127.0.0.1: start `sim`; start `record` in front of it; drive traffic
+ * shaped like the first `durationS` seconds of the real Azure conversation trace through the proxy; close the trace;
+ * replay it at `speed`× against `sim`; print the report.
+ */
+export async function runDemo(opts: DemoOptions, out: Output): Promise<number> {
+  const sim = await startSim({ seed: opts.seed });
+  out.err(`demo: 1/4 sim (OpenAI-compatible LLM simulator) listening on ${sim.url}`);
+  try {
+    const session = await startRecord({ upstream: sim.url, host: '127.0.0.1', port: 0, out: opts.trace, force: true }, out);
+    out.err(`demo: 2/4 recording proxy in front of it; driving the first ${opts.durationS} s of the Azure conversation trace (${DEMO_SOURCE.split('/').pop()}) through it at 1×`);
+    const records: TraceRecord[] = [];
+    for await (const r of readAzureLlm(DEMO_SOURCE, { model: 'tracewarp-sim', stream: true })) {
+      if (r.offsetUs > opts.durationS * 1e6) break;
+      records.push(r);
+    }
+    // No warm-up requests: they would be recorded as traffic.
+    const driver = new ReplayEngine({ target: session.proxy.url, warmupConnections: 0 });
+    const stop = showReplayProgress(driver, out, records.length, Boolean(opts.json));
+    let driven = 0;
+    let failed = 0;
+    await driver.run(synthesizeArrivals(timeWarp(records, 1), createRng(opts.seed).child('demo-driver')), (r) => {
+      driven++;
+      if (r.errorKind !== null || (r.status ?? 500) >= 400) failed++;
+    }, records.length);
+    stop();
+    await driver.close();
+    const { written } = await session.stop();
+    out.err(`demo: 3/4 drove ${driven} requests (${failed} failed); the proxy recorded ${written} exchanges to ${opts.trace}`);
+    if (!opts.json) runInspect(opts.trace, {}, out);
+    out.err(`demo: 4/4 replaying ${opts.trace} at ${opts.speed}× against sim`);
+    await runReplay(opts.trace, { target: sim.url, speed: opts.speed, seed: opts.seed, out: opts.run, force: true, json: opts.json }, out);
+    return failed > 0 || written !== driven ? 1 : 0;
+  } finally {
+    await sim.close();
+  }
+}

@@ -1,0 +1,82 @@
+import { TraceReader } from '../trace/reader.ts';
+import type { Output } from './output.ts';
+
+/** Distribution of one feature. */
+export interface FeatureStats { p50: number; p90: number; p99: number; max: number; mean: number; count: number }
+
+/** Exact order statistics (nearest-rank) of a list of numbers; null when empty. */
+export function featureStats(values: number[]): FeatureStats | null {
+  if (values.length === 0) return null;
+  const v = Float64Array.from(values).sort();
+  const at = (p: number) => v[Math.min(v.length - 1, Math.max(0, Math.ceil((p / 100) * v.length) - 1))]!;
+  const sum = v.reduce((a, b) => a + b, 0);
+  return { p50: at(50), p90: at(90), p99: at(99), max: v[v.length - 1]!, mean: Math.round((sum / v.length) * 1000) / 1000, count: v.length };
+}
+
+/** What `inspect --json` prints (see the README for each key). */
+export interface InspectReport {
+  file: string;
+  formatVersion: number;
+  source: string;
+  sourceFile?: string;
+  createdAt: string;
+  requests: number;
+  durationS: number;
+  meanRate: number | null;
+  statuses: Record<string, number>;
+  recordsDropped: number;
+  features: Record<string, FeatureStats>;
+}
+
+/** Reads a trace's metadata and distributions. @throws TracewarpError for a file that is not a readable trace. */
+export function inspectTrace(path: string): InspectReport {
+  const r = new TraceReader(path);
+  try {
+    const n = r.count();
+    const { firstUs, lastUs } = r.span();
+    const durationS = (lastUs - firstUs) / 1e6;
+    const features: Record<string, FeatureStats> = {};
+    const add = (name: string, values: number[], scale = 1) => {
+      const s = featureStats(scale === 1 ? values : values.map((x) => x / scale));
+      if (s) features[name] = s;
+    };
+    add('promptTokens', r.column('prompt_tokens'));
+    add('outputTokens', r.column('output_tokens'));
+    add('requestBytes', r.column('request_bytes'));
+    add('responseBytes', r.column('response_bytes'));
+    add('latencyMs', r.column('latency_us'), 1000);
+    add('ttftMs', r.column('ttft_us'), 1000);
+    return {
+      file: path,
+      formatVersion: r.meta.formatVersion,
+      source: r.meta.source,
+      sourceFile: r.meta.sourceFile,
+      createdAt: r.meta.createdAt,
+      requests: n,
+      durationS: Math.round(durationS * 1000) / 1000,
+      meanRate: n > 1 && durationS > 0 ? Math.round(((n - 1) / durationS) * 1000) / 1000 : null,
+      statuses: r.statuses(),
+      recordsDropped: r.meta.recordsDropped,
+      features,
+    };
+  } finally {
+    r.close();
+  }
+}
+
+/** `tracewarp inspect`. */
+export function runInspect(path: string, opts: { json?: boolean }, out: Output): number {
+  const rep = inspectTrace(path);
+  if (opts.json) {
+    out.out(JSON.stringify(rep));
+    return 0;
+  }
+  out.out(`${rep.file}: tracewarp trace v${rep.formatVersion}, source ${rep.source}${rep.sourceFile ? ` (${rep.sourceFile})` : ''}, created ${rep.createdAt}`);
+  out.out(`requests ${rep.requests}   duration ${rep.durationS.toFixed(1)} s   mean rate ${rep.meanRate?.toFixed(2) ?? '—'} req/s${rep.recordsDropped ? `   records dropped ${rep.recordsDropped}` : ''}`);
+  out.out(`statuses: ${Object.entries(rep.statuses).map(([k, v]) => `${k}=${v}`).join('  ') || '— (imported: no answers recorded)'}`);
+  out.out(`  ${'feature'.padEnd(16)}${['p50', 'p90', 'p99', 'max', 'mean'].map((h) => h.padStart(11)).join('')}`);
+  for (const [name, s] of Object.entries(rep.features)) {
+    out.out(`  ${name.padEnd(16)}${[s.p50, s.p90, s.p99, s.max, s.mean].map((v) => String(Math.round(v * 10) / 10).padStart(11)).join('')}`);
+  }
+  return 0;
+}

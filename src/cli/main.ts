@@ -1,0 +1,134 @@
+import { Command, CommanderError, Option } from 'commander';
+import { TracewarpError } from '../errors.ts';
+import { TOOL_VERSION } from '../version.ts';
+import { intArg, numberArg, parseListen, urlArg } from './args.ts';
+import { runDemo } from './demo.ts';
+import { IMPORT_FORMATS, runImport } from './import.ts';
+import { runInspect } from './inspect.ts';
+import { type Output, processOutput } from './output.ts';
+import { runRecord } from './record.ts';
+import { runReplay } from './replay.ts';
+import { runReport } from './report.ts';
+import { runSim } from './sim.ts';
+
+/** Builds the command tree. Actions store their exit code in `result.code`. */
+function program(out: Output, result: { code: number }): Command {
+  const p = new Command('tracewarp')
+    .description('Record production ML inference traffic anonymously; replay it time-warped against other model servers.')
+    .version(TOOL_VERSION)
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => out.out(s.trimEnd()), writeErr: (s) => out.err(s.trimEnd()) });
+
+  p.command('sim')
+    .description('start the bundled OpenAI-compatible LLM server simulator (continuous batching)')
+    .option('--listen <host:port>', 'address to listen on (port 0 picks a free port)', parseListen, { host: '127.0.0.1', port: 8000 })
+    .option('--seed <n>', 'seed for generated text and default output lengths', intArg('--seed', 0), 1)
+    .option('--max-batch <n>', 'sequences that run together (B)', intArg('--max-batch', 1), 64)
+    .option('--prefill-us-per-token <us>', 'prefill cost per prompt token (µs)', numberArg('--prefill-us-per-token', 0), 40)
+    .option('--decode-step-ms <ms>', 'decode step with one running sequence (ms)', numberArg('--decode-step-ms', 0, Infinity, true), 8)
+    .option('--per-seq-step-ms <ms>', 'extra step time per additional running sequence (ms)', numberArg('--per-seq-step-ms', 0), 0.15)
+    .option('--model <name>', 'model id served', 'tracewarp-sim')
+    .action(async (o) => {
+      result.code = await runSim({ host: o.listen.host, port: o.listen.port, seed: o.seed, maxBatch: o.maxBatch, prefillUsPerToken: o.prefillUsPerToken, decodeStepMs: o.decodeStepMs, perSeqStepMs: o.perSeqStepMs, model: o.model }, out);
+    });
+
+  p.command('record')
+    .description('run the recording reverse proxy in front of an inference server; Ctrl-C stops and closes the trace')
+    .requiredOption('--upstream <url>', 'the inference server to forward to', urlArg('--upstream'))
+    .option('--listen <host:port>', 'address to listen on (port 0 picks a free port)', parseListen, { host: '127.0.0.1', port: 8080 })
+    .option('--out <file>', 'trace file to write', 'traces/capture.trace.db')
+    .option('--force', 'overwrite an existing trace file')
+    .option('--max-capture-bytes <n>', 'request/response bytes held per exchange to describe it', intArg('--max-capture-bytes', 0), 16 << 20)
+    .option('--headers-timeout <ms>', 'time allowed for upstream response headers (ms)', intArg('--headers-timeout', 1), 600_000)
+    .option('--idle-timeout <ms>', 'longest silence between answer chunks (ms); never a total-duration cap', intArg('--idle-timeout', 1), 300_000)
+    .option('--grace <ms>', 'on shutdown, how long in-flight exchanges may finish (ms)', intArg('--grace', 0), 10_000)
+    .action(async (o) => {
+      result.code = await runRecord({ upstream: o.upstream, host: o.listen.host, port: o.listen.port, out: o.out, force: o.force, maxCaptureBytes: o.maxCaptureBytes, headersTimeoutMs: o.headersTimeout, idleTimeoutMs: o.idleTimeout, graceMs: o.grace }, out);
+    });
+
+  p.command('import')
+    .description(`convert a public production trace into a trace file (formats: ${IMPORT_FORMATS.join(', ')})`)
+    .addArgument(p.createArgument('<format>', 'source format').choices(IMPORT_FORMATS))
+    .argument('<file>', 'source file')
+    .requiredOption('--out <file>', 'trace file to write')
+    .option('--force', 'overwrite an existing trace file')
+    .option('--model <name>', 'model name written into each request', 'default')
+    .option('--no-stream', 'imported requests ask for a non-streamed answer')
+    .option('--block-tokens <n>', 'tokens per hash_ids prefix block (mooncake)', intArg('--block-tokens', 1), 512)
+    .action(async (format: string, file: string, o) => {
+      await runImport(format, file, { out: o.out, force: o.force, model: o.model, stream: o.stream, blockTokens: o.blockTokens }, out);
+      result.code = 0;
+    });
+
+  p.command('replay')
+    .description('replay a trace open-loop against a target, time-warped; writes a run file and prints the summary')
+    .argument('<trace>', 'trace file')
+    .requiredOption('--target <url>', 'the server under test', urlArg('--target'))
+    .option('--speed <factor>', 'time-warp factor (2 = twice as fast)', numberArg('--speed', 0, Infinity, true), 1)
+    .option('--seed <n>', 'seed for every random choice', intArg('--seed', 0), 1)
+    .option('--out <file>', 'run file to write (default runs/<trace>-<time>.run.db)')
+    .option('--force', 'overwrite an existing run file')
+    .option('--max-in-flight <n>', 'cap on requests in flight', intArg('--max-in-flight', 1))
+    .addOption(new Option('--cap-policy <policy>', 'a due request at the cap waits (queue) or is not sent (drop)').choices(['queue', 'drop']).default('queue'))
+    .option('--model <name>', 'replace the model of every request')
+    .option('--limit <n>', 'replay only the first N requests', intArg('--limit', 1))
+    .option('--json', 'print the summary as one JSON object')
+    .option('--quiet', 'no progress output')
+    .action(async (trace: string, o) => {
+      await runReplay(trace, { target: o.target, speed: o.speed, seed: o.seed, out: o.out, force: o.force, maxInFlight: o.maxInFlight, capPolicy: o.capPolicy, model: o.model, limit: o.limit, json: o.json, quiet: o.quiet }, out);
+      result.code = 0;
+    });
+
+  p.command('report')
+    .description('print the summary of a run file')
+    .argument('<run>', 'run file')
+    .option('--json', 'print the summary as one JSON object')
+    .action((run: string, o) => {
+      result.code = runReport(run, o, out);
+    });
+
+  p.command('inspect')
+    .description('describe a trace: version, source, counts, rates, statuses, feature distributions')
+    .argument('<trace>', 'trace file')
+    .option('--json', 'print one JSON object')
+    .action((trace: string, o) => {
+      result.code = runInspect(trace, o, out);
+    });
+
+  p.command('demo')
+    .description('run the whole job on the bundled simulator and real trace slice: record, replay at 2×, report')
+    .option('--duration <s>', 'seconds of the Azure trace to drive through the proxy', numberArg('--duration', 0, 300, true), 30)
+    .option('--speed <factor>', 'replay time-warp factor', numberArg('--speed', 0, Infinity, true), 2)
+    .option('--seed <n>', 'seed', intArg('--seed', 0), 1)
+    .option('--trace <file>', 'where the recorded trace goes (overwritten)', 'traces/demo.trace.db')
+    .option('--run <file>', 'where the run file goes (overwritten)', 'runs/demo.run.db')
+    .option('--json', 'print the replay summary as one JSON object')
+    .action(async (o) => {
+      result.code = await runDemo({ durationS: o.duration, speed: o.speed, seed: o.seed, trace: o.trace, run: o.run, json: o.json }, out);
+    });
+  return p;
+}
+
+/**
+ * Runs the CLI with `argv` (without `node` and the script). Returns the exit code: 0 success, 1 failure, 2 misuse.
+ * Errors print as one line `tracewarp: <message>`; nothing is thrown.
+ */
+export async function main(argv: string[], out: Output = processOutput): Promise<number> {
+  const result = { code: 0 };
+  try {
+    await program(out, result).parseAsync(argv, { from: 'user' });
+    return result.code;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return 0;
+      return 2;
+    }
+    if (err instanceof TracewarpError) {
+      out.err(`tracewarp: ${err.message}`);
+      return err.exitCode;
+    }
+    out.err(`tracewarp: unexpected error: ${(err as Error)?.stack ?? String(err)}`);
+    return 1;
+  }
+}

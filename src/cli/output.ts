@@ -1,0 +1,35 @@
+/** The CLI's only writers to the terminal. Commands print through these so tests can capture output. */
+export interface Output {
+  /** A line to stdout (results, the `listening on` line, JSON). */
+  out(line: string): void;
+  /** A line to stderr (progress, warnings, errors). */
+  err(line: string): void;
+  /** True when stderr is a terminal (progress bars are drawn only then). */
+  readonly tty: boolean;
+}
+
+export const processOutput: Output = {
+  out: (line) => process.stdout.write(line + '\n'),
+  err: (line) => process.stderr.write(line + '\n'),
+  tty: Boolean(process.stderr.isTTY),
+};
+
+/** Resolves on the first SIGINT or SIGTERM (and removes its handlers). */
+export function onceInterrupted(): { promise: Promise<string>; dispose(): void } {
+  let dispose = (): void => undefined;
+  const promise = new Promise<string>((resolve) => {
+    const h = (sig: string) => {
+      dispose();
+      resolve(sig);
+    };
+    const onInt = () => h('SIGINT');
+    const onTerm = () => h('SIGTERM');
+    process.once('SIGINT', onInt);
+    process.once('SIGTERM', onTerm);
+    dispose = () => {
+      process.off('SIGINT', onInt);
+      process.off('SIGTERM', onTerm);
+    };
+  });
+  return { promise, dispose: () => dispose() };
+}

@@ -1,0 +1,13 @@
+import { startSim, type SimOptions } from '../sim/server.ts';
+import { type Output, onceInterrupted } from './output.ts';
+
+/** `tracewarp sim`: serves until SIGINT/SIGTERM. */
+export async function runSim(opts: SimOptions, out: Output): Promise<number> {
+  const interrupted = onceInterrupted();
+  const sim = await startSim(opts);
+  const t = sim.timing;
+  out.out(`tracewarp sim listening on ${sim.url} (max batch ${t.maxBatch}, prefill ${t.prefillUsPerToken} µs/token, decode step ${t.decodeStepMs} ms + ${t.perSeqStepMs} ms per extra sequence)`);
+  await interrupted.promise;
+  await sim.close();
+  return 0;
+}

@@ -1,0 +1,32 @@
+import type { Percentiles, RunSummary } from '../metrics/summary.ts';
+
+const fmt = (v: number | null, digits = 1): string => (v === null ? '—' : v.toFixed(digits));
+
+function row(name: string, p: Percentiles): string {
+  if (p.count === 0) return `  ${name.padEnd(26)} (none)`;
+  return `  ${name.padEnd(26)} ${[p.p50, p.p90, p.p99, p.p999, p.max].map((v) => fmt(v).padStart(9)).join('')}   n=${p.count}`;
+}
+
+/** Renders a run summary as the human-readable report `replay` and `report` print. Times in ms, rates in req/s. */
+export function formatSummary(s: RunSummary, title?: string): string {
+  const lines: string[] = [];
+  if (title) lines.push(title);
+  lines.push(`requests ${s.requests}   sent ${s.sent}   completed ${s.completed}   errors ${s.errors}   duration ${fmt(s.durationS, 1)} s`);
+  lines.push(`rate: target ${fmt(s.targetRate, 2)} req/s   achieved ${fmt(s.achievedRate, 2)} req/s   throughput ${fmt(s.throughput, 2)} req/s`);
+  const kinds = Object.entries(s.errorsByKind);
+  if (kinds.length > 0) lines.push(`errors by kind: ${kinds.map(([k, n]) => `${k}=${n}`).join('  ')}`);
+  lines.push(`statuses: ${Object.entries(s.statuses).map(([k, n]) => `${k}=${n}`).join('  ') || '—'}`);
+  lines.push(`  ${'(ms)'.padEnd(26)} ${['p50', 'p90', 'p99', 'p99.9', 'max'].map((h) => h.padStart(9)).join('')}`);
+  lines.push(row('latency (from send)', s.latencyMs));
+  lines.push(row('latency (from schedule)', s.latencyFromScheduledMs));
+  lines.push(row('TTFB', s.ttfbMs));
+  lines.push(row('TTFT (from send)', s.ttftMs));
+  lines.push(row('TTFT (from schedule)', s.ttftFromScheduledMs));
+  lines.push(row('send lateness', s.latenessMs));
+  const notes: string[] = [];
+  if (s.capDelayed > 0) notes.push(`${s.capDelayed} requests waited for the in-flight cap`);
+  if (s.shorterThanRecorded > 0) notes.push(`${s.shorterThanRecorded} answers were shorter than recorded`);
+  if (s.outputTokens > 0) notes.push(`${s.outputTokens} output tokens`);
+  if (notes.length > 0) lines.push(notes.join('; '));
+  return lines.join('\n');
+}
