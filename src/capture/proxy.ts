@@ -86,6 +86,8 @@ export async function startRecordingProxy(opts: RecordingProxyOptions): Promise<
   const finish = (ex: Exchange, reply: FastifyReply): void => {
     if (!open.delete(ex)) return;
     ex.endUs = monoUs();
+    // Answers the proxy made itself (502/504) have a status but no upstream response.
+    if (ex.status === null && reply.raw.headersSent) ex.status = reply.raw.statusCode;
     if (!reply.raw.writableFinished) ex.fail(closing ? 'proxy_shutdown' : 'client_aborted');
     try {
       opts.onRecord(ex.toRecord(startUs));
@@ -169,7 +171,9 @@ export async function startRecordingProxy(opts: RecordingProxyOptions): Promise<
       const closed = app.close();
       const deadline = Date.now() + graceMs;
       while (open.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-      if (open.size > 0) app.server.closeAllConnections();
+      // Keep-alive connections that went idle after close() began are not closed by fastify: close them (and cut any
+      // exchange still running past the grace period).
+      app.server.closeAllConnections();
       await closed;
       while (open.size > 0) await new Promise((r) => setTimeout(r, 5));
     },

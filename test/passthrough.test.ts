@@ -1,0 +1,201 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { request as httpRequest } from 'node:http';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { request } from 'undici';
+import { startRecordingProxy, type RecordingProxy } from '../src/capture/proxy.ts';
+import type { TraceRecord } from '../src/types.ts';
+import { startUpstream } from './helpers.ts';
+
+const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+describe('recording proxy pass-through (real upstream on port 0)', () => {
+  let upstream: Awaited<ReturnType<typeof startUpstream>>;
+  let proxy: RecordingProxy;
+  const records: TraceRecord[] = [];
+  const seen: Array<{ method: string; url: string; headers: Record<string, unknown>; body: Buffer }> = [];
+  const responseBlob = randomBytes(1 << 20);
+
+  beforeAll(async () => {
+    upstream = await startUpstream((req, res, body) => {
+      seen.push({ method: req.method!, url: req.url!, headers: { ...req.headers }, body });
+      if (req.url === '/echo') {
+        res.writeHead(200, { 'content-type': req.headers['content-type'] ?? 'application/octet-stream' });
+        res.end(body);
+      } else if (req.url === '/blob') {
+        res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': responseBlob.length });
+        res.end(responseBlob);
+      } else if (req.url === '/sse') {
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        let i = 0;
+        const t = setInterval(() => {
+          if (i < 10) res.write(`data: {"choices":[{"delta":{"content":"tok${i}"}}]}\n\n`);
+          else {
+            clearInterval(t);
+            res.end('data: [DONE]\n\n');
+          }
+          i++;
+        }, 50);
+      } else if (req.url!.startsWith('/q')) {
+        res.writeHead(204);
+        res.end();
+      } else {
+        res.writeHead(404, { 'content-type': 'application/json' });
+        res.end('{"error":"nope"}');
+      }
+    });
+    proxy = await startRecordingProxy({ upstream: upstream.url, onRecord: (r) => records.push(r) });
+  });
+  afterAll(async () => {
+    await proxy.close(1000);
+    await upstream.close();
+  });
+
+  it('forwards a JSON body byte for byte and answers unchanged', async () => {
+    const body = '{"model":"m","messages":[{"role":"user","content":"héllo \\u00e9 wörld"}],  "max_tokens": 7}';
+    const res = await request(`${proxy.url}/echo`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    const back = Buffer.from(await res.body.arrayBuffer());
+    expect(res.statusCode).toBe(200);
+    expect(back.toString('utf8')).toBe(body);
+    expect(seen.at(-1)!.body.toString('utf8')).toBe(body);
+  });
+
+  it('passes 1 MiB of random bytes through both ways (SHA-256 equal)', async () => {
+    const blob = randomBytes(1 << 20);
+    const res = await request(`${proxy.url}/echo`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: blob });
+    const back = Buffer.from(await res.body.arrayBuffer());
+    expect(sha(seen.at(-1)!.body)).toBe(sha(blob));
+    expect(sha(back)).toBe(sha(blob));
+    const down = await request(`${proxy.url}/blob`);
+    expect(sha(Buffer.from(await down.body.arrayBuffer()))).toBe(sha(responseBlob));
+  });
+
+  it('forwards a chunked request body intact', async () => {
+    const payload = randomBytes(200_000);
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = httpRequest(`${proxy.url}/echo`, { method: 'POST', headers: { 'content-type': 'application/octet-stream' } }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode!));
+      });
+      req.on('error', reject);
+      for (let i = 0; i < payload.length; i += 50_000) req.write(payload.subarray(i, i + 50_000));
+      req.end();
+    });
+    expect(status).toBe(200);
+    expect(sha(seen.at(-1)!.body)).toBe(sha(payload));
+  });
+
+  it('streams SSE events one by one at the upstream pace and records per-event offsets', async () => {
+    const before = records.length;
+    const res = await request(`${proxy.url}/sse`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"stream":true}' });
+    const arrivals: number[] = [];
+    for await (const chunk of res.body) {
+      for (const _ of String(chunk).split('\n\n').filter((s) => s.startsWith('data:'))) arrivals.push(performance.now());
+    }
+    expect(arrivals.length).toBe(11);
+    const gaps = arrivals.slice(1).map((t, i) => t - arrivals[i]!);
+    // Not buffered: every gap stays near the upstream's 50 ms (timers jitter by a few ms on a loaded machine).
+    for (const g of gaps) expect(g).toBeGreaterThan(25);
+    await waitFor(() => records.length > before);
+    const rec = records.at(-1)!;
+    expect(rec.streamed).toBe(true);
+    expect(rec.eventCount).toBe(11);
+    expect(rec.eventOffsetsUs).toHaveLength(11);
+    const recGaps = rec.eventOffsetsUs!.slice(1).map((t, i) => t - rec.eventOffsetsUs![i]!);
+    for (const g of recGaps) expect(g).toBeGreaterThan(25_000);
+    expect(rec.ttftUs).toBe(rec.eventOffsetsUs![0]);
+  });
+
+  it('forwards repeated query keys and encoded values byte for byte and records no query value', async () => {
+    const q = '/q?ids=1&ids=2&ids=3&filter=%5B%7B%22a%22%3A1%7D%5D&empty=&flag';
+    const before = records.length;
+    const res = await request(`${proxy.url}${q}`);
+    await res.body.dump();
+    expect(seen.at(-1)!.url).toBe(q);
+    await waitFor(() => records.length > before);
+    expect(records.at(-1)!.route).toBe('/q');
+  });
+
+  it('drops hop-by-hop headers and the ones Connection names', async () => {
+    // node:http, because undici refuses to send hop-by-hop headers at all.
+    const text = await new Promise<string>((resolve, reject) => {
+      const req = httpRequest(`${proxy.url}/echo`, {
+        method: 'POST',
+        headers: { connection: 'keep-alive, x-hop-secret', 'x-hop-secret': 's3cr3t', 'keep-alive': 'timeout=5', te: 'trailers', 'proxy-authorization': 'Basic Zm9vOmJhcg==', 'content-type': 'text/plain', 'x-end-to-end': 'kept' },
+      }, (res) => {
+        let b = '';
+        res.on('data', (d) => (b += d));
+        res.on('end', () => resolve(b));
+      });
+      req.on('error', reject);
+      req.end('intact');
+    });
+    expect(text).toBe('intact');
+    const h = seen.at(-1)!.headers;
+    for (const name of ['x-hop-secret', 'keep-alive', 'te', 'proxy-authorization']) expect(h[name]).toBeUndefined();
+    expect(h['x-end-to-end']).toBe('kept');
+  });
+
+  it('forwards malformed JSON unchanged and records it as unparseable with length and content type only', async () => {
+    const before = records.length;
+    const res = await request(`${proxy.url}/echo`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"model":' });
+    expect(await res.body.text()).toBe('{"model":');
+    await waitFor(() => records.length > before);
+    const r = records.at(-1)!;
+    expect(r.shape).toEqual({ kind: 'unparseable', contentType: 'application/json', skeleton: null });
+    expect(r.requestBytes).toBe(9);
+    expect(r.params).toEqual({});
+  });
+
+  it('passes upstream error statuses through and records them', async () => {
+    const before = records.length;
+    const res = await request(`${proxy.url}/missing/12345`, { method: 'DELETE' });
+    expect(res.statusCode).toBe(404);
+    expect(await res.body.text()).toBe('{"error":"nope"}');
+    await waitFor(() => records.length > before);
+    expect(records.at(-1)).toMatchObject({ status: 404, method: 'DELETE', route: '/missing/{id}', errorKind: null });
+  });
+});
+
+describe('recording proxy upstream failures', () => {
+  it('answers 502 and records upstream_refused when nothing listens upstream', async () => {
+    const dead = await startUpstream(() => undefined);
+    const deadUrl = dead.url;
+    await dead.close();
+    const records: TraceRecord[] = [];
+    const proxy = await startRecordingProxy({ upstream: deadUrl, onRecord: (r) => records.push(r) });
+    try {
+      const res = await request(`${proxy.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+      expect(res.statusCode).toBe(502);
+      await res.body.dump();
+      await waitFor(() => records.length > 0);
+      expect(records[0]).toMatchObject({ status: 502, errorKind: 'upstream_refused' });
+    } finally {
+      await proxy.close(1000);
+    }
+  });
+
+  it('answers 504 and records upstream_timeout when headers do not come in time', async () => {
+    const slow = await startUpstream(() => undefined); // never answers
+    const records: TraceRecord[] = [];
+    const proxy = await startRecordingProxy({ upstream: slow.url, headersTimeoutMs: 300, onRecord: (r) => records.push(r) });
+    try {
+      const res = await request(`${proxy.url}/slow`);
+      expect(res.statusCode).toBe(504);
+      await res.body.dump();
+      await waitFor(() => records.length > 0);
+      expect(records[0]).toMatchObject({ status: 504, errorKind: 'upstream_timeout' });
+    } finally {
+      await proxy.close(1000);
+      await slow.close();
+    }
+  });
+});
+
+/** Polls until `cond` holds (records are handed over when the response has closed, a tick after the client sees its end). */
+export async function waitFor(cond: () => boolean, timeoutMs = 5000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
