@@ -1,0 +1,119 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { runImport } from '../src/cli/import.ts';
+import { inspectTrace } from '../src/cli/inspect.ts';
+import { parseAzureTimestampUs } from '../src/importers/azure-llm.ts';
+import { TraceReader } from '../src/trace/reader.ts';
+import { captureOutput, FIXTURES, runCli, SHARED, tempDir } from './helpers.ts';
+
+/** Independent reading of an Azure CSV: count, first/last timestamps (µs, via BigInt arithmetic), token sums. */
+function azureTruth(path: string) {
+  const rows = readFileSync(path, 'utf8').trim().split('\n').slice(1).map((l) => l.split(','));
+  const us = (ts: string) => {
+    const [date, time] = ts.split(' ');
+    const [h, m, s] = time!.split(':');
+    const [whole, frac] = s!.split('.');
+    const day = BigInt(Date.parse(`${date}T00:00:00Z`)) * 1000n;
+    return day + BigInt(Number(h) * 3600 + Number(m) * 60 + Number(whole)) * 1_000_000n + BigInt(frac!.padEnd(7, '0')) / 10n;
+  };
+  const first = us(rows[0]![0]!);
+  return {
+    count: rows.length,
+    spanUs: Number(us(rows.at(-1)![0]!) - first),
+    prompt: rows.reduce((a, r) => a + Number(r[1]), 0),
+    output: rows.reduce((a, r) => a + Number(r[2]), 0),
+  };
+}
+
+function mooncakeTruth(path: string) {
+  const rows = readFileSync(path, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { timestamp: number; input_length: number; output_length: number; hash_ids: number[] });
+  return {
+    count: rows.length,
+    firstUs: rows[0]!.timestamp * 1000,
+    lastUs: rows.at(-1)!.timestamp * 1000,
+    prompt: rows.reduce((a, r) => a + r.input_length, 0),
+    output: rows.reduce((a, r) => a + r.output_length, 0),
+    blocks: rows.map((r) => r.hash_ids),
+  };
+}
+
+function traceTotals(path: string) {
+  const r = new TraceReader(path);
+  const recs = [...r.records()];
+  r.close();
+  return {
+    recs,
+    count: recs.length,
+    firstUs: recs[0]!.offsetUs,
+    lastUs: recs.at(-1)!.offsetUs,
+    prompt: recs.reduce((a, x) => a + x.promptTokens!, 0),
+    output: recs.reduce((a, x) => a + x.outputTokens!, 0),
+  };
+}
+
+const azureFiles = [join(FIXTURES, 'azure-conv-first-5min.csv'), join(SHARED, 'traces/AzureLLMInferenceTrace_conv.csv')];
+const mooncakeFiles = [join(FIXTURES, 'mooncake-first-200.jsonl'), join(SHARED, 'traces/synthetic_trace.jsonl')];
+
+describe('import azure-llm', () => {
+  it('parses 7-digit fractional timestamps to the microsecond', () => {
+    expect(parseAzureTimestampUs('2023-11-16 18:15:46.6805900')).toBe(Date.UTC(2023, 10, 16, 18, 15, 46) * 1000 + 680590);
+    expect(parseAzureTimestampUs('2023-11-16 18:15:46')).toBe(Date.UTC(2023, 10, 16, 18, 15, 46) * 1000);
+    expect(parseAzureTimestampUs('16/11/2023 18:15')).toBeNull();
+  });
+
+  for (const file of azureFiles) {
+    it.skipIf(!existsSync(file))(`keeps row count, offsets and token sums of ${file.split('/').pop()}`, async () => {
+      const tmp = tempDir();
+      const out = join(tmp.dir, 'a.trace.db');
+      const stats = await runImport('azure-llm', file, { out }, captureOutput());
+      const truth = azureTruth(file);
+      const t = traceTotals(out);
+      expect(t.count).toBe(truth.count);
+      expect(stats.requests).toBe(truth.count);
+      expect(t.firstUs).toBe(0);
+      expect(t.lastUs).toBe(truth.spanUs);
+      expect(t.prompt).toBe(truth.prompt);
+      expect(t.output).toBe(truth.output);
+      expect(t.recs[0]).toMatchObject({ protocol: 'openai-chat', route: '/v1/chat/completions', method: 'POST', messageCount: 1 });
+      const info = inspectTrace(out);
+      expect(info.source).toBe('import:azure-llm');
+      expect(info.requests).toBe(truth.count);
+      tmp.cleanup();
+    });
+  }
+});
+
+describe('import mooncake', () => {
+  for (const file of mooncakeFiles) {
+    it.skipIf(!existsSync(file))(`keeps row count, offsets, token sums and prefix blocks of ${file.split('/').pop()}`, async () => {
+      const tmp = tempDir();
+      const out = join(tmp.dir, 'm.trace.db');
+      await runImport('mooncake', file, { out }, captureOutput());
+      const truth = mooncakeTruth(file);
+      const t = traceTotals(out);
+      expect(t.count).toBe(truth.count);
+      expect(t.firstUs).toBe(truth.firstUs);
+      expect(t.lastUs).toBe(truth.lastUs);
+      expect(t.prompt).toBe(truth.prompt);
+      expect(t.output).toBe(truth.output);
+      // Records come back ordered by offset (ties by file order), so compare the multiset of block lists.
+      expect(t.recs.map((r) => JSON.stringify(r.features.prefixBlocks)).sort()).toEqual(truth.blocks.map((b) => JSON.stringify(b)).sort());
+      expect(t.recs.every((r) => r.features.prefixBlockTokens === 512)).toBe(true);
+      tmp.cleanup();
+    });
+  }
+
+  it('refuses a malformed line naming the file and line, and leaves no partial trace (exit 1)', async () => {
+    const tmp = tempDir();
+    const src = join(tmp.dir, 'bad.jsonl');
+    const { writeFileSync } = await import('node:fs');
+    writeFileSync(src, '{"timestamp": 0, "input_length": 5, "output_length": 2, "hash_ids": [1]}\n{"timestamp": 10, "input_length": "x"}\n');
+    const out = join(tmp.dir, 'bad.trace.db');
+    const r = await runCli(['import', 'mooncake', src, '--out', out]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`${src}:2`);
+    expect(existsSync(out)).toBe(false);
+    tmp.cleanup();
+  });
+});

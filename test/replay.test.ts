@@ -1,0 +1,193 @@
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startRecord } from '../src/cli/record.ts';
+import { runReplay } from '../src/cli/replay.ts';
+import { importedChatRecord } from '../src/importers/common.ts';
+import { summarize } from '../src/metrics/summary.ts';
+import { ReplayEngine } from '../src/replay/engine.ts';
+import { readRunFile } from '../src/results/run-file.ts';
+import { createRng } from '../src/rng.ts';
+import { startSim, type SimServer } from '../src/sim/server.ts';
+import { synthesizeArrivals } from '../src/synth/plan.ts';
+import { TraceReader } from '../src/trace/reader.ts';
+import { TraceWriter } from '../src/trace/writer.ts';
+import { timeWarp } from '../src/workload/warp.ts';
+import { captureOutput, startUpstream, tempDir } from './helpers.ts';
+
+/** Nearest-rank percentile of exact values (ms). */
+function exactPercentile(values: number[], p: number): number {
+  const v = [...values].sort((a, b) => a - b);
+  return v[Math.max(0, Math.ceil((p / 100) * v.length) - 1)]!;
+}
+
+/** Writes a trace of chat requests at the given offsets (µs). */
+function writeTrace(path: string, offsetsUs: number[], promptTokens = 20, outputTokens = 5): void {
+  const w = new TraceWriter(path, { source: 'test', anchorWallUs: 0, anonymization: null });
+  offsetsUs.forEach((o, i) => w.add(importedChatRecord(i + 1, o, promptTokens, outputTokens, { model: 'tracewarp-sim', stream: false })));
+  w.close();
+}
+
+describe('replay at 2× of a recorded trace (sim behind the recording proxy)', () => {
+  const tmp = tempDir();
+  const trace = join(tmp.dir, 'recorded.trace.db');
+  const runPath = join(tmp.dir, 'r.run.db');
+  let sim: SimServer;
+  let traceOffsets: number[];
+  let printed: Record<string, unknown>;
+
+  beforeAll(async () => {
+    sim = await startSim({ decodeStepMs: 2, perSeqStepMs: 0.05 });
+    const session = await startRecord({ upstream: sim.url, host: '127.0.0.1', port: 0, out: trace }, captureOutput());
+    // Traffic shaped like a bursty stretch of the Mooncake fixture's token counts, ~60 requests over ~3 s.
+    const rng = createRng(3);
+    const records = Array.from({ length: 60 }, (_, i) =>
+      importedChatRecord(i + 1, Math.round(i * 50_000 + rng.int(40_000)), 10 + rng.int(300), 1 + rng.int(30), { model: 'tracewarp-sim', stream: i % 3 !== 0 }));
+    records.sort((a, b) => a.offsetUs - b.offsetUs);
+    const driver = new ReplayEngine({ target: session.proxy.url, warmupConnections: 0 });
+    await driver.run(synthesizeArrivals(timeWarp(records, 1), rng), () => undefined);
+    await driver.close();
+    await session.stop();
+    const reader = new TraceReader(trace);
+    traceOffsets = [...reader.records()].map((r) => r.offsetUs);
+    reader.close();
+    const out = captureOutput();
+    await runReplay(trace, { target: sim.url, speed: 2, seed: 5, out: runPath, json: true }, out);
+    printed = JSON.parse(out.stdout.join('\n'));
+  });
+  afterAll(async () => {
+    await sim.close();
+    tmp.cleanup();
+  });
+
+  it('schedules every request at exactly half its recorded offset', () => {
+    const { results } = readRunFile(runPath);
+    expect(results).toHaveLength(60);
+    const first = traceOffsets[0]!;
+    results.forEach((r, i) => expect(r.scheduledUs).toBe(Math.round((traceOffsets[i]! - first) / 2)));
+  });
+
+  it('sends on schedule (lateness median < 5 ms, max < 50 ms) and gets every answer', () => {
+    const { results } = readRunFile(runPath);
+    const lateMs = results.map((r) => (r.sentUs! - r.scheduledUs) / 1000);
+    expect(lateMs.every((l) => l >= 0)).toBe(true);
+    expect(exactPercentile(lateMs, 50)).toBeLessThan(5);
+    expect(Math.max(...lateMs)).toBeLessThan(50);
+    expect(results.every((r) => r.status === 200 && r.errorKind === null)).toBe(true);
+    // Output length fidelity: the sim generates exactly the max_tokens asked for, which is the recorded output.
+    expect(results.every((r) => r.outputTokens === r.expectedOutputTokens)).toBe(true);
+  });
+
+  it('prints a summary that agrees with the per-request results', () => {
+    const { results } = readRunFile(runPath);
+    const lat = results.map((r) => (r.endUs! - r.sentUs!) / 1000);
+    const fromSched = results.map((r) => (r.endUs! - r.scheduledUs) / 1000);
+    expect(printed).toMatchObject({ requests: 60, sent: 60, completed: 60, errors: 0, errorsByKind: {} });
+    const p = printed as unknown as ReturnType<typeof summarize>;
+    expect(p.latencyMs.max).toBeCloseTo(Math.max(...lat), 2);
+    expect(p.latencyFromScheduledMs.max).toBeCloseTo(Math.max(...fromSched), 2);
+    // HDR histograms keep 3 significant digits: within 0.1 % (plus the µs rounding) of the exact value.
+    for (const q of [50, 90, 99] as const) {
+      const key = q === 50 ? 'p50' : q === 90 ? 'p90' : 'p99';
+      expect(Math.abs(p.latencyMs[key]! - exactPercentile(lat, q))).toBeLessThanOrEqual(exactPercentile(lat, q) * 0.001 + 0.002);
+    }
+    const streamed = results.filter((r) => r.streamed);
+    expect(p.ttftMs.count).toBe(streamed.length);
+    expect(streamed.length).toBe(40);
+    const span = (results.at(-1)!.scheduledUs - results[0]!.scheduledUs) / 1e6;
+    expect(p.targetRate).toBeCloseTo(59 / span, 2);
+    for (const k of ['latencyMs', 'latencyFromScheduledMs', 'ttftMs', 'latenessMs'] as const) {
+      expect(Object.keys(p[k])).toEqual(expect.arrayContaining(['p50', 'p90', 'p99', 'p999', 'max']));
+    }
+  });
+});
+
+describe('open-loop schedule keeping and coordinated omission (fixture upstreams)', () => {
+  it('keeps 200 req/s for 1,000 requests against a zero-latency upstream (achieved rate within 1 %)', async () => {
+    const tmp = tempDir();
+    const up = await startUpstream((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end('{"choices":[],"usage":{"completion_tokens":5}}');
+    });
+    try {
+      const trace = join(tmp.dir, 'const.trace.db');
+      writeTrace(trace, Array.from({ length: 1000 }, (_, i) => i * 5000));
+      const { summary } = await runReplay(trace, { target: up.url, speed: 1, seed: 1, out: join(tmp.dir, 'c.run.db'), quiet: true }, captureOutput());
+      expect(summary.completed).toBe(1000);
+      expect(summary.targetRate).toBeCloseTo(200, 6);
+      expect(Math.abs(summary.achievedRate! - 200) / 200).toBeLessThan(0.01);
+      expect(summary.latenessMs.p50!).toBeLessThan(5);
+    } finally {
+      await up.close();
+      tmp.cleanup();
+    }
+  });
+
+  it('reports latency from the schedule when an in-flight cap delays sends (queue), and drops with --cap-policy drop', async () => {
+    const tmp = tempDir();
+    const up = await startUpstream((_req, res) => {
+      setTimeout(() => {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end('{}');
+      }, 190);
+    });
+    try {
+      const trace = join(tmp.dir, 'co.trace.db');
+      writeTrace(trace, Array.from({ length: 40 }, (_, i) => i * 25_000)); // 40 req/s for 1 s
+      const queued = await runReplay(trace, { target: up.url, speed: 1, seed: 1, maxInFlight: 4, out: join(tmp.dir, 'q.run.db'), quiet: true }, captureOutput());
+      const s = queued.summary;
+      expect(s.completed).toBe(40);
+      // About 4 sends per 190 ms fit under the cap while 40/s are due: roughly half must wait.
+      expect(s.capDelayed).toBeGreaterThanOrEqual(15);
+      // Service time stays ~190 ms, but a user scheduled at t would have waited about a second by the end.
+      expect(s.latencyMs.p99!).toBeLessThan(400);
+      expect(s.latencyFromScheduledMs.p99!).toBeGreaterThan(900);
+      expect(s.latenessMs.max!).toBeGreaterThan(700);
+
+      const dropped = await runReplay(trace, { target: up.url, speed: 1, seed: 1, maxInFlight: 4, capPolicy: 'drop', out: join(tmp.dir, 'd.run.db'), quiet: true }, captureOutput());
+      const d = dropped.summary;
+      expect(d.errorsByKind.dropped).toBeGreaterThanOrEqual(15);
+      expect(d.sent + d.errorsByKind.dropped!).toBe(40);
+      expect(d.latencyFromScheduledMs.p99!).toBeLessThan(400);
+    } finally {
+      await up.close();
+      tmp.cleanup();
+    }
+  });
+
+  it('records transport failures as data: a refused target gives upstream_refused for every request', async () => {
+    const tmp = tempDir();
+    const dead = await startUpstream(() => undefined);
+    const url = dead.url;
+    await dead.close();
+    const trace = join(tmp.dir, 'x.trace.db');
+    writeTrace(trace, [0, 1000, 2000]);
+    const { summary } = await runReplay(trace, { target: url, speed: 1, seed: 1, out: join(tmp.dir, 'x.run.db'), quiet: true }, captureOutput());
+    expect(summary).toMatchObject({ requests: 3, sent: 3, completed: 0, errors: 3, errorsByKind: { upstream_refused: 3 } });
+    tmp.cleanup();
+  });
+
+  it('gives the same bodies for the same seed and different ones for another seed', async () => {
+    const tmp = tempDir();
+    const bodies: string[][] = [[], [], []];
+    let which = 0;
+    const up = await startUpstream((req, res, body) => {
+      if (req.method === 'POST') bodies[which]!.push(body.toString()); // (GET / are the warm-up requests)
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end('{}');
+    });
+    try {
+      const trace = join(tmp.dir, 's.trace.db');
+      writeTrace(trace, [0, 1000, 2000, 3000]);
+      for (const [i, seed] of [[0, 11], [1, 11], [2, 12]] as const) {
+        which = i;
+        await runReplay(trace, { target: up.url, speed: 1, seed, out: join(tmp.dir, `s${i}.run.db`), quiet: true }, captureOutput());
+      }
+      expect(bodies[0]).toHaveLength(4);
+      expect(bodies[1]).toEqual(bodies[0]);
+      expect(bodies[2]).not.toEqual(bodies[0]);
+    } finally {
+      await up.close();
+      tmp.cleanup();
+    }
+  });
+});

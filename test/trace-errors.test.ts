@@ -1,0 +1,117 @@
+import { copyFileSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TracewarpError } from '../src/errors.ts';
+import { TraceReader } from '../src/trace/reader.ts';
+import { FIXTURES, runCli, tempDir } from './helpers.ts';
+
+describe('a trace that is not a readable trace is refused with a clear error', () => {
+  const tmp = tempDir();
+  const good = join(tmp.dir, 'good.trace.db');
+
+  beforeAll(async () => {
+    const r = await runCli(['import', 'azure-llm', join(FIXTURES, 'azure-conv-first-5min.csv'), '--out', good]);
+    expect(r.code).toBe(0);
+  });
+  afterAll(() => tmp.cleanup());
+
+  const refused = (path: string, code: string) => {
+    let err: unknown;
+    try {
+      new TraceReader(path).close();
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(TracewarpError);
+    expect((err as TracewarpError).code).toBe(code);
+    expect((err as Error).message).toContain(path);
+    return err as TracewarpError;
+  };
+
+  it('reads the good one', () => {
+    const r = new TraceReader(good);
+    expect(r.count()).toBe(1445);
+    r.close();
+  });
+
+  it('missing file → TW_TRACE_NOT_FOUND', () => {
+    refused(join(tmp.dir, 'nope.trace.db'), 'TW_TRACE_NOT_FOUND');
+  });
+
+  it('a text file → TW_TRACE_NOT_SQLITE', () => {
+    const p = join(tmp.dir, 'text.trace.db');
+    writeFileSync(p, 'TIMESTAMP,ContextTokens,GeneratedTokens\n'.repeat(20));
+    refused(p, 'TW_TRACE_NOT_SQLITE');
+  });
+
+  it('a truncated file → TW_TRACE_CORRUPT', () => {
+    const p = join(tmp.dir, 'trunc.trace.db');
+    const bytes = readFileSync(good);
+    writeFileSync(p, bytes.subarray(0, Math.floor(bytes.length / 2)));
+    expect(statSync(p).size).toBeLessThan(bytes.length);
+    expect(refused(p, 'TW_TRACE_CORRUPT').message).toMatch(/truncated/);
+  });
+
+  it('a file with damaged pages → TW_TRACE_CORRUPT', () => {
+    const p = join(tmp.dir, 'damaged.trace.db');
+    const bytes = Buffer.from(readFileSync(good));
+    // Overwrite the middle pages (table b-tree pages) with garbage, keeping the header and length intact.
+    for (let i = 8192; i < bytes.length - 4096; i++) bytes[i] = (i * 7919) & 0xff;
+    writeFileSync(p, bytes);
+    refused(p, 'TW_TRACE_CORRUPT');
+  });
+
+  it('another SQLite database → TW_TRACE_FOREIGN', () => {
+    const p = join(tmp.dir, 'foreign.db');
+    const db = new Database(p);
+    db.exec('CREATE TABLE users(id INTEGER PRIMARY KEY, name TEXT); INSERT INTO users(name) VALUES (\'x\');');
+    db.close();
+    refused(p, 'TW_TRACE_FOREIGN');
+  });
+
+  it('a newer format version → TW_TRACE_VERSION', () => {
+    const p = join(tmp.dir, 'future.trace.db');
+    copyFileSync(good, p);
+    const db = new Database(p);
+    db.prepare("UPDATE meta SET value = '99' WHERE key = 'format_version'").run();
+    db.close();
+    expect(refused(p, 'TW_TRACE_VERSION').message).toContain('99');
+  });
+
+  it('the CLI prints the problem and exits 1 for a corrupt trace', async () => {
+    const p = join(tmp.dir, 'cli-trunc.trace.db');
+    writeFileSync(p, readFileSync(good).subarray(0, 5000));
+    const r = await runCli(['inspect', p]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`tracewarp: ${p}`);
+    const rr = await runCli(['replay', p, '--target', 'http://127.0.0.1:9']);
+    expect(rr.code).toBe(1);
+    expect(rr.stderr).toMatch(/truncated/);
+  });
+});
+
+describe('CLI misuse prints what is wrong and exits 2', () => {
+  it('unknown flag', async () => {
+    const r = await runCli(['replay', 'x.trace.db', '--target', 'http://127.0.0.1:9', '--bogus']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("unknown option '--bogus'");
+  });
+  it('bad values', async () => {
+    const speed = await runCli(['replay', 'x.trace.db', '--target', 'http://127.0.0.1:9', '--speed', '0']);
+    expect(speed.code).toBe(2);
+    expect(speed.stderr).toContain('--speed must be a number > 0');
+    const target = await runCli(['replay', 'x.trace.db', '--target', 'ftp://x']);
+    expect(target.code).toBe(2);
+    expect(target.stderr).toContain('--target must be an http:// or https:// URL');
+    const listen = await runCli(['sim', '--listen', 'nope']);
+    expect(listen.code).toBe(2);
+    expect(listen.stderr).toContain('expected HOST:PORT');
+  });
+  it('unknown command and unknown import format', async () => {
+    expect((await runCli(['frobnicate'])).code).toBe(2);
+    const f = await runCli(['import', 'csv', 'x', '--out', 'y']);
+    expect(f.code).toBe(2);
+    expect(f.stderr).toContain('azure-llm');
+  });
+});
