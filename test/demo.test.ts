@@ -1,0 +1,26 @@
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { runCli, tempDir } from './helpers.ts';
+
+describe('tracewarp demo (the README\'s first command, shortened)', () => {
+  it('records real-trace-shaped traffic through the proxy, replays it at 2× against sim and reports', async () => {
+    const tmp = tempDir();
+    const trace = join(tmp.dir, 'demo.trace.db');
+    const run = join(tmp.dir, 'demo.run.db');
+    const r = await runCli(['demo', '--duration', '10', '--trace', trace, '--run', run, '--json'], { timeoutMs: 60_000 });
+    expect(r.stderr).toContain('demo: 4/4');
+    expect(r.code).toBe(0);
+    const summary = JSON.parse(r.stdout.trim().split('\n').at(-1)!);
+    // The first 10 s of the Azure conversation trace hold 13 requests.
+    expect(summary).toMatchObject({ requests: 13, sent: 13, completed: 13, errors: 0, speed: 2 });
+    expect(summary.ttftMs.count).toBe(13);
+    const inspect = await runCli(['inspect', trace, '--json']);
+    const info = JSON.parse(inspect.stdout);
+    expect(info).toMatchObject({ formatVersion: 1, source: 'capture', requests: 13, statuses: { '200': 13 } });
+    for (const k of ['durationS', 'meanRate', 'features']) expect(info).toHaveProperty(k);
+    expect(Object.keys(info.features.promptTokens)).toEqual(expect.arrayContaining(['p50', 'p90', 'p99', 'max', 'mean']));
+    const report = await runCli(['report', run, '--json']);
+    expect(JSON.parse(report.stdout)).toMatchObject({ requests: 13, completed: 13, latencyMs: summary.latencyMs });
+    tmp.cleanup();
+  });
+});

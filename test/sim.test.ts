@@ -1,0 +1,76 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { request } from 'undici';
+import { EventSplitter } from '../src/protocols/sse.ts';
+import { createRng } from '../src/rng.ts';
+import { startSim, type SimServer } from '../src/sim/server.ts';
+import { textOfTokens } from '../src/synth/text.ts';
+import { countTokens } from '../src/tokens.ts';
+
+async function streamChat(url: string, promptTokens: number, maxTokens: number) {
+  const t0 = performance.now();
+  const res = await request(`${url}/v1/chat/completions`, {
+    method: 'POST', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ model: 'm', messages: [{ role: 'user', content: textOfTokens(promptTokens, createRng(promptTokens)) }], max_tokens: maxTokens, stream: true }),
+  });
+  const split = new EventSplitter('sse');
+  const events: Array<{ at: number; data: string }> = [];
+  for await (const chunk of res.body) for (const e of split.push(chunk as Buffer)) events.push({ at: performance.now() - t0, data: e.data });
+  return { status: res.statusCode, contentType: res.headers['content-type'], events, end: performance.now() - t0 };
+}
+
+describe('tracewarp sim', () => {
+  let sim: SimServer;
+  beforeAll(async () => {
+    sim = await startSim({ prefillUsPerToken: 100, decodeStepMs: 10, perSeqStepMs: 2, maxBatch: 2 });
+  });
+  afterAll(() => sim.close());
+
+  it('serves /health and /v1/models', async () => {
+    expect(await (await request(`${sim.url}/health`)).body.json()).toMatchObject({ status: 'ok' });
+    const models = (await (await request(`${sim.url}/v1/models`)).body.json()) as { data: Array<{ id: string }> };
+    expect(models.data[0]!.id).toBe('tracewarp-sim');
+  });
+
+  it('streams SSE chunks, one token each, then usage and [DONE]; TTFT follows prefill, ITL the decode step', async () => {
+    const r = await streamChat(sim.url, 1000, 20);
+    expect(r.status).toBe(200);
+    expect(r.contentType).toBe('text/event-stream');
+    expect(r.events.at(-1)!.data).toBe('[DONE]');
+    const usage = JSON.parse(r.events.at(-2)!.data).usage;
+    expect(usage).toEqual({ prompt_tokens: 1000, completion_tokens: 20, total_tokens: 1020 });
+    const tokens = r.events.filter((e) => e.data.includes('"content":"') && !e.data.includes('"content":""'));
+    expect(tokens).toHaveLength(20);
+    // First token after one step with prefill: 10 ms + 1000 × 100 µs = 110 ms.
+    expect(tokens[0]!.at).toBeGreaterThanOrEqual(105);
+    expect(tokens[0]!.at).toBeLessThan(200);
+    // Then one token per 10 ms step: 19 more steps ≈ 190 ms.
+    const decode = tokens.at(-1)!.at - tokens[0]!.at;
+    expect(decode).toBeGreaterThanOrEqual(180);
+    expect(decode).toBeLessThan(300);
+  });
+
+  it('answers non-streamed requests with usage; output length is max_tokens', async () => {
+    const res = await request(`${sim.url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ prompt: 'one two three', max_tokens: 7 }) });
+    const body = (await res.body.json()) as { choices: Array<{ text: string }>; usage: { prompt_tokens: number; completion_tokens: number } };
+    expect(body.usage).toMatchObject({ prompt_tokens: countTokens('one two three'), completion_tokens: 7 });
+    expect(countTokens(body.choices[0]!.text)).toBe(7);
+  });
+
+  it('runs at most B sequences together and queues the rest', async () => {
+    // B = 2: four identical requests → two finish after ~N steps, the other two only after them.
+    const all = await Promise.all(Array.from({ length: 4 }, () => streamChat(sim.url, 10, 10)));
+    const ends = all.map((r) => r.end).sort((a, b) => a - b);
+    // Batch of 2: step = 10 + 2 ms; 10 tokens ≈ 120 ms per wave.
+    expect(ends[1]!).toBeLessThan(200);
+    expect(ends[2]! - ends[1]!).toBeGreaterThan(90);
+  });
+
+  it('rejects bad requests like an OpenAI server', async () => {
+    const bad = await request(`${sim.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"messages":' });
+    expect(bad.statusCode).toBe(400);
+    expect(((await bad.body.json()) as { error: { type: string } }).error.type).toBe('invalid_request_error');
+    const none = await request(`${sim.url}/v2/models/x/infer`, { method: 'POST', body: '{}' });
+    expect(none.statusCode).toBe(404);
+    await none.body.dump();
+  });
+});

@@ -1,0 +1,147 @@
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { describeJson, templateRoute } from '../src/anonymize/skeleton.ts';
+import { describeRequest, synthesizeRequest } from '../src/protocols/index.ts';
+import { EventSplitter } from '../src/protocols/sse.ts';
+import { createRng } from '../src/rng.ts';
+import { synthesizeJson } from '../src/synth/json.ts';
+import { textOfTokens, textWithPrefixBlocks } from '../src/synth/text.ts';
+import { countTokens } from '../src/tokens.ts';
+import { TraceReader } from '../src/trace/reader.ts';
+import { TraceWriter } from '../src/trace/writer.ts';
+import type { TraceRecord } from '../src/types.ts';
+import { timeWarp } from '../src/workload/warp.ts';
+import { tempDir } from './helpers.ts';
+
+describe('JSON skeletons', () => {
+  it('keep structure, lengths and load params, and drop values', () => {
+    const v = { model: 'llama-3', max_tokens: 64, stream: true, temperature: 0.2, user: 'bob@example.com', messages: [{ role: 'user', content: 'secret text' }], tensor: [1.5, 2.5, 3], ids: [1, 2, 3, 4] };
+    const d = describeJson(v);
+    const s = JSON.stringify(d);
+    expect(s).not.toContain('bob@example.com');
+    expect(s).not.toContain('secret');
+    expect(d.params).toEqual({ model: 'llama-3', max_tokens: 64, stream: true, temperature: 0.2 });
+    // user string, messages (a uniform array of 1) and its content, the two numeric arrays.
+    expect(d.sizes).toEqual([15, 1, 11, 3, 4]);
+  });
+
+  it('rebuild a value with the same skeleton and sizes (round trip)', () => {
+    const v = { a: [{ x: 'abc', y: [1, 2] }, { x: 'de', y: [3] }], b: { c: null, d: false, e: [[0.5, 1.5], [2.5, 3.5]] }, model: 'm', n: 2 };
+    const d = describeJson(v);
+    const rebuilt = synthesizeJson(d.skeleton, d.sizes, d.params, createRng(1));
+    expect(describeJson(rebuilt)).toEqual(d);
+  });
+
+  it('hide object keys that look like data', () => {
+    const d = describeJson({ 'alice@example.com': 1, '1234567': 2, normal_key: 3 });
+    expect(JSON.stringify(d.skeleton)).not.toContain('alice');
+    expect(JSON.stringify(d.skeleton)).not.toContain('1234567');
+    expect(JSON.stringify(d.skeleton)).toContain('normal_key');
+  });
+
+  it('template routes: IDs and encoded segments become {id}; queries are dropped', () => {
+    expect(templateRoute('/v1/chat/completions?key=sk-123')).toBe('/v1/chat/completions');
+    expect(templateRoute('/users/12345/files/3f2b1c9e-1d2a-4b3c-9d8e-0123456789ab')).toBe('/users/{id}/files/{id}');
+    expect(templateRoute('/v2/models/resnet50/versions/1/infer')).toBe('/v2/models/resnet50/versions/{id}/infer');
+    expect(templateRoute('/search/john%40doe.com')).toBe('/search/{id}');
+  });
+});
+
+describe('text synthesis', () => {
+  it('produces exactly the asked token count', () => {
+    const rng = createRng(9);
+    for (const n of [0, 1, 2, 17, 500, 4096]) expect(countTokens(textOfTokens(n, rng))).toBe(n);
+  });
+  it('shares prefix blocks between prompts that name the same block ids', () => {
+    const blocks = createRng(1).child('prefix');
+    const a = textWithPrefixBlocks(1100, [7, 8, 9], 512, blocks, createRng(2));
+    const b = textWithPrefixBlocks(1300, [7, 8, 10], 512, blocks, createRng(3));
+    const c = textWithPrefixBlocks(600, [11], 512, blocks, createRng(4));
+    expect(countTokens(a)).toBe(1100);
+    expect(countTokens(b)).toBe(1300);
+    const blockText = textOfTokens(512, blocks.child('block:7'));
+    expect(a.startsWith(blockText)).toBe(true);
+    expect(b.startsWith(blockText)).toBe(true);
+    expect(c.startsWith(blockText)).toBe(false);
+    // The second block is shared too; the third differs.
+    const two = blockText + textOfTokens(512, blocks.child('block:8'));
+    expect(a.startsWith(two) && b.startsWith(two)).toBe(true);
+  });
+  it('synthesizes chat requests whose described features equal the recorded ones', () => {
+    const body = Buffer.from(JSON.stringify({ model: 'x', messages: [{ role: 'system', content: 'You are helpful.' }, { role: 'user', content: [{ type: 'text', text: 'What is in this picture, really?' }] }], max_tokens: 50, stream: true }));
+    const d = describeRequest('POST', '/v1/chat/completions', 'application/json', body, true);
+    const rec = { ...d, seq: 1, offsetUs: 0, method: 'POST', route: '/v1/chat/completions', status: 200, errorKind: null, requestBytes: body.length, responseBytes: 0, ttfbUs: 0, ttftUs: 0, latencyUs: 0, streamed: true, eventCount: 0, eventOffsetsUs: null, outputTokens: 50 } as TraceRecord;
+    const s = synthesizeRequest(rec, createRng(1), createRng(2));
+    const again = describeRequest('POST', s.path, 'application/json', s.body, true);
+    expect(again.shape).toEqual(d.shape);
+    expect(again.features.messageTokens).toEqual(d.features.messageTokens);
+    expect(again.params).toEqual(d.params);
+    expect(again.promptTokens).toBe(d.promptTokens);
+  });
+});
+
+describe('SSE / NDJSON splitting', () => {
+  it('splits events across arbitrary chunk boundaries, CRLF and multi-line data, skipping comments', () => {
+    const text = ': keep-alive\n\ndata: {"a":1}\r\n\r\nevent: x\ndata: line1\ndata: line2\n\ndata: [DONE]\n\n';
+    const bytes = Buffer.from(text);
+    for (const size of [1, 3, 7, bytes.length]) {
+      const s = new EventSplitter('sse');
+      const got = [];
+      for (let i = 0; i < bytes.length; i += size) got.push(...s.push(bytes.subarray(i, i + size)));
+      expect(got).toEqual([{ data: '{"a":1}' }, { data: 'line1\nline2', event: 'x' }, { data: '[DONE]' }]);
+    }
+  });
+  it('decodes multi-byte UTF-8 split across chunks', () => {
+    const bytes = Buffer.from('data: héllo wörld\n\n');
+    const s = new EventSplitter('sse');
+    const got = [...s.push(bytes.subarray(0, 8)), ...s.push(bytes.subarray(8))];
+    expect(got).toEqual([{ data: 'héllo wörld' }]);
+  });
+  it('splits NDJSON by line', () => {
+    const s = new EventSplitter('ndjson');
+    expect(s.push(Buffer.from('{"a":1}\n{"b"'))).toEqual([{ data: '{"a":1}' }]);
+    expect(s.push(Buffer.from(':2}\n'))).toEqual([{ data: '{"b":2}' }]);
+  });
+});
+
+describe('time-warp (pure)', () => {
+  const rec = (offsetUs: number) => ({ offsetUs }) as TraceRecord;
+  it('scales every inter-arrival time by the speed factor and keeps order', () => {
+    const offsets = [1000, 1001, 5000, 5000, 90_000, 1_000_000_007];
+    for (const speed of [0.5, 1, 2, 3, 10]) {
+      const out = [...timeWarp(offsets.map(rec), speed)];
+      expect(out.map((a) => a.index)).toEqual([0, 1, 2, 3, 4, 5]);
+      out.forEach((a, i) => expect(a.scheduledUs).toBe(Math.round((offsets[i]! - 1000) / speed)));
+    }
+  });
+  it('rejects a speed that is not > 0', () => {
+    expect(() => [...timeWarp([rec(0)], 0)]).toThrow(RangeError);
+    expect(() => [...timeWarp([rec(0)], Number.NaN)]).toThrow(RangeError);
+  });
+});
+
+describe('trace writer/reader round trip', () => {
+  it('stores every field, including per-event offsets, and reads them back in offset order', () => {
+    const tmp = tempDir();
+    const path = join(tmp.dir, 'rt.trace.db');
+    const w = new TraceWriter(path, { source: 'capture', anchorWallUs: 1_700_000_000_000_000, anonymization: { name: 'default' } });
+    const base: TraceRecord = {
+      seq: 2, offsetUs: 500, method: 'POST', route: '/v1/chat/completions', protocol: 'openai-chat', status: 200, errorKind: null,
+      requestBytes: 123, responseBytes: 456, ttfbUs: 1000, ttftUs: 2000, latencyUs: 9000, streamed: true, eventCount: 3,
+      eventOffsetsUs: [2000, 2500, 9000], promptTokens: 10, outputTokens: 2, messageCount: 1, model: 'm', maxTokens: 2,
+      shape: { kind: 'json', contentType: 'application/json', skeleton: { t: 'o', k: [['a', { t: 's' }]] } }, params: { model: 'm' },
+      features: { sizes: [4], messageTokens: [10] },
+    };
+    w.add(base);
+    w.add({ ...base, seq: 1, offsetUs: 100, errorKind: 'client_aborted', streamed: false, eventOffsetsUs: null, eventCount: null });
+    w.close();
+    const r = new TraceReader(path);
+    expect(r.meta).toMatchObject({ formatVersion: 1, source: 'capture', anchorWallUs: 1_700_000_000_000_000, recordsDropped: 0, captureRaw: false });
+    const recs = [...r.records()];
+    r.close();
+    expect(recs.map((x) => x.seq)).toEqual([1, 2]);
+    expect(recs[1]).toEqual(base);
+    expect(recs[0]).toMatchObject({ errorKind: 'client_aborted', eventOffsetsUs: null });
+    tmp.cleanup();
+  });
+});
