@@ -3,8 +3,16 @@ import { fileURLToPath } from 'node:url';
 
 /** Starts `bench/upstream.ts` in its own process; resolves with its URL. */
 export function startUpstreamProcess(): Promise<{ url: string; child: ChildProcess }> {
-  const script = fileURLToPath(new URL('./upstream.ts', import.meta.url));
-  const child = spawn(process.execPath, ['--import', 'tsx', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  return startProcess(['--import', 'tsx', fileURLToPath(new URL('./upstream.ts', import.meta.url))]);
+}
+
+/** Starts `tracewarp ARGS` (e.g. `record …`) in its own process; resolves once it prints its `listening on` line. */
+export function startTracewarpProcess(args: string[]): Promise<{ url: string; child: ChildProcess }> {
+  return startProcess([fileURLToPath(new URL('../bin/tracewarp.js', import.meta.url)), ...args]);
+}
+
+function startProcess(args: string[]): Promise<{ url: string; child: ChildProcess }> {
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((resolve, reject) => {
     let out = '';
     child.stdout!.on('data', (d) => {

@@ -1,24 +1,25 @@
 // Proxy overhead, side by side in one run: the same client against the same upstream, direct and through the
-// recording proxy (which records every exchange into a real trace file). Reports medians and ratios.
+// recording proxy (`tracewarp record`, writing a real trace file). Client, proxy and upstream are three processes, as
+// in production. Reports medians and ratios.
 //   npx tsx bench/proxy-overhead.ts [--requests 2000] [--streams 40]
 import { rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Pool } from 'undici';
-import { startRecord } from '../src/cli/record.ts';
+import { TraceReader } from '../src/trace/reader.ts';
 import { EventSplitter } from '../src/protocols/sse.ts';
-import { round, startUpstreamProcess, stats } from './common.ts';
+import { round, startTracewarpProcess, startUpstreamProcess, stats } from './common.ts';
 
 const { values } = parseArgs({ options: { requests: { type: 'string', default: '2000' }, streams: { type: 'string', default: '40' }, seconds: { type: 'string', default: '5' } } });
 const nReq = Number(values.requests);
 const nStreams = Number(values.streams);
 const seconds = Number(values.seconds);
-const quiet = { out: () => undefined, err: () => undefined, tty: false };
 
 const up = await startUpstreamProcess();
 const trace = join(tmpdir(), `bench-proxy-${process.pid}.trace.db`);
-const rec = await startRecord({ upstream: up.url, host: '127.0.0.1', port: 0, out: trace, force: true }, quiet);
+const rec = await startTracewarpProcess(['record', '--upstream', up.url, '--listen', '127.0.0.1:0', '--out', trace, '--force']);
+const proxyUrl = rec.url;
 
 async function sequentialLatency(base: string): Promise<number[]> {
   const pool = new Pool(base, { connections: 1 });
@@ -69,9 +70,9 @@ const lat = { direct: [] as number[], proxy: [] as number[] };
 const ev = { direct: [] as number[], proxy: [] as number[] };
 for (let round_ = 0; round_ < 2; round_++) {
   lat.direct.push(...(await sequentialLatency(up.url)));
-  lat.proxy.push(...(await sequentialLatency(rec.proxy.url)));
+  lat.proxy.push(...(await sequentialLatency(proxyUrl)));
   ev.direct.push(...(await eventDelays(up.url)));
-  ev.proxy.push(...(await eventDelays(rec.proxy.url)));
+  ev.proxy.push(...(await eventDelays(proxyUrl)));
 }
 const ld = stats(lat.direct);
 const lp = stats(lat.proxy);
@@ -80,10 +81,13 @@ const ep = stats(ev.proxy);
 result.requestLatencyMs = { direct: ld, proxy: lp, addedP50: round(lp.p50 - ld.p50), ratioP50: round(lp.p50 / ld.p50, 2) };
 result.sseEventDelayMs = { direct: ed, proxy: ep, addedP50: round(ep.p50 - ed.p50), addedP99: round(ep.p99 - ed.p99) };
 const td = await throughput(up.url);
-const tp = await throughput(rec.proxy.url);
+const tp = await throughput(proxyUrl);
 result.throughputReqPerS = { direct: round(td, 0), proxy: round(tp, 0), ratio: round(tp / td, 2) };
-const { written, dropped } = await rec.stop();
-result.recorded = { written, dropped };
+rec.child.kill('SIGINT');
+await new Promise((r) => rec.child.once('exit', r));
+const reader = new TraceReader(trace);
+result.recorded = { written: reader.count(), dropped: reader.meta.recordsDropped };
+reader.close();
 up.child.kill('SIGTERM');
 rmSync(trace, { force: true });
 console.log(JSON.stringify(result, null, 2));

@@ -157,6 +157,63 @@ describe('recording proxy pass-through (real upstream on port 0)', () => {
 });
 
 describe('recording proxy upstream failures', () => {
+  it('cancels the upstream at once when the client aborts mid-stream, and records client_aborted', async () => {
+    let upstreamClosedAt = 0;
+    const up = await startUpstream((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      const t = setInterval(() => res.write('data: {"choices":[{"delta":{"content":"x"}}]}\n\n'), 20);
+      res.on('close', () => {
+        clearInterval(t);
+        upstreamClosedAt = performance.now();
+      });
+    });
+    const records: TraceRecord[] = [];
+    const proxy = await startRecordingProxy({ upstream: up.url, onRecord: (r) => records.push(r) });
+    try {
+      const ac = new AbortController();
+      const res = await request(`${proxy.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"stream":true,"messages":[]}', signal: ac.signal });
+      let events = 0;
+      let abortedAt = 0;
+      try {
+        for await (const chunk of res.body) {
+          events += String(chunk).split('\n\n').length - 1;
+          if (events >= 3) {
+            abortedAt = performance.now();
+            ac.abort();
+          }
+        }
+      } catch {
+        // the abort ends the iteration with an error
+      }
+      await waitFor(() => records.length > 0 && upstreamClosedAt > 0);
+      expect(upstreamClosedAt - abortedAt).toBeLessThan(100);
+      expect(records[0]).toMatchObject({ errorKind: 'client_aborted', status: 200, streamed: true });
+      expect(records[0]!.eventCount).toBeGreaterThanOrEqual(3);
+    } finally {
+      await proxy.close(500);
+      await up.close();
+    }
+  });
+
+  it('records upstream_reset when the upstream drops the connection mid-stream', async () => {
+    const up = await startUpstream((req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write('data: {"choices":[{"delta":{"content":"a"}}]}\n\n');
+      setTimeout(() => req.socket.destroy(), 50);
+    });
+    const records: TraceRecord[] = [];
+    const proxy = await startRecordingProxy({ upstream: up.url, onRecord: (r) => records.push(r) });
+    try {
+      const res = await request(`${proxy.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"stream":true,"messages":[]}' });
+      await expect(res.body.text()).rejects.toThrow();
+      await waitFor(() => records.length > 0);
+      expect(records[0]).toMatchObject({ errorKind: 'upstream_reset', status: 200, eventCount: 1 });
+    } finally {
+      await proxy.close(500);
+      await up.close();
+    }
+  });
+
   it('answers 502 and records upstream_refused when nothing listens upstream', async () => {
     const dead = await startUpstream(() => undefined);
     const deadUrl = dead.url;

@@ -103,11 +103,6 @@ export class ReplayEngine extends EventEmitter {
    */
   async run(source: Iterable<PlannedRequest>, onResult: (r: RequestResult) => void, total: number | null = null): Promise<{ startMonoUs: number; startWallMs: number }> {
     await this.warmup();
-    const leadUs = (this.opts.leadMs ?? 50) * 1000;
-    const startMonoUs = monoUs() + leadUs;
-    const startWallMs = Date.now() + leadUs / 1000;
-    const pending = new Set<Promise<void>>();
-    const progress = setInterval(() => this.emitProgress(total), 250);
     const it = source[Symbol.iterator]();
     const ahead: PlannedRequest[] = [];
     let exhausted = false;
@@ -116,6 +111,14 @@ export class ReplayEngine extends EventEmitter {
       if (n.done) exhausted = true;
       else ahead.push(n.value);
     };
+    // Synthesize the first requests before the clock starts (the first synthesis also loads the tokenizer).
+    const prefetchUntil = monoUs() + 200_000;
+    while (!exhausted && ahead.length < 256 && monoUs() < prefetchUntil) pull();
+    const leadUs = (this.opts.leadMs ?? 50) * 1000;
+    const startMonoUs = monoUs() + leadUs;
+    const startWallMs = Date.now() + leadUs / 1000;
+    const pending = new Set<Promise<void>>();
+    const progress = setInterval(() => this.emitProgress(total), 250);
     let burst = 0;
     try {
       while (!this.stopRequested) {
