@@ -89,6 +89,14 @@ export class Exchange {
     if (this.errorKind === null) this.errorKind = kind;
   }
 
+  /**
+   * The raw request (URL with query, headers, body as captured up to the limit) — only for `--capture-raw`, the one
+   * explicit opt-in that lets values reach a file.
+   */
+  rawRequest(headers: Record<string, unknown>): RawRequest {
+    return { url: this.url, headers, body: this.reqChunks.length > 0 ? Buffer.concat(this.reqChunks) : null };
+  }
+
   /** Builds the anonymized record. Called once, after the exchange ended; `startUs` is the trace's offset 0. */
   toRecord(startUs: number): TraceRecord {
     const route = templateRoute(this.url);
@@ -134,6 +142,13 @@ export class Exchange {
       features: d.features,
     };
   }
+}
+
+/** A request exactly as the client sent it (raw capture only). */
+export interface RawRequest {
+  url: string;
+  headers: Record<string, unknown>;
+  body: Buffer | null;
 }
 
 function ndjsonContent(line: string): boolean {

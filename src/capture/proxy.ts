@@ -6,7 +6,7 @@ import { TracewarpError } from '../errors.ts';
 import { upstreamErrorKind } from '../error-kinds.ts';
 import type { TraceRecord } from '../types.ts';
 import { monoUs, wallUs } from '../units.ts';
-import { Exchange } from './exchange.ts';
+import { Exchange, type RawRequest } from './exchange.ts';
 
 /** Options of the recording proxy. Timeouts are in ms. */
 export interface RecordingProxyOptions {
@@ -15,8 +15,13 @@ export interface RecordingProxyOptions {
   host?: string;
   /** 0 picks a free port. */
   port?: number;
-  /** Receives each finished exchange's anonymized record (e.g. `TraceWriter.add`). Must not throw. */
-  onRecord: (record: TraceRecord) => void;
+  /**
+   * Receives each finished exchange's anonymized record (e.g. `TraceWriter.add`), and with `captureRaw` the raw
+   * request too. Must not throw.
+   */
+  onRecord: (record: TraceRecord, raw?: RawRequest) => void;
+  /** Also hand over raw requests (URL, headers, body). Off by default; only `record --capture-raw` turns it on. */
+  captureRaw?: boolean;
   /** Request/response bytes kept in memory per exchange to describe the body. Default 16 MiB. */
   maxCaptureBytes?: number;
   /** Time allowed for the upstream's response headers. Default 600,000 ms (non-streamed LLM answers can be slow). */
@@ -96,7 +101,7 @@ export async function startRecordingProxy(opts: RecordingProxyOptions): Promise<
     if (ex.status === null && reply.raw.headersSent) ex.status = reply.raw.statusCode;
     if (!reply.raw.writableFinished) ex.fail(closing ? 'proxy_shutdown' : 'client_aborted');
     try {
-      opts.onRecord(ex.toRecord(startUs));
+      opts.onRecord(ex.toRecord(startUs), opts.captureRaw ? ex.rawRequest(reply.request.headers) : undefined);
     } catch {
       // a failing sink must never break the traffic
     }

@@ -43,8 +43,9 @@ function program(out: Output, result: { code: number }): Command {
     .option('--headers-timeout <ms>', 'time allowed for upstream response headers (ms)', intArg('--headers-timeout', 1), 600_000)
     .option('--idle-timeout <ms>', 'longest silence between answer chunks (ms); never a total-duration cap', intArg('--idle-timeout', 1), 300_000)
     .option('--grace <ms>', 'on shutdown, how long in-flight exchanges may finish (ms)', intArg('--grace', 0), 10_000)
+    .option('--capture-raw', 'ALSO STORE RAW REQUESTS (URLs, headers with credentials, bodies): explicit opt-in, the trace is then secret')
     .action(async (o) => {
-      result.code = await runRecord({ upstream: o.upstream, host: o.listen.host, port: o.listen.port, out: o.out, force: o.force, maxCaptureBytes: o.maxCaptureBytes, headersTimeoutMs: o.headersTimeout, idleTimeoutMs: o.idleTimeout, graceMs: o.grace }, out);
+      result.code = await runRecord({ upstream: o.upstream, host: o.listen.host, port: o.listen.port, out: o.out, force: o.force, maxCaptureBytes: o.maxCaptureBytes, headersTimeoutMs: o.headersTimeout, idleTimeoutMs: o.idleTimeout, graceMs: o.grace, captureRaw: o.captureRaw }, out);
     });
 
   p.command('import')

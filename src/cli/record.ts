@@ -1,6 +1,8 @@
 import { DEFAULT_POLICY } from '../anonymize/skeleton.ts';
 import { startRecordingProxy, type RecordingProxy } from '../capture/proxy.ts';
+import type { RawRequest } from '../capture/exchange.ts';
 import { TraceWriter } from '../trace/writer.ts';
+import type { TraceRecord } from '../types.ts';
 import { type Output, onceInterrupted } from './output.ts';
 
 /** Options of `tracewarp record`. */
@@ -15,6 +17,8 @@ export interface RecordCommandOptions {
   idleTimeoutMs?: number;
   /** Grace period for in-flight exchanges on shutdown, ms. Default 10,000. */
   graceMs?: number;
+  /** Store raw requests (URL, headers, bodies) too. Explicit opt-in; the trace's metadata then says so. */
+  captureRaw?: boolean;
 }
 
 /** A recording session: the proxy plus its trace writer. `stop` flushes and closes the file cleanly. */
@@ -27,7 +31,11 @@ export interface RecordSession {
 /** Starts the proxy and the trace writer and prints the `listening on` line. */
 export async function startRecord(opts: RecordCommandOptions, out: Output): Promise<RecordSession> {
   let writer: TraceWriter | null = null;
-  const pending: Parameters<TraceWriter['add']>[0][] = [];
+  const pending: Array<[TraceRecord, RawRequest | undefined]> = [];
+  if (opts.captureRaw) {
+    out.err('WARNING: --capture-raw: raw request URLs, headers (credentials included) and bodies will be written to');
+    out.err(`WARNING: ${opts.out}. Treat the file as secret; do not share it. The trace's metadata records capture_raw=true.`);
+  }
   const proxy = await startRecordingProxy({
     upstream: opts.upstream,
     host: opts.host,
@@ -35,7 +43,15 @@ export async function startRecord(opts: RecordCommandOptions, out: Output): Prom
     maxCaptureBytes: opts.maxCaptureBytes,
     headersTimeoutMs: opts.headersTimeoutMs,
     idleTimeoutMs: opts.idleTimeoutMs,
-    onRecord: (r) => (writer ? writer.add(r) : pending.push(r)),
+    captureRaw: opts.captureRaw,
+    onRecord: (r, raw) => {
+      if (!writer) {
+        pending.push([r, raw]);
+        return;
+      }
+      writer.add(r);
+      if (raw) writer.addRaw(r.seq, raw);
+    },
   });
   try {
     writer = new TraceWriter(opts.out, {
@@ -45,7 +61,11 @@ export async function startRecord(opts: RecordCommandOptions, out: Output): Prom
     await proxy.close(0);
     throw err;
   }
-  for (const r of pending) writer.add(r);
+  for (const [r, raw] of pending) {
+    writer.add(r);
+    if (raw) writer.addRaw(r.seq, raw);
+  }
+  if (opts.captureRaw) writer.setMeta('capture_raw', true);
   const w = writer;
   out.out(`tracewarp record listening on ${proxy.url} → ${opts.upstream}, writing ${opts.out}`);
   return {

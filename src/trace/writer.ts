@@ -40,6 +40,8 @@ export class TraceWriter {
   private readonly insertShape: Statement;
   private readonly shapeIds = new Map<string, number>();
   private queue: TraceRecord[] = [];
+  private insertRaw: Statement | null = null;
+  private rawQueue: unknown[][] = [];
   private timer: NodeJS.Timeout | null = null;
   private readonly batchSize: number;
   private readonly maxQueued: number;
@@ -98,6 +100,19 @@ export class TraceWriter {
     if (!this.timer && this.queue.length >= this.batchSize) this.flush();
   }
 
+  /**
+   * Stores a raw request in the `raw_requests` table (created on first use; `meta.capture_raw` becomes true). Only for
+   * an explicit `--capture-raw`: this is the one path by which values reach a trace.
+   */
+  addRaw(seq: number, raw: { url: string; headers: Record<string, unknown>; body: Buffer | null }): void {
+    if (!this.insertRaw) {
+      this.db.exec('CREATE TABLE IF NOT EXISTS raw_requests (seq INTEGER PRIMARY KEY, url TEXT NOT NULL, headers TEXT NOT NULL, body BLOB)');
+      this.setMeta('capture_raw', true);
+      this.insertRaw = this.db.prepare('INSERT INTO raw_requests(seq, url, headers, body) VALUES (?, ?, ?, ?)');
+    }
+    this.rawQueue.push([seq, raw.url, JSON.stringify(raw.headers), raw.body]);
+  }
+
   /** Records written so far and records dropped because the queue was full. */
   get stats(): { written: number; dropped: number; queued: number } {
     return { written: this.written, dropped: this.dropped, queued: this.queue.length };
@@ -105,11 +120,14 @@ export class TraceWriter {
 
   /** Writes every queued record in one transaction. */
   flush(): void {
-    if (this.queue.length === 0) return;
+    if (this.queue.length === 0 && this.rawQueue.length === 0) return;
     const batch = this.queue;
+    const raws = this.rawQueue;
     this.queue = [];
+    this.rawQueue = [];
     this.db.transaction(() => {
       for (const r of batch) this.insert.run(this.row(r));
+      for (const r of raws) this.insertRaw!.run(r);
     })();
     this.written += batch.length;
   }

@@ -1,0 +1,102 @@
+import { copyFileSync, readFileSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { startRecord } from '../src/cli/record.ts';
+import { TraceReader } from '../src/trace/reader.ts';
+import { captureOutput, ROOT, startUpstream, tempDir } from './helpers.ts';
+import { findPlanted, readAll, traceFiles } from './pii-scan.ts';
+
+const PII = join(ROOT, 'test/fixtures/pii');
+interface Case { id: number; body: string; headers: string; method: string; path: string; content_type: string }
+const manifest = JSON.parse(readFileSync(join(PII, 'manifest.json'), 'utf8')) as Case[];
+const planted = JSON.parse(readFileSync(join(PII, 'planted.json'), 'utf8')) as { files: Record<string, Array<{ value: string }>>; all_values: string[] };
+const allValues = [...new Set(planted.all_values)];
+
+function send(base: string, c: Case): Promise<number> {
+  const head = JSON.parse(readFileSync(join(PII, c.headers), 'utf8')) as { method: string; path: string; headers: Record<string, string> };
+  const body = readFileSync(join(PII, c.body));
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(base + head.path, { method: head.method, headers: { ...head.headers, 'content-length': String(body.length) } }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode!));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** Records the whole corpus through the real proxy; returns every file and log line the recording produced. */
+async function recordCorpus(captureRaw: boolean): Promise<{ haystacks: string[]; trace: string; cleanup: () => void; upstreamBodies: Buffer[] }> {
+  const tmp = tempDir();
+  const upstreamBodies: Buffer[] = [];
+  const up = await startUpstream((_req, res, body) => {
+    upstreamBodies.push(body);
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end('{"ok":true}');
+  });
+  const trace = join(tmp.dir, 'pii.trace.db');
+  const out = captureOutput();
+  const session = await startRecord({ upstream: up.url, host: '127.0.0.1', port: 0, out: trace, captureRaw }, out);
+  for (const c of manifest) expect(await send(session.proxy.url, c)).toBe(200);
+  // Snapshot the live files (database, WAL, shared memory) after a flush, before the clean close removes the WAL.
+  await new Promise((r) => setTimeout(r, 300));
+  const snap = join(tmp.dir, 'snapshot');
+  const live = traceFiles(trace).map((p, i) => {
+    const dst = `${snap}-${i}`;
+    copyFileSync(p, dst);
+    return dst;
+  });
+  expect(live.length).toBeGreaterThanOrEqual(2); // the database and its WAL while recording
+  await session.stop();
+  await up.close();
+  const haystacks = [...readAll(live), ...readAll(traceFiles(trace)), [...out.stdout, ...out.stderr].join('\n')];
+  return { haystacks, trace, cleanup: tmp.cleanup, upstreamBodies };
+}
+
+describe('privacy: the planted-secrets corpus through the real proxy', () => {
+  it('the scanner knows every encoding (self-check on constructed haystacks)', () => {
+    const v = 'testy.mcfakename00@example.com';
+    const embedded = (s: string) => `xx${s}yy`;
+    for (const k of [0, 1, 2]) {
+      const blob = Buffer.concat([Buffer.alloc(k, 7), Buffer.from(`pre ${v} post`)]);
+      expect(findPlanted([v], [embedded(blob.toString('base64'))])).toHaveLength(1);
+      expect(findPlanted([v], [embedded(blob.toString('base64url'))])).toHaveLength(1);
+    }
+    expect(findPlanted([v], [embedded(encodeURIComponent(v))])).toHaveLength(1);
+    expect(findPlanted(['José Fakerson'], [JSON.stringify('José Fakerson').replace('é', '\\u00e9')])).toHaveLength(1);
+    expect(findPlanted([v], ['nothing here'])).toHaveLength(0);
+  });
+
+  it('no planted value reaches the trace files (db, -wal, -shm, while recording and after) or the logs', async () => {
+    const r = await recordCorpus(false);
+    try {
+      expect(findPlanted(allValues, r.haystacks)).toEqual([]);
+      // Yet the trace describes every exchange: sizes, statuses, shapes.
+      const reader = new TraceReader(r.trace);
+      const recs = [...reader.records()];
+      expect(reader.meta.captureRaw).toBe(false);
+      reader.close();
+      expect(recs).toHaveLength(manifest.length);
+      expect(recs.every((x) => x.status === 200 && x.requestBytes > 0)).toBe(true);
+      // And the upstream got the exact bytes (anonymization touches only the description).
+      manifest.forEach((c, i) => expect(r.upstreamBodies[i]!.equals(readFileSync(join(PII, c.body)))).toBe(true));
+    } finally {
+      r.cleanup();
+    }
+  });
+
+  it('is able to fail: with --capture-raw the same scan finds every planted value', async () => {
+    const r = await recordCorpus(true);
+    try {
+      const found = new Set(findPlanted(allValues, r.haystacks).map((h) => h.value));
+      expect(allValues.filter((v) => !found.has(v))).toEqual([]);
+      const reader = new TraceReader(r.trace);
+      expect(reader.meta.captureRaw).toBe(true);
+      reader.close();
+      expect(r.haystacks.at(-1)).toContain('WARNING: --capture-raw');
+    } finally {
+      r.cleanup();
+    }
+  });
+});
