@@ -32,6 +32,8 @@ export type BodyKind = 'none' | 'json' | 'unparseable' | 'binary';
 export interface RequestShape {
   /** How the body was understood. */
   kind: BodyKind;
+  /** KServe binary tensor extension: a JSON header followed by raw tensor bytes. */
+  layout?: 'kserve-binary';
   /** Content type of the request (media type only, no parameters), or null. */
   contentType: string | null;
   /** JSON structure (kind `json` only). */
@@ -39,7 +41,7 @@ export interface RequestShape {
 }
 
 /** Kept load-driving parameter values (`model`, `max_tokens`, `stream`, `n`, `temperature`, …), by JSON key. */
-export type Params = Record<string, string | number | boolean | null>;
+export type Params = Record<string, string | number | boolean | null | number[]>;
 
 /**
  * Per-request features: the numbers that vary between requests of one shape.
@@ -52,12 +54,38 @@ export interface Features {
   messageTokens?: number[];
   /** Prefix block ids (Mooncake `hash_ids`): equal ids mean a shared prompt prefix block. */
   prefixBlocks?: number[];
-  /** Tokens per prefix block (Mooncake: 512). */
+  /** Tokens per prefix block (Mooncake: 512; fingerprints: the recorder's block size, default 64). */
   prefixBlockTokens?: number;
+  /** Keyed fingerprint of the whole prompt (HMAC-SHA256, 64 bits hex): equal prompts have equal fingerprints. */
+  promptFingerprint?: string;
+  /** Chained keyed fingerprints of each complete prefix block of the prompt. */
+  prefixFingerprints?: string[];
+  /** Images in the request, in order: format and pixel dimensions (never pixels). */
+  images?: Array<{ format: string; width: number; height: number; bytes: number }>;
+  /** Input tensors (KServe v2): name, datatype, shape, element count, and for BYTES the total element bytes. */
+  tensors?: Array<{ name: string; datatype: string; shape: number[]; elements: number }>;
+  /** Output tensors of the answer (KServe v2). */
+  outputTensors?: Array<{ name: string; datatype: string; shape: number[] }>;
+  /** Bytes after the JSON header in the KServe binary tensor extension. */
+  binaryBytes?: number;
+  /** Rows in a batch (TF Serving / KServe v1 `instances`, or the first dimension of columnar `inputs`). */
+  batch?: number;
+  /** Parts of a multipart or form body: field name (when schema-like), content type, size; images with dimensions. */
+  parts?: Array<{ name: string | null; contentType: string | null; bytes: number; filename?: boolean; image?: { format: string; width: number; height: number; bytes: number } }>;
 }
 
-/** Protocol families the spine knows. More adapters come with issue 3. */
-export type ProtocolId = 'openai-chat' | 'openai-completions' | 'generic-json' | 'other';
+/** Protocol adapters (see `src/protocols/`); `other` is a body described only by length and content type. */
+export type ProtocolId =
+  | 'openai-chat'
+  | 'openai-completions'
+  | 'openai-embeddings'
+  | 'kserve-v2'
+  | 'tf-serving'
+  | 'torchserve'
+  | 'multipart'
+  | 'form'
+  | 'generic-json'
+  | 'other';
 
 /** Why an exchange failed; null when an HTTP answer came back whole. */
 export type ErrorKind =

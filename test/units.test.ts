@@ -1,12 +1,11 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { describeJson, templateRoute } from '../src/anonymize/skeleton.ts';
-import { describeRequest, synthesizeRequest } from '../src/protocols/index.ts';
 import { EventSplitter } from '../src/protocols/sse.ts';
 import { createRng } from '../src/rng.ts';
 import { synthesizeJson } from '../src/synth/json.ts';
-import { textOfTokens, textWithPrefixBlocks } from '../src/synth/text.ts';
-import { countTokens } from '../src/tokens.ts';
+import { promptTokenIds, textOfTokens } from '../src/synth/text.ts';
+import { countTokens, decodeTokens } from '../src/tokens.ts';
 import { TraceReader } from '../src/trace/reader.ts';
 import { TraceWriter } from '../src/trace/writer.ts';
 import type { TraceRecord } from '../src/types.ts';
@@ -52,31 +51,18 @@ describe('text synthesis', () => {
     const rng = createRng(9);
     for (const n of [0, 1, 2, 17, 500, 4096]) expect(countTokens(textOfTokens(n, rng))).toBe(n);
   });
-  it('shares prefix blocks between prompts that name the same block ids', () => {
+  it('shares prefix blocks between prompts that name the same block keys', () => {
     const blocks = createRng(1).child('prefix');
-    const a = textWithPrefixBlocks(1100, [7, 8, 9], 512, blocks, createRng(2));
-    const b = textWithPrefixBlocks(1300, [7, 8, 10], 512, blocks, createRng(3));
-    const c = textWithPrefixBlocks(600, [11], 512, blocks, createRng(4));
-    expect(countTokens(a)).toBe(1100);
-    expect(countTokens(b)).toBe(1300);
-    const blockText = textOfTokens(512, blocks.child('block:7'));
-    expect(a.startsWith(blockText)).toBe(true);
-    expect(b.startsWith(blockText)).toBe(true);
-    expect(c.startsWith(blockText)).toBe(false);
-    // The second block is shared too; the third differs.
-    const two = blockText + textOfTokens(512, blocks.child('block:8'));
-    expect(a.startsWith(two) && b.startsWith(two)).toBe(true);
-  });
-  it('synthesizes chat requests whose described features equal the recorded ones', () => {
-    const body = Buffer.from(JSON.stringify({ model: 'x', messages: [{ role: 'system', content: 'You are helpful.' }, { role: 'user', content: [{ type: 'text', text: 'What is in this picture, really?' }] }], max_tokens: 50, stream: true }));
-    const d = describeRequest('POST', '/v1/chat/completions', 'application/json', body, true);
-    const rec = { ...d, seq: 1, offsetUs: 0, method: 'POST', route: '/v1/chat/completions', status: 200, errorKind: null, requestBytes: body.length, responseBytes: 0, ttfbUs: 0, ttftUs: 0, latencyUs: 0, streamed: true, eventCount: 0, eventOffsetsUs: null, outputTokens: 50 } as TraceRecord;
-    const s = synthesizeRequest(rec, createRng(1), createRng(2));
-    const again = describeRequest('POST', s.path, 'application/json', s.body, true);
-    expect(again.shape).toEqual(d.shape);
-    expect(again.features.messageTokens).toEqual(d.features.messageTokens);
-    expect(again.params).toEqual(d.params);
-    expect(again.promptTokens).toBe(d.promptTokens);
+    const a = promptTokenIds(1100, [7, 8, 9], 512, blocks, createRng(2));
+    const b = promptTokenIds(1300, [7, 8, 10], 512, blocks, createRng(3));
+    const c = promptTokenIds(600, [11], 512, blocks, createRng(4));
+    expect(a).toHaveLength(1100);
+    expect(b).toHaveLength(1300);
+    expect(countTokens(decodeTokens(a))).toBe(1100);
+    // The first two blocks (1,024 tokens) are shared, the third differs, and another prompt shares nothing.
+    expect(b.slice(0, 1024)).toEqual(a.slice(0, 1024));
+    expect(b.slice(1024, 1100)).not.toEqual(a.slice(1024, 1100));
+    expect(c.slice(0, 512)).not.toEqual(a.slice(0, 512));
   });
 });
 

@@ -12,8 +12,15 @@ export const KEPT_PARAMS: ReadonlySet<string> = new Set([
 /** Closed vocabularies kept verbatim as literals, by key (values outside the vocabulary become type + length). */
 const LITERALS: Record<string, ReadonlySet<string>> = {
   role: new Set(['system', 'developer', 'user', 'assistant', 'tool', 'function']),
-  type: new Set(['text', 'image_url', 'input_audio', 'file', 'function', 'json_object', 'json_schema', 'tool_call', 'refusal']),
+  // OpenAI content-part / tool / response_format types, and JSON Schema types in tool definitions.
+  type: new Set(['text', 'image_url', 'input_audio', 'file', 'function', 'json_object', 'json_schema', 'tool_call', 'refusal',
+    'object', 'string', 'number', 'integer', 'boolean', 'array', 'null']),
   finish_reason: new Set(['stop', 'length', 'tool_calls', 'content_filter']),
+  tool_choice: new Set(['auto', 'none', 'required']),
+  detail: new Set(['low', 'high', 'auto']),
+  reasoning_effort: new Set(['minimal', 'low', 'medium', 'high']),
+  encoding_format: new Set(['float', 'base64']),
+  datatype: new Set(['BOOL', 'UINT8', 'UINT16', 'UINT32', 'UINT64', 'INT8', 'INT16', 'INT32', 'INT64', 'FP16', 'FP32', 'FP64', 'BYTES', 'BF16']),
 };
 
 /** Object keys that look like schema names are kept; a key that looks like data (an e-mail, an id, spaces) is replaced. */
@@ -35,34 +42,50 @@ export interface Described {
  * Arrays whose elements all have the same structure and sizes (tensors, token arrays) are stored as one `u` node and a
  * length, so a 1M-element tensor describes in O(n) time and O(1) space.
  */
-export function describeJson(value: unknown): Described {
+export function describeJson(value: unknown, opts: DescribeOptions = {}): Described {
   const sizes: number[] = [];
   const params: Params = {};
-  const skeleton = node(value, '', sizes, params, null);
+  const skeleton = node(value, '', sizes, params, null, opts.keep ?? null, opts.tokenizedPaths ?? null);
   return { skeleton, sizes, params };
 }
 
-function node(v: unknown, path: string, sizes: number[], params: Params, key: string | null): SkeletonNode {
+/** Protocol-specific additions to what is kept. */
+export interface DescribeOptions {
+  /**
+   * Keys whose values are kept verbatim at any depth, as parameters: strings, numbers, booleans and arrays of
+   * integers (e.g. KServe tensor `name`, `datatype`, `shape`). Only adapters whose protocol defines those keys as
+   * schema, never data, pass them.
+   */
+  keep?: ReadonlySet<string>;
+  /**
+   * Paths of strings described by their token count elsewhere (prompt texts): their length is recorded as 0, because a
+   * replay rebuilds them from tokens, not characters.
+   */
+  tokenizedPaths?: RegExp;
+}
+
+function node(v: unknown, path: string, sizes: number[], params: Params, key: string | null, keep: ReadonlySet<string> | null, tokenized: RegExp | null): SkeletonNode {
   if (v === null) return { t: 'z' };
+  const kept = key !== null && keep !== null && keep.has(key);
   switch (typeof v) {
     case 'string': {
       const lit = key !== null ? LITERALS[key] : undefined;
       if (lit && lit.has(v)) return { t: 'l', v };
-      if (key === 'model' && path.indexOf('.') === -1) {
+      if (kept || (key === 'model' && path.indexOf('.') === -1)) {
         params[path] = v;
         return { t: 'p', name: path };
       }
-      sizes.push(v.length);
+      sizes.push(tokenized !== null && tokenized.test(path) ? 0 : v.length);
       return { t: 's' };
     }
     case 'number':
-      if (key !== null && KEPT_PARAMS.has(key)) {
+      if (kept || (key !== null && KEPT_PARAMS.has(key))) {
         params[path] = v;
         return { t: 'p', name: path };
       }
       return Number.isInteger(v) ? { t: 'i' } : { t: 'f' };
     case 'boolean':
-      if (key !== null && KEPT_PARAMS.has(key)) {
+      if (kept || (key !== null && KEPT_PARAMS.has(key))) {
         params[path] = v;
         return { t: 'p', name: path };
       }
@@ -72,17 +95,23 @@ function node(v: unknown, path: string, sizes: number[], params: Params, key: st
     default:
       return { t: 'z' };
   }
-  if (Array.isArray(v)) return arrayNode(v, path, sizes, params);
+  if (Array.isArray(v)) {
+    if (kept && v.every((x) => Number.isInteger(x))) {
+      params[path] = v as number[];
+      return { t: 'p', name: path };
+    }
+    return arrayNode(v, path, sizes, params, keep, tokenized);
+  }
   const k: Array<[string, SkeletonNode]> = [];
   let hidden = 0;
   for (const [name, child] of Object.entries(v as Record<string, unknown>)) {
     const safe = SAFE_KEY.test(name) && !LOOKS_LIKE_ID.test(name) ? name : `{key${hidden++}}`;
-    k.push([safe, node(child, path ? `${path}.${safe}` : safe, sizes, params, safe)]);
+    k.push([safe, node(child, path ? `${path}.${safe}` : safe, sizes, params, safe, keep, tokenized)]);
   }
   return { t: 'o', k };
 }
 
-function arrayNode(arr: unknown[], path: string, sizes: number[], params: Params): SkeletonNode {
+function arrayNode(arr: unknown[], path: string, sizes: number[], params: Params, keep: ReadonlySet<string> | null, tokenized: RegExp | null): SkeletonNode {
   if (arr.length === 0) {
     sizes.push(0);
     return { t: 'u', of: null };
@@ -103,7 +132,7 @@ function arrayNode(arr: unknown[], path: string, sizes: number[], params: Params
   const children: Described[] = arr.map((x, i) => {
     const s: number[] = [];
     const p: Params = {};
-    return { skeleton: node(x, `${path}[${i}]`, s, p, null), sizes: s, params: p };
+    return { skeleton: node(x, `${path}[${i}]`, s, p, null, keep, tokenized), sizes: s, params: p };
   });
   const key0 = JSON.stringify(children[0]!.skeleton);
   const sizes0 = children[0]!.sizes.join(',');

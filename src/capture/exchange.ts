@@ -1,9 +1,12 @@
 import { Transform, type TransformCallback } from 'node:stream';
 import { templateRoute } from '../anonymize/skeleton.ts';
-import { describeRequest, mediaType } from '../protocols/index.ts';
-import { extractOpenAIResponse, OpenAIStreamTracker } from '../protocols/openai.ts';
+import type { Fingerprinter } from '../anonymize/fingerprint.ts';
+import { describeRequest, mediaType, responseReader } from '../protocols/index.ts';
+import { INFERENCE_HEADER } from '../protocols/kserve-v2.ts';
+import { isGenerative, OpenAIStreamTracker } from '../protocols/openai.ts';
+import type { IncomingHttpHeaders } from 'node:http';
 import { EventSplitter, streamFormatOf } from '../protocols/sse.ts';
-import type { ErrorKind, TraceRecord } from '../types.ts';
+import type { ErrorKind, ProtocolId, TraceRecord } from '../types.ts';
 import { monoUs } from '../units.ts';
 
 /**
@@ -26,6 +29,7 @@ export class Exchange {
   private reqComplete = true;
   private respChunks: Buffer[] | null = null;
   private respCaptured = 0;
+  private respJsonBytes: number | null = null;
   private splitter: EventSplitter | null = null;
   private tracker: OpenAIStreamTracker | null = null;
 
@@ -33,7 +37,8 @@ export class Exchange {
     readonly seq: number,
     readonly method: string,
     readonly url: string,
-    readonly requestContentType: string | undefined,
+    /** The request's headers: read for framing (content type, KServe binary header) when describing, never stored. */
+    readonly requestHeaders: IncomingHttpHeaders,
     private readonly maxCaptureBytes: number,
   ) {}
 
@@ -54,16 +59,21 @@ export class Exchange {
   }
 
   /** Marks the upstream's response headers and returns a pass-through tap for the response body. */
-  responseTap(status: number, contentType: string | undefined): Transform {
+  responseTap(status: number, headers: IncomingHttpHeaders): Transform {
     this.ttfbUs = monoUs() - this.arrivalUs;
     this.status = status;
+    const contentType = headers['content-type'];
     const format = streamFormatOf(contentType);
+    const binaryJson = Number(headers[INFERENCE_HEADER]);
     if (format) {
       this.splitter = new EventSplitter(format);
       this.tracker = new OpenAIStreamTracker();
       this.eventOffsetsUs = [];
     } else if (mediaType(contentType) === 'application/json') {
       this.respChunks = [];
+    } else if (Number.isInteger(binaryJson) && binaryJson > 0) {
+      this.respChunks = [];
+      this.respJsonBytes = binaryJson;
     }
     return new Transform({
       transform: (chunk: Buffer, _enc, cb: TransformCallback) => {
@@ -97,22 +107,33 @@ export class Exchange {
     return { url: this.url, headers, body: this.reqChunks.length > 0 ? Buffer.concat(this.reqChunks) : null };
   }
 
-  /** Builds the anonymized record. Called once, after the exchange ended; `startUs` is the trace's offset 0. */
-  toRecord(startUs: number): TraceRecord {
+  /**
+   * Builds the anonymized record once the exchange ended; `startUs` is the trace's offset 0. Async because some
+   * bodies (multipart) are parsed by a streaming parser.
+   */
+  async toRecord(startUs: number, opts: { fingerprinter?: Fingerprinter | null; protocol?: ProtocolId } = {}): Promise<TraceRecord> {
     const route = templateRoute(this.url);
     const body = this.reqChunks.length > 0 ? Buffer.concat(this.reqChunks) : null;
-    const d = describeRequest(this.method, route, this.requestContentType, body, this.reqComplete);
+    const d = await describeRequest(this.method, route, this.requestHeaders['content-type'], body, this.reqComplete, {
+      headers: this.requestHeaders, totalBytes: this.requestBytes, fingerprinter: opts.fingerprinter, protocol: opts.protocol,
+    });
     let outputTokens: number | null = null;
     if (this.tracker) {
-      outputTokens = d.protocol === 'openai-chat' || d.protocol === 'openai-completions' ? this.tracker.result().outputTokens : null;
-      if (!this.tracker.done && this.errorKind === null && this.splitter?.format === 'sse' && d.protocol !== 'other' && d.protocol !== 'generic-json') {
-        this.errorKind = 'stream_truncated';
+      if (isGenerative(d.protocol)) {
+        outputTokens = this.tracker.result().outputTokens;
+        if (!this.tracker.done && this.errorKind === null && this.splitter?.format === 'sse') this.errorKind = 'stream_truncated';
       }
-    } else if (this.respChunks && this.respChunks.length > 0 && (d.protocol === 'openai-chat' || d.protocol === 'openai-completions')) {
-      try {
-        outputTokens = extractOpenAIResponse(JSON.parse(Buffer.concat(this.respChunks).toString('utf8'))).outputTokens;
-      } catch {
-        outputTokens = null;
+    } else if (this.respChunks && this.respChunks.length > 0) {
+      const read = responseReader(d.protocol);
+      if (read) {
+        try {
+          const all = Buffer.concat(this.respChunks);
+          const r = read(JSON.parse((this.respJsonBytes === null ? all : all.subarray(0, this.respJsonBytes)).toString('utf8')));
+          outputTokens = r.outputTokens ?? null;
+          if (r.features) Object.assign(d.features, r.features);
+        } catch {
+          // an answer that is not the JSON it claims: nothing more to learn from it
+        }
       }
     }
     const streamed = this.eventOffsetsUs !== null;

@@ -4,7 +4,8 @@ import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyRep
 import httpProxy from '@fastify/http-proxy';
 import { TracewarpError } from '../errors.ts';
 import { upstreamErrorKind } from '../error-kinds.ts';
-import type { TraceRecord } from '../types.ts';
+import type { Fingerprinter } from '../anonymize/fingerprint.ts';
+import type { ProtocolId, TraceRecord } from '../types.ts';
 import { monoUs, wallUs } from '../units.ts';
 import { Exchange, type RawRequest } from './exchange.ts';
 
@@ -22,6 +23,10 @@ export interface RecordingProxyOptions {
   onRecord: (record: TraceRecord, raw?: RawRequest) => void;
   /** Also hand over raw requests (URL, headers, body). Off by default; only `record --capture-raw` turns it on. */
   captureRaw?: boolean;
+  /** Keyed prompt fingerprints (whole prompt and prefix blocks); none when null. */
+  fingerprinter?: Fingerprinter | null;
+  /** Describe every request with this protocol adapter instead of detecting one. */
+  protocol?: ProtocolId;
   /** Request/response bytes kept in memory per exchange to describe the body. Default 16 MiB. */
   maxCaptureBytes?: number;
   /** Time allowed for the upstream's response headers. Default 600,000 ms (non-streamed LLM answers can be slow). */
@@ -94,21 +99,25 @@ export async function startRecordingProxy(opts: RecordingProxyOptions): Promise<
   });
   app.decorateRequest('tw', null);
 
+  const describing = new Set<Promise<void>>();
   const finish = (ex: Exchange, reply: FastifyReply): void => {
-    if (!open.delete(ex)) return;
+    if (!open.has(ex)) return;
     ex.endUs = monoUs();
     // Answers the proxy made itself (502/504) have a status but no upstream response.
     if (ex.status === null && reply.raw.headersSent) ex.status = reply.raw.statusCode;
     if (!reply.raw.writableFinished) ex.fail(closing ? 'proxy_shutdown' : 'client_aborted');
-    try {
-      opts.onRecord(ex.toRecord(startUs), opts.captureRaw ? ex.rawRequest(reply.request.headers) : undefined);
-    } catch {
-      // a failing sink must never break the traffic
-    }
+    const p = ex.toRecord(startUs, { fingerprinter: opts.fingerprinter, protocol: opts.protocol })
+      .then((record) => opts.onRecord(record, opts.captureRaw ? ex.rawRequest(reply.request.headers) : undefined))
+      .catch(() => undefined) // a failing description or sink must never break the traffic
+      .finally(() => {
+        describing.delete(p);
+        open.delete(ex);
+      });
+    describing.add(p);
   };
 
   app.addHook('onRequest', (request, reply, done) => {
-    const ex = new Exchange(++seq, request.method, request.raw.url ?? '/', request.headers['content-type'], maxCapture);
+    const ex = new Exchange(++seq, request.method, request.raw.url ?? '/', request.headers, maxCapture);
     request.tw = ex;
     open.add(ex);
     reply.raw.once('close', () => finish(ex, reply));
@@ -145,7 +154,7 @@ export async function startRecordingProxy(opts: RecordingProxyOptions): Promise<
         rewriteHeaders: (headers: IncomingHttpHeaders) => stripHopByHop(headers),
         onResponse: (request: FastifyRequest, reply: FastifyReply, res: { statusCode: number; headers: IncomingHttpHeaders; stream: Readable }) => {
           const ex = request.tw!;
-          const tap = ex.responseTap(res.statusCode, res.headers['content-type'] as string | undefined);
+          const tap = ex.responseTap(res.statusCode, res.headers);
           const upstream = res.stream;
           upstream.once('error', (err) => {
             ex.fail(upstreamErrorKind(err));

@@ -1,108 +1,75 @@
-import { describeJson } from '../anonymize/skeleton.ts';
+import type { Fingerprinter } from '../anonymize/fingerprint.ts';
+import { usageError } from '../errors.ts';
 import type { Rng } from '../rng.ts';
-import { synthesizeJson } from '../synth/json.ts';
-import type { Features, Params, ProtocolId, RequestShape, TraceRecord } from '../types.ts';
-import { extractOpenAIRequest, openaiProtocol, openaiStringAt } from './openai.ts';
+import type { ProtocolId, TraceRecord } from '../types.ts';
+import { baseDescription, mediaType, type ExtractContext, type ProtocolAdapter, type RequestDescription, type SynthesizedRequest } from './adapter.ts';
+import { formUrlencoded, multipart } from './form.ts';
+import { genericJson, opaqueRequest } from './generic.ts';
+import { kserveV2 } from './kserve-v2.ts';
+import { openaiChat, openaiCompletions, openaiEmbeddings } from './openai.ts';
+import { tfServing } from './tf-serving.ts';
+import { torchServe } from './torchserve.ts';
 
-/** The anonymized description of a request body plus the load features read from it. */
-export interface RequestDescription {
-  protocol: ProtocolId;
-  shape: RequestShape;
-  params: Params;
-  features: Features;
-  promptTokens: number | null;
-  messageCount: number | null;
-  model: string | null;
-  maxTokens: number | null;
-  /** The client asked for a streamed answer (`"stream": true`). */
-  wantsStream: boolean;
+export { mediaType, type RequestDescription, type SynthesizedRequest } from './adapter.ts';
+
+/** Every adapter, in detection order: route-specific protocols first, then body formats, then generic JSON. */
+export const ADAPTERS: readonly ProtocolAdapter[] = [openaiChat, openaiCompletions, openaiEmbeddings, kserveV2, tfServing, torchServe, multipart, formUrlencoded, genericJson];
+
+/** Protocol ids accepted by `--protocol`. */
+export const PROTOCOL_IDS: readonly ProtocolId[] = ADAPTERS.map((a) => a.id);
+
+/** The adapter for an id. @throws TracewarpError `TW_USAGE` naming the known ids. */
+export function adapterById(id: string): ProtocolAdapter {
+  const a = ADAPTERS.find((x) => x.id === id);
+  if (!a) usageError(`unknown protocol '${id}' (known: ${PROTOCOL_IDS.join(', ')})`);
+  return a;
 }
 
-/** Media type without parameters, lower case (`application/json; charset=utf-8` → `application/json`). */
-export function mediaType(contentType: string | undefined | null): string | null {
-  if (!contentType) return null;
-  return contentType.split(';')[0]!.trim().toLowerCase() || null;
-}
-
-function isJsonType(mt: string | null): boolean {
-  return mt === 'application/json' || (mt !== null && mt.endsWith('+json'));
+/** Options of {@link describeRequest}. */
+export interface DescribeRequestOptions {
+  /** Request headers (lower-case names), for framing such as the KServe binary extension; never stored. */
+  headers?: Record<string, string | string[] | undefined>;
+  /** The body's full length when `body` holds only the captured prefix. Default `body.length`. */
+  totalBytes?: number;
+  fingerprinter?: Fingerprinter | null;
+  /** Use this adapter instead of detecting one (`record --protocol`). */
+  protocol?: ProtocolId;
 }
 
 /**
- * Describes a request by structure and load features, never keeping a value (DESIGN decision 2). A body that does not
- * parse as the JSON it claims to be (or is cut off by the capture limit) is `unparseable` with its length and content
- * type only; non-JSON bodies are `binary`.
+ * Describes a request by structure and load features, never keeping a value (DESIGN decision 2). The adapter is
+ * chosen by route and content type (or forced); a body it cannot parse is `unparseable` with length and content type
+ * only; a body no adapter understands is `binary` (length and content type).
  */
-export function describeRequest(method: string, route: string, contentType: string | undefined, body: Buffer | null, complete: boolean): RequestDescription {
+export async function describeRequest(method: string, route: string, contentType: string | undefined, body: Buffer | null, complete: boolean, opts: DescribeRequestOptions = {}): Promise<RequestDescription> {
   const mt = mediaType(contentType);
-  const base: RequestDescription = {
-    protocol: 'other', shape: { kind: 'none', contentType: mt, skeleton: null }, params: {}, features: {},
-    promptTokens: null, messageCount: null, model: null, maxTokens: null, wantsStream: false,
-  };
-  if (!body || body.length === 0) return base;
-  const oai = openaiProtocol(method, route);
-  if (!isJsonType(mt) && !oai) return { ...base, shape: { kind: 'binary', contentType: mt, skeleton: null } };
-  let parsed: unknown;
+  if (!body || body.length === 0) return baseDescription('other', { kind: 'none', contentType: mt, skeleton: null });
+  const headers = opts.headers ?? {};
+  const adapter = opts.protocol ? adapterById(opts.protocol) : ADAPTERS.find((a) => a.detect(method, route, mt, headers));
+  if (!adapter) return baseDescription('other', { kind: 'binary', contentType: mt, skeleton: null });
+  const ctx: ExtractContext = { method, route, mediaType: mt, contentType: contentType ?? null, headers, body, totalBytes: opts.totalBytes ?? body.length, complete, fingerprinter: opts.fingerprinter ?? null };
+  let d: RequestDescription | null = null;
   try {
-    if (!complete) throw new Error('body beyond capture limit');
-    parsed = JSON.parse(body.toString('utf8'));
+    d = await adapter.extract(ctx);
   } catch {
-    return { ...base, shape: { kind: 'unparseable', contentType: mt, skeleton: null } };
+    d = null;
   }
-  const d = describeJson(parsed);
-  const out: RequestDescription = {
-    ...base,
-    protocol: 'generic-json',
-    shape: { kind: 'json', contentType: mt, skeleton: d.skeleton },
-    params: d.params,
-    features: { sizes: d.sizes },
-  };
-  if (oai && parsed && typeof parsed === 'object' && !Array.isArray(parsed)) {
-    const f = extractOpenAIRequest(oai, parsed as Record<string, unknown>);
-    out.protocol = oai;
-    out.features.messageTokens = f.messageTokens;
-    out.promptTokens = f.promptTokens;
-    out.messageCount = f.messageCount;
-    out.model = f.model;
-    out.maxTokens = f.maxTokens;
-    out.wantsStream = f.stream;
-  }
-  return out;
-}
-
-/** A request ready to send. */
-export interface SynthesizedRequest {
-  method: string;
-  path: string;
-  headers: Record<string, string>;
-  body: Buffer | null;
+  return d ?? baseDescription(adapter.id === 'generic-json' ? 'other' : adapter.id, { kind: 'unparseable', contentType: mt, skeleton: null });
 }
 
 /**
- * Builds a request with the recorded shape (DESIGN decision 3): same structure, strings and arrays of the recorded
- * lengths, chat messages with the recorded token counts, kept parameters verbatim, `max_tokens` = the recorded output
- * length when known. Seeded: same record and rng state → same bytes. Unparseable and binary bodies become seeded bytes
- * of the recorded length and content type.
+ * Builds a request with the recorded shape (DESIGN decision 3) through the record's protocol adapter. Seeded: the same
+ * record and streams give the same bytes. `shared` is one stream for the whole replay (fingerprint-keyed content).
  */
-export function synthesizeRequest(r: TraceRecord, rng: Rng, blockRng: Rng): SynthesizedRequest {
-  const headers: Record<string, string> = {};
-  const path = r.route.replace(/\{[a-z0-9]+\}/g, () => String(1000 + rng.int(9000)));
-  const s = r.shape;
-  if (s.kind === 'none') return { method: r.method, path, headers, body: null };
-  if (s.contentType) headers['content-type'] = s.contentType;
-  if (s.kind !== 'json' || !s.skeleton) {
-    const body = Buffer.alloc(r.requestBytes);
-    for (let i = 0; i < body.length; i++) body[i] = s.kind === 'unparseable' ? 0x61 + rng.int(26) : rng.int(256);
-    return { method: r.method, path, headers, body };
-  }
-  const isOpenAI = r.protocol === 'openai-chat' || r.protocol === 'openai-completions';
-  const stringAt = isOpenAI ? openaiStringAt(r.protocol, r.features, rng, blockRng) : undefined;
-  const value = synthesizeJson(s.skeleton, r.features.sizes ?? [], r.params, rng, stringAt);
-  if (isOpenAI && r.outputTokens !== null && value && typeof value === 'object') {
-    // Ask for the recorded output length: the trace's max_tokens was the client's limit, the output the real length.
-    const v = value as Record<string, unknown>;
-    if ('max_completion_tokens' in v) v.max_completion_tokens = Math.max(1, r.outputTokens);
-    else v.max_tokens = Math.max(1, r.outputTokens);
-  }
-  return { method: r.method, path, headers, body: Buffer.from(JSON.stringify(value)) };
+export function synthesizeRequest(r: TraceRecord, rng: Rng, shared: Rng): SynthesizedRequest {
+  const rngs = { rng, shared };
+  if (r.shape.kind === 'none' || r.shape.kind === 'unparseable') return opaqueRequest(r, rngs);
+  const adapter = ADAPTERS.find((a) => a.id === r.protocol);
+  if (!adapter || (r.shape.kind === 'binary' && r.protocol === 'other')) return opaqueRequest(r, rngs);
+  return adapter.synthesize(r, rngs);
+}
+
+/** The adapter that reads answers of a protocol, if it reads any. */
+export function responseReader(protocol: ProtocolId): ProtocolAdapter['extractResponse'] {
+  return ADAPTERS.find((a) => a.id === protocol)?.extractResponse;
 }

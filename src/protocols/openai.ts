@@ -1,28 +1,9 @@
-import type { Features, ProtocolId } from '../types.ts';
-import { countTokens } from '../tokens.ts';
-import type { Rng } from '../rng.ts';
-import { textOfTokens, textWithPrefixBlocks } from '../synth/text.ts';
-
-/** Which OpenAI-compatible endpoint a route is, or null. */
-export function openaiProtocol(method: string, route: string): ProtocolId | null {
-  if (method !== 'POST') return null;
-  if (/\/chat\/completions$/.test(route)) return 'openai-chat';
-  if (/\/completions$/.test(route)) return 'openai-completions';
-  return null;
-}
-
-/** What an OpenAI chat/completions request body says about load. */
-export interface OpenAIRequestFeatures {
-  /** Prompt tokens: sum of the text tokens of every message (chat) or prompt (completions); template tokens excluded. */
-  promptTokens: number;
-  /** Tokens per message (chat) or per prompt (completions). */
-  messageTokens: number[];
-  messageCount: number;
-  model: string | null;
-  /** `max_completion_tokens` or `max_tokens`, whichever is set. */
-  maxTokens: number | null;
-  stream: boolean;
-}
+import type { Features, ProtocolId, TraceRecord } from '../types.ts';
+import { countTokens, decodeTokens, encodeTokens } from '../tokens.ts';
+import { synthesizeImage, type ImageInfo } from '../synth/image.ts';
+import { promptTokenIds } from '../synth/text.ts';
+import { baseDescription, dataUrlImage, type ExtractContext, type ProtocolAdapter, type RequestDescription, type SynthRngs } from './adapter.ts';
+import { describeJsonBody, jsonRequest, parseJson, synthesizeJsonBody } from './generic.ts';
 
 function textOfContent(content: unknown): string {
   if (typeof content === 'string') return content;
@@ -34,56 +15,163 @@ function textOfContent(content: unknown): string {
   return '';
 }
 
-/** Reads load features from a parsed chat or completions body. Values are read here and never leave this function. */
-export function extractOpenAIRequest(protocol: ProtocolId, body: Record<string, unknown>): OpenAIRequestFeatures {
-  let messageTokens: number[] = [];
-  if (protocol === 'openai-chat' && Array.isArray(body.messages)) {
-    messageTokens = body.messages.map((m) => countTokens(textOfContent((m as { content?: unknown })?.content)));
-  } else if (protocol === 'openai-completions') {
-    const p = body.prompt;
-    if (typeof p === 'string') messageTokens = [countTokens(p)];
-    else if (Array.isArray(p)) messageTokens = p.map((x) => (typeof x === 'string' ? countTokens(x) : Array.isArray(x) ? x.length : 0));
+/** The texts an OpenAI request's prompt is made of, in order: chat message contents, completion prompts, embedding inputs. */
+function promptTexts(protocol: ProtocolId, body: Record<string, unknown>): Array<string | number[]> {
+  if (protocol === 'openai-chat') return Array.isArray(body.messages) ? body.messages.map((m) => textOfContent((m as { content?: unknown })?.content)) : [];
+  const p = protocol === 'openai-completions' ? body.prompt : body.input;
+  if (typeof p === 'string') return [p];
+  if (Array.isArray(p)) {
+    if (p.every((x) => typeof x === 'number')) return [p as number[]];
+    return p.map((x) => (typeof x === 'string' ? x : Array.isArray(x) ? (x as number[]) : ''));
+  }
+  return [];
+}
+
+/** Images (data URLs) of a chat request, in message and part order. */
+function chatImages(body: Record<string, unknown>): ImageInfo[] {
+  const out: ImageInfo[] = [];
+  if (!Array.isArray(body.messages)) return out;
+  for (const m of body.messages) {
+    const c = (m as { content?: unknown })?.content;
+    if (!Array.isArray(c)) continue;
+    for (const part of c) {
+      const url = (part as { image_url?: { url?: unknown } })?.image_url?.url;
+      if (typeof url === 'string') {
+        const info = dataUrlImage(url);
+        out.push(info ?? { format: 'url', width: 0, height: 0, bytes: url.length });
+      }
+    }
+  }
+  return out;
+}
+
+/** Where each protocol's prompt texts sit (their lengths are tokens, kept in `messageTokens`). */
+const TOKENIZED: Partial<Record<ProtocolId, RegExp>> = {
+  'openai-chat': /^messages\[\d+\]\.content(?:\[\d+\]\.(?:text|image_url\.url))?$/,
+  'openai-completions': /^prompt(?:\[\d+\])?$/,
+  'openai-embeddings': /^input(?:\[\d+\])?$/,
+};
+
+function extractOpenAI(protocol: ProtocolId, ctx: ExtractContext): RequestDescription | null {
+  const parsed = ctx.complete ? parseJson(ctx.body) : undefined;
+  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) return null;
+  const body = parsed as Record<string, unknown>;
+  const d = describeJsonBody(protocol, ctx, body, { tokenizedPaths: TOKENIZED[protocol] });
+  const texts = promptTexts(protocol, body);
+  const ids: number[] = [];
+  const messageTokens = texts.map((t) => {
+    if (Array.isArray(t)) return t.length; // already token ids
+    if (!ctx.fingerprinter) return countTokens(t);
+    const enc = encodeTokens(t);
+    for (const x of enc) ids.push(x);
+    return enc.length;
+  });
+  d.features.messageTokens = messageTokens;
+  if (ctx.fingerprinter && ids.length > 0) {
+    d.features.promptFingerprint = ctx.fingerprinter.prompt(ids);
+    if (protocol !== 'openai-embeddings') {
+      d.features.prefixFingerprints = ctx.fingerprinter.prefixBlocks(ids);
+      d.features.prefixBlockTokens = ctx.fingerprinter.blockTokens;
+    }
+  }
+  if (protocol === 'openai-chat') {
+    const images = chatImages(body);
+    if (images.length > 0) d.features.images = images;
   }
   const mt = body.max_completion_tokens ?? body.max_tokens;
-  return {
-    promptTokens: messageTokens.reduce((a, b) => a + b, 0),
-    messageTokens,
-    messageCount: messageTokens.length,
-    model: typeof body.model === 'string' ? body.model : null,
-    maxTokens: typeof mt === 'number' ? mt : null,
-    stream: body.stream === true,
-  };
+  d.promptTokens = messageTokens.reduce((a, b) => a + b, 0);
+  d.messageCount = messageTokens.length;
+  d.model = typeof body.model === 'string' ? body.model : null;
+  d.maxTokens = typeof mt === 'number' ? mt : null;
+  d.wantsStream = body.stream === true;
+  return d;
 }
 
 /**
- * Supplies message text for the JSON synthesizer: chat `messages[i].content` (or its text parts) and completions
- * `prompt` get text of the recorded token count for that message; prefix blocks (Mooncake `hash_ids`) make equal
- * block ids produce equal leading text.
+ * Strings for the JSON synthesizer: each message / prompt / input gets text of its recorded token count, cut from one
+ * prompt-long token sequence whose leading blocks follow the recorded prefix fingerprints (or Mooncake block ids), so
+ * equal prefixes replay as equal text; an exactly repeated prompt (same fingerprint) replays as the same text.
+ * Chat image URLs become data URLs of seeded images of the recorded format and dimensions.
  */
-export function openaiStringAt(protocol: ProtocolId, features: Features, rng: Rng, blockRng: Rng): (path: string, length: number) => string | undefined {
+export function openaiStringAt(protocol: ProtocolId, features: Features, rngs: SynthRngs): (path: string, length: number) => string | undefined {
   const tokens = features.messageTokens ?? [];
+  const total = tokens.reduce((a, b) => a + b, 0);
+  let ids: number[] | null = null;
+  const starts: number[] = [];
+  tokens.reduce((a, b, i) => ((starts[i] = a), a + b), 0);
+  const allIds = (): number[] => {
+    if (ids) return ids;
+    const prefix = rngs.shared.child('prefix');
+    const tail = features.promptFingerprint ? rngs.shared.child(`prompt:${features.promptFingerprint}`) : rngs.rng.child('prompt');
+    const keys = features.prefixFingerprints ?? features.prefixBlocks ?? [];
+    ids = promptTokenIds(total, keys, features.prefixBlockTokens ?? 64, prefix, tail);
+    return ids;
+  };
+  const textOf = (i: number) => decodeTokens(allIds().slice(starts[i], starts[i]! + tokens[i]!));
   const partsSeen = new Map<number, number>();
+  let imageIndex = 0;
+  const imageRng = rngs.rng.child('images');
   return (path) => {
     let m: RegExpExecArray | null;
-    let index = -1;
-    if (protocol === 'openai-chat' && (m = /^messages\[(\d+)\]\.content(?:\[(\d+)\]\.text)?$/.exec(path))) {
-      index = Number(m[1]);
-      if (m[2] !== undefined) {
-        // Multi-part content: the message's tokens go to its first text part.
-        const seen = partsSeen.get(index) ?? 0;
-        partsSeen.set(index, seen + 1);
-        if (seen > 0) return '';
+    if (protocol === 'openai-chat') {
+      if ((m = /^messages\[(\d+)\]\.content\[\d+\]\.image_url\.url$/.exec(path))) {
+        const info = features.images?.[imageIndex++];
+        if (!info || info.format === 'url') return undefined;
+        const img = synthesizeImage(info, imageRng);
+        return `data:${img.mime};base64,${img.bytes.toString('base64')}`;
       }
-    } else if (protocol === 'openai-completions' && (m = /^prompt(?:\[(\d+)\])?$/.exec(path))) {
-      index = m[1] === undefined ? 0 : Number(m[1]);
+      if ((m = /^messages\[(\d+)\]\.content(?:\[(\d+)\]\.text)?$/.exec(path))) {
+        const i = Number(m[1]);
+        if (m[2] !== undefined) {
+          // Multi-part content: the message's tokens go to its first text part.
+          const seen = partsSeen.get(i) ?? 0;
+          partsSeen.set(i, seen + 1);
+          if (seen > 0) return '';
+        }
+        return tokens[i] === undefined ? undefined : textOf(i);
+      }
+      return undefined;
     }
-    if (index < 0 || tokens[index] === undefined) return undefined;
-    const n = tokens[index]!;
-    if (index === 0 && features.prefixBlocks && features.prefixBlockTokens) {
-      return textWithPrefixBlocks(n, features.prefixBlocks, features.prefixBlockTokens, blockRng, rng);
+    const key = protocol === 'openai-completions' ? 'prompt' : 'input';
+    if ((m = new RegExp(`^${key}(?:\\[(\\d+)\\])?$`).exec(path))) {
+      const i = m[1] === undefined ? 0 : Number(m[1]);
+      return tokens[i] === undefined ? undefined : textOf(i);
     }
-    return textOfTokens(n, rng);
+    return undefined;
   };
+}
+
+function synthesizeOpenAI(protocol: ProtocolId, r: TraceRecord, rngs: SynthRngs) {
+  const value = synthesizeJsonBody(r, rngs, openaiStringAt(protocol, r.features, rngs));
+  if (protocol !== 'openai-embeddings' && r.outputTokens !== null && value && typeof value === 'object') {
+    // Ask for the recorded output length: the trace's max_tokens was the client's limit, the output the real length.
+    const v = value as Record<string, unknown>;
+    if ('max_completion_tokens' in v) v.max_completion_tokens = Math.max(1, r.outputTokens);
+    else v.max_tokens = Math.max(1, r.outputTokens);
+  }
+  return jsonRequest(r, rngs, value);
+}
+
+function openaiAdapter(id: ProtocolId, suffix: RegExp): ProtocolAdapter {
+  return {
+    id,
+    detect: (method, route) => method === 'POST' && suffix.test(route),
+    extract: (ctx) => extractOpenAI(id, ctx),
+    synthesize: (r, rngs) => synthesizeOpenAI(id, r, rngs),
+    extractResponse: (body) => (id === 'openai-embeddings' ? {} : { outputTokens: extractOpenAIResponse(body).outputTokens }),
+  };
+}
+
+/** OpenAI-compatible chat completions (`…/chat/completions`): messages, roles, text and image parts, tools. */
+export const openaiChat = openaiAdapter('openai-chat', /\/chat\/completions$/);
+/** OpenAI-compatible completions (`…/completions`): prompt string, strings or token arrays. */
+export const openaiCompletions = openaiAdapter('openai-completions', /(?<!chat)\/completions$/);
+/** OpenAI-compatible embeddings (`…/embeddings`, also Azure `deployments/{id}/embeddings`): string, strings, token arrays. */
+export const openaiEmbeddings = openaiAdapter('openai-embeddings', /\/embeddings$/);
+
+/** True for the protocols whose answers carry generated tokens. */
+export function isGenerative(protocol: ProtocolId): boolean {
+  return protocol === 'openai-chat' || protocol === 'openai-completions';
 }
 
 /** What an OpenAI response (JSON or SSE stream) says about output. */

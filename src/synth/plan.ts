@@ -5,15 +5,15 @@ import type { Arrival } from '../workload/warp.ts';
 
 /**
  * Turns scheduled arrivals into requests ready to send, synthesizing each body from its recorded shape. Each request
- * draws from its own child stream (`synth/<index>`), prefix blocks from one shared stream (`prefix`), so bodies are the
+ * draws from its own child stream (`synth/<index>`), fingerprint- and block-keyed content from one shared stream (`shared`), so bodies are the
  * same for the same seed whatever order or subset is synthesized. Lazy: synthesizes one request per pull.
  */
 export function* synthesizeArrivals(arrivals: Iterable<Arrival>, rng: Rng): Generator<PlannedRequest> {
   const synth = rng.child('synth');
-  const blocks = rng.child('prefix');
+  const shared = rng.child('shared');
   for (const a of arrivals) {
     const r = a.record;
-    const s = synthesizeRequest(r, synth.child(String(a.index)), blocks);
+    const s = synthesizeRequest(r, synth.child(String(a.index)), shared);
     yield {
       index: a.index,
       traceSeq: r.seq,

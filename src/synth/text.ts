@@ -6,11 +6,7 @@ import { decodeTokens, wordTokenIds } from '../tokens.ts';
  * construction. Same rng state → same text.
  */
 export function textOfTokens(tokens: number, rng: Rng): string {
-  if (tokens <= 0) return '';
-  const vocab = wordTokenIds();
-  const ids = new Array<number>(tokens);
-  for (let i = 0; i < tokens; i++) ids[i] = vocab[rng.int(vocab.length)]!;
-  return decodeTokens(ids);
+  return tokens <= 0 ? '' : decodeTokens(wordTokens(tokens, rng));
 }
 
 /** Seeded ASCII text of exactly `chars` UTF-16 code units (for JSON strings described only by length). */
@@ -21,20 +17,27 @@ export function textOfChars(chars: number, rng: Rng): string {
   return s;
 }
 
+/** Seeded token ids of ` word` tokens (see {@link textOfTokens}). */
+export function wordTokens(tokens: number, rng: Rng): number[] {
+  const vocab = wordTokenIds();
+  const ids = new Array<number>(Math.max(0, tokens));
+  for (let i = 0; i < ids.length; i++) ids[i] = vocab[rng.int(vocab.length)]!;
+  return ids;
+}
+
 /**
- * Prompt text of `tokens` tokens whose leading blocks are shared with every other prompt that names the same block
- * ids (prefix/KV-cache sharing, e.g. Mooncake `hash_ids`). Block `b` is always the same text for one seed; tokens past
- * the blocks are drawn from `rng`.
+ * Token ids of a prompt of `total` tokens whose leading blocks are shared with every other prompt that names the
+ * same block keys (prefix/KV-cache sharing: chained prefix fingerprints, or Mooncake `hash_ids`). Block `k` is always
+ * the same tokens for one seed (`blockRng.child('block:' + k)`); tokens past the blocks come from `tailRng`.
  */
-export function textWithPrefixBlocks(tokens: number, blocks: number[], blockTokens: number, blockRng: Rng, rng: Rng): string {
-  const parts: string[] = [];
-  let left = tokens;
-  for (const b of blocks) {
+export function promptTokenIds(total: number, blockKeys: readonly (string | number)[], blockTokens: number, blockRng: Rng, tailRng: Rng): number[] {
+  const ids: number[] = [];
+  for (const k of blockKeys) {
+    const left = total - ids.length;
     if (left <= 0) break;
-    const n = Math.min(blockTokens, left);
-    parts.push(textOfTokens(n, blockRng.child(`block:${b}`)));
-    left -= n;
+    const block = wordTokens(blockTokens, blockRng.child(`block:${k}`));
+    for (let i = 0; i < Math.min(blockTokens, left); i++) ids.push(block[i]!);
   }
-  if (left > 0) parts.push(textOfTokens(left, rng));
-  return parts.join('');
+  if (ids.length < total) ids.push(...wordTokens(total - ids.length, tailRng));
+  return ids;
 }

@@ -1,0 +1,66 @@
+import { createHmac, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { TracewarpError } from '../errors.ts';
+
+/** Tokens per prefix block fingerprinted by default (recorded in the trace's `meta.prefix_block_tokens`). */
+export const DEFAULT_PREFIX_BLOCK_TOKENS = 64;
+
+/** Environment variable that may hold the fingerprint key (any string; hashed to 32 bytes). */
+export const FINGERPRINT_KEY_ENV = 'TRACEWARP_FINGERPRINT_KEY';
+
+/**
+ * Keyed fingerprints of prompts (HMAC-SHA256, truncated to 64 bits, hex): equal prompts and equal prompt prefixes
+ * give equal fingerprints within a trace (so replays keep duplicate requests and prefix/KV-cache sharing), but
+ * without the key nothing links a fingerprint to a text, and two traces with different keys cannot be linked.
+ * The key is never written to the trace.
+ */
+export class Fingerprinter {
+  private readonly key: Buffer;
+  constructor(key: Buffer, readonly blockTokens: number = DEFAULT_PREFIX_BLOCK_TOKENS) {
+    if (key.length < 16) throw new TracewarpError('TW_USAGE', 'fingerprint key must be at least 16 bytes');
+    this.key = key;
+  }
+
+  private mac(...parts: Uint8Array[]): string {
+    const h = createHmac('sha256', this.key);
+    for (const p of parts) h.update(p);
+    return h.digest('hex').slice(0, 16);
+  }
+
+  /** Fingerprint of a whole prompt, given as its token ids. */
+  prompt(tokenIds: readonly number[]): string {
+    return this.mac(Buffer.from('prompt:'), Buffer.from(Uint32Array.from(tokenIds).buffer));
+  }
+
+  /**
+   * Chained fingerprints of each complete block of `blockTokens` tokens: block i's fingerprint covers tokens
+   * `[0, (i+1)·blockTokens)`, so two prompts share block i's fingerprint exactly when they share that whole prefix.
+   */
+  prefixBlocks(tokenIds: readonly number[]): string[] {
+    const out: string[] = [];
+    let prev = '';
+    for (let end = this.blockTokens; end <= tokenIds.length; end += this.blockTokens) {
+      prev = this.mac(Buffer.from(`block:${prev}:`), Buffer.from(Uint32Array.from(tokenIds.slice(end - this.blockTokens, end)).buffer));
+      out.push(prev);
+    }
+    return out;
+  }
+}
+
+/**
+ * The fingerprint key: from a key file (its bytes), else the `TRACEWARP_FINGERPRINT_KEY` environment variable, else a
+ * fresh random key for this trace only (fingerprints then link requests within the trace and nothing else).
+ * @throws TracewarpError `TW_USAGE` when the key file cannot be read.
+ */
+export function loadFingerprintKey(keyFile?: string): { key: Buffer; origin: 'file' | 'env' | 'random' } {
+  if (keyFile) {
+    try {
+      return { key: createHmac('sha256', 'tracewarp-key').update(readFileSync(keyFile)).digest(), origin: 'file' };
+    } catch (err) {
+      throw new TracewarpError('TW_USAGE', `cannot read fingerprint key file ${keyFile}: ${(err as Error).message}`);
+    }
+  }
+  const env = process.env[FINGERPRINT_KEY_ENV];
+  if (env) return { key: createHmac('sha256', 'tracewarp-key').update(env).digest(), origin: 'env' };
+  return { key: randomBytes(32), origin: 'random' };
+}

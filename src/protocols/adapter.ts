@@ -1,0 +1,116 @@
+import { imageSize } from 'image-size';
+import type { Fingerprinter } from '../anonymize/fingerprint.ts';
+import type { Rng } from '../rng.ts';
+import type { ImageInfo } from '../synth/image.ts';
+import type { Features, Params, ProtocolId, RequestShape, TraceRecord } from '../types.ts';
+
+/** What an adapter gets to describe one request. Values are read here and never leave the adapter. */
+export interface ExtractContext {
+  method: string;
+  /** Templated route (no query). */
+  route: string;
+  /** Media type of the request (no parameters, lower case), or null. */
+  mediaType: string | null;
+  /** The raw `content-type` header (multipart needs its boundary). */
+  contentType: string | null;
+  /** Request headers (lower-case names); read for protocol framing only, never stored. */
+  headers: Record<string, string | string[] | undefined>;
+  /** The captured body (up to the capture limit). */
+  body: Buffer;
+  /** The body's full length in bytes. */
+  totalBytes: number;
+  /** False when the body was longer than the capture limit (only its length is known then). */
+  complete: boolean;
+  /** Keyed prompt fingerprints, when the recorder has a key. */
+  fingerprinter: Fingerprinter | null;
+}
+
+/** The anonymized description of a request body plus the load features read from it. */
+export interface RequestDescription {
+  protocol: ProtocolId;
+  shape: RequestShape;
+  params: Params;
+  features: Features;
+  promptTokens: number | null;
+  messageCount: number | null;
+  model: string | null;
+  maxTokens: number | null;
+  /** The client asked for a streamed answer (`"stream": true`). */
+  wantsStream: boolean;
+}
+
+/** A request ready to send. */
+export interface SynthesizedRequest {
+  method: string;
+  path: string;
+  headers: Record<string, string>;
+  body: Buffer | null;
+}
+
+/** Seeded streams a synthesizer draws from. */
+export interface SynthRngs {
+  /** This request's own stream. */
+  rng: Rng;
+  /** Shared by every request of a replay: content keyed by fingerprints / block ids comes from here. */
+  shared: Rng;
+}
+
+/**
+ * One inference protocol: how to recognise it, describe a request of it without keeping values, and rebuild a request
+ * of the same shape. `detect` sees only method, route, media type and headers.
+ */
+export interface ProtocolAdapter {
+  readonly id: ProtocolId;
+  detect(method: string, route: string, mediaType: string | null, headers: ExtractContext['headers']): boolean;
+  /** @returns null when the body does not parse as this protocol (the caller then records it as unparseable). */
+  extract(ctx: ExtractContext): RequestDescription | null | Promise<RequestDescription | null>;
+  synthesize(record: TraceRecord, rngs: SynthRngs): SynthesizedRequest;
+  /** Features of a complete JSON answer (e.g. output tokens, output tensor shapes), merged into the record. */
+  extractResponse?(body: unknown): Partial<Pick<TraceRecord, 'outputTokens'>> & { features?: Features };
+}
+
+/** Media type without parameters, lower case (`application/json; charset=utf-8` → `application/json`). */
+export function mediaType(contentType: string | undefined | null): string | null {
+  if (!contentType) return null;
+  return contentType.split(';')[0]!.trim().toLowerCase() || null;
+}
+
+/** True for `application/json` and `*+json`. */
+export function isJsonType(mt: string | null): boolean {
+  return mt === 'application/json' || (mt !== null && mt.endsWith('+json'));
+}
+
+/** An empty description for a protocol. */
+export function baseDescription(protocol: ProtocolId, shape: RequestShape): RequestDescription {
+  return { protocol, shape, params: {}, features: {}, promptTokens: null, messageCount: null, model: null, maxTokens: null, wantsStream: false };
+}
+
+/** Format and dimensions of an encoded image (via `image-size`), or null when the bytes are not an image it knows. */
+export function imageInfo(bytes: Uint8Array): ImageInfo | null {
+  try {
+    const d = imageSize(bytes);
+    if (!d.width || !d.height || !d.type) return null;
+    return { format: d.type, width: d.width, height: d.height, bytes: bytes.length };
+  } catch {
+    return null;
+  }
+}
+
+/** Image info of a `data:image/...;base64,` URL, or null. */
+export function dataUrlImage(url: string): ImageInfo | null {
+  const m = /^data:image\/[a-z0-9.+-]+;base64,/i.exec(url);
+  if (!m) return null;
+  return imageInfo(Buffer.from(url.slice(m[0].length), 'base64'));
+}
+
+/** Fills a route template's `{id}` segments with seeded numbers. */
+export function fillRoute(route: string, rng: Rng): string {
+  return route.replace(/\{[a-z0-9]+\}/g, () => String(1000 + rng.int(9000)));
+}
+
+/** Seeded bytes: printable letters for text-like bodies, any byte otherwise. */
+export function seededBytes(length: number, rng: Rng, text = false): Buffer {
+  const b = Buffer.alloc(length);
+  for (let i = 0; i < length; i++) b[i] = text ? 0x61 + rng.int(26) : rng.int(256);
+  return b;
+}

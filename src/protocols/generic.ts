@@ -1,0 +1,57 @@
+import { describeJson, type DescribeOptions } from '../anonymize/skeleton.ts';
+import { synthesizeJson } from '../synth/json.ts';
+import type { ProtocolId, TraceRecord } from '../types.ts';
+import { baseDescription, fillRoute, isJsonType, seededBytes, type ExtractContext, type ProtocolAdapter, type RequestDescription, type SynthesizedRequest, type SynthRngs } from './adapter.ts';
+
+/** Parses a body as JSON (UTF-8, a leading BOM allowed), or returns undefined. */
+export function parseJson(body: Buffer): unknown {
+  try {
+    const text = body.toString('utf8');
+    return JSON.parse(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The description of a parsed JSON body: skeleton + sizes + kept params (plus the adapter's `keep` keys). */
+export function describeJsonBody(protocol: ProtocolId, ctx: ExtractContext, parsed: unknown, opts?: DescribeOptions): RequestDescription {
+  const d = describeJson(parsed, opts);
+  const out = baseDescription(protocol, { kind: 'json', contentType: ctx.mediaType, skeleton: d.skeleton });
+  out.params = d.params;
+  out.features = { sizes: d.sizes };
+  return out;
+}
+
+/** Rebuilds a JSON body from a record's skeleton, sizes and params; `stringAt` may supply strings by path. */
+export function synthesizeJsonBody(r: TraceRecord, rngs: SynthRngs, stringAt?: (path: string, length: number) => string | undefined): unknown {
+  if (!r.shape.skeleton) throw new Error(`record ${r.seq} has no JSON skeleton`);
+  return synthesizeJson(r.shape.skeleton, r.features.sizes ?? [], r.params, rngs.rng, stringAt);
+}
+
+/** A request with a JSON body and the recorded content type. */
+export function jsonRequest(r: TraceRecord, rngs: SynthRngs, value: unknown): SynthesizedRequest {
+  return { method: r.method, path: fillRoute(r.route, rngs.rng), headers: { 'content-type': r.shape.contentType ?? 'application/json' }, body: Buffer.from(JSON.stringify(value)) };
+}
+
+/** Any JSON body: structure and lengths only (DESIGN decision 2). */
+export const genericJson: ProtocolAdapter = {
+  id: 'generic-json',
+  detect: (_m, _r, mt) => isJsonType(mt),
+  extract(ctx) {
+    const parsed = ctx.complete ? parseJson(ctx.body) : undefined;
+    return parsed === undefined ? null : describeJsonBody('generic-json', ctx, parsed);
+  },
+  synthesize: (r, rngs) => jsonRequest(r, rngs, synthesizeJsonBody(r, rngs)),
+};
+
+/**
+ * Bodies that are not described further (binary, text, or unparseable): length and content type only; replayed as
+ * seeded bytes of the same length and content type.
+ */
+export function opaqueRequest(r: TraceRecord, rngs: SynthRngs): SynthesizedRequest {
+  const headers: Record<string, string> = {};
+  if (r.shape.contentType) headers['content-type'] = r.shape.contentType;
+  const path = fillRoute(r.route, rngs.rng);
+  if (r.shape.kind === 'none') return { method: r.method, path, headers, body: null };
+  return { method: r.method, path, headers, body: seededBytes(r.requestBytes, rngs.rng, r.shape.kind === 'unparseable') };
+}

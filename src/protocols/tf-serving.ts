@@ -1,0 +1,28 @@
+import type { ProtocolAdapter } from './adapter.ts';
+import { describeJsonBody, genericJson, parseJson } from './generic.ts';
+
+/**
+ * KServe v1 / TensorFlow Serving REST (`POST …/models/{model}[/versions/{v}]:predict`, also `:classify`,
+ * `:regress`), per the TF Serving REST API: `instances` (row format) or `inputs` (columnar format, a list or a map of
+ * named tensors), optional `signature_name`. Kept: `signature_name`; the batch size (rows) as a feature.
+ */
+export const tfServing: ProtocolAdapter = {
+  id: 'tf-serving',
+  detect: (method, route) => method === 'POST' && /:(predict|classify|regress)$/.test(route),
+  extract(ctx) {
+    const parsed = ctx.complete ? parseJson(ctx.body) : undefined;
+    if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) return null;
+    const body = parsed as { instances?: unknown; inputs?: unknown; examples?: unknown };
+    const d = describeJsonBody('tf-serving', ctx, body, { keep: new Set(['signature_name']) });
+    const rows = body.instances ?? body.examples;
+    if (Array.isArray(rows)) d.features.batch = rows.length;
+    else if (Array.isArray(body.inputs)) d.features.batch = body.inputs.length;
+    else if (body.inputs && typeof body.inputs === 'object') {
+      const first = Object.values(body.inputs as Record<string, unknown>)[0];
+      if (Array.isArray(first)) d.features.batch = first.length;
+    }
+    d.model = /\/models\/([^/:]+)/.exec(ctx.route)?.[1] ?? null;
+    return d;
+  },
+  synthesize: genericJson.synthesize,
+};
