@@ -1,6 +1,8 @@
 import { Command, CommanderError, Option } from 'commander';
 import { TracewarpError } from '../errors.ts';
 import { TOOL_VERSION } from '../version.ts';
+import { DEFAULT_PREFIX_BLOCK_TOKENS, FINGERPRINT_KEY_ENV } from '../anonymize/fingerprint.ts';
+import { PROTOCOL_IDS } from '../protocols/index.ts';
 import { intArg, numberArg, parseListen, urlArg } from './args.ts';
 import { runDemo } from './demo.ts';
 import { IMPORT_FORMATS, runImport } from './import.ts';
@@ -44,8 +46,11 @@ function program(out: Output, result: { code: number }): Command {
     .option('--idle-timeout <ms>', 'longest silence between answer chunks (ms); never a total-duration cap', intArg('--idle-timeout', 1), 300_000)
     .option('--grace <ms>', 'on shutdown, how long in-flight exchanges may finish (ms)', intArg('--grace', 0), 10_000)
     .option('--capture-raw', 'ALSO STORE RAW REQUESTS (URLs, headers with credentials, bodies): explicit opt-in, the trace is then secret')
+    .option('--fingerprint-key-file <file>', `key for prompt fingerprints (else $${FINGERPRINT_KEY_ENV}, else a random per-trace key)`)
+    .option('--prefix-block-tokens <n>', 'tokens per fingerprinted prompt prefix block', intArg('--prefix-block-tokens', 1), DEFAULT_PREFIX_BLOCK_TOKENS)
+    .addOption(new Option('--protocol <id>', 'describe every request with this adapter instead of detecting one').choices(PROTOCOL_IDS))
     .action(async (o) => {
-      result.code = await runRecord({ upstream: o.upstream, host: o.listen.host, port: o.listen.port, out: o.out, force: o.force, maxCaptureBytes: o.maxCaptureBytes, headersTimeoutMs: o.headersTimeout, idleTimeoutMs: o.idleTimeout, graceMs: o.grace, captureRaw: o.captureRaw }, out);
+      result.code = await runRecord({ upstream: o.upstream, host: o.listen.host, port: o.listen.port, out: o.out, force: o.force, maxCaptureBytes: o.maxCaptureBytes, headersTimeoutMs: o.headersTimeout, idleTimeoutMs: o.idleTimeout, graceMs: o.grace, captureRaw: o.captureRaw, fingerprintKeyFile: o.fingerprintKeyFile, prefixBlockTokens: o.prefixBlockTokens, protocol: o.protocol }, out);
     });
 
   p.command('import')

@@ -2,7 +2,8 @@ import { DEFAULT_POLICY } from '../anonymize/skeleton.ts';
 import { startRecordingProxy, type RecordingProxy } from '../capture/proxy.ts';
 import type { RawRequest } from '../capture/exchange.ts';
 import { TraceWriter } from '../trace/writer.ts';
-import type { TraceRecord } from '../types.ts';
+import type { ProtocolId, TraceRecord } from '../types.ts';
+import { DEFAULT_PREFIX_BLOCK_TOKENS, Fingerprinter, loadFingerprintKey } from '../anonymize/fingerprint.ts';
 import { type Output, onceInterrupted } from './output.ts';
 
 /** Options of `tracewarp record`. */
@@ -19,6 +20,12 @@ export interface RecordCommandOptions {
   graceMs?: number;
   /** Store raw requests (URL, headers, bodies) too. Explicit opt-in; the trace's metadata then says so. */
   captureRaw?: boolean;
+  /** File whose bytes are the fingerprint key (else `TRACEWARP_FINGERPRINT_KEY`, else a random per-trace key). */
+  fingerprintKeyFile?: string;
+  /** Tokens per fingerprinted prefix block. Default 64. */
+  prefixBlockTokens?: number;
+  /** Force one protocol adapter for every request. */
+  protocol?: ProtocolId;
 }
 
 /** A recording session: the proxy plus its trace writer. `stop` flushes and closes the file cleanly. */
@@ -36,7 +43,11 @@ export async function startRecord(opts: RecordCommandOptions, out: Output): Prom
     out.err('WARNING: --capture-raw: raw request URLs, headers (credentials included) and bodies will be written to');
     out.err(`WARNING: ${opts.out}. Treat the file as secret; do not share it. The trace's metadata records capture_raw=true.`);
   }
+  const { key, origin } = loadFingerprintKey(opts.fingerprintKeyFile);
+  const fingerprinter = new Fingerprinter(key, opts.prefixBlockTokens ?? DEFAULT_PREFIX_BLOCK_TOKENS);
   const proxy = await startRecordingProxy({
+    fingerprinter,
+    protocol: opts.protocol,
     upstream: opts.upstream,
     host: opts.host,
     port: opts.port,
@@ -66,6 +77,8 @@ export async function startRecord(opts: RecordCommandOptions, out: Output): Prom
     if (raw) writer.addRaw(r.seq, raw);
   }
   if (opts.captureRaw) writer.setMeta('capture_raw', true);
+  // The key itself is never written: only where it came from and the block size.
+  writer.setMeta('fingerprints', { algorithm: 'HMAC-SHA256, first 64 bits', key: origin, prefix_block_tokens: fingerprinter.blockTokens });
   const w = writer;
   out.out(`tracewarp record listening on ${proxy.url} → ${opts.upstream}, writing ${opts.out}`);
   return {

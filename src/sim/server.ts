@@ -3,6 +3,7 @@ import { TracewarpError } from '../errors.ts';
 import { createRng } from '../rng.ts';
 import { countTokens, decodeTokens, wordTokenIds } from '../tokens.ts';
 import { DEFAULT_TIMING, Engine, type EngineTiming, type Sequence } from './engine.ts';
+import { handleKserve } from './kserve.ts';
 
 /** Options of `tracewarp sim`. */
 export interface SimOptions extends Partial<EngineTiming> {
@@ -58,8 +59,9 @@ function openaiError(res: ServerResponse, status: number, message: string): void
 
 /**
  * Starts the bundled OpenAI-compatible LLM server simulator: `POST /v1/chat/completions`, `POST /v1/completions`
- * (JSON, or SSE with `"stream": true` ending in `data: [DONE]`, a final chunk with `usage`), `GET /v1/models`,
- * `GET /health`. Latency comes from the continuous-batching {@link Engine}; output length is `max_tokens` when given.
+ * (JSON, or SSE with `"stream": true` ending in `data: [DONE]`, a final chunk with `usage`), `POST /v1/embeddings`
+ * (64-dimensional seeded vectors after a prefill-like delay), `GET /v1/models`, `GET /health`, and a KServe v2
+ * endpoint running a real ONNX model (`/v2/models/ocr-det/infer`, see `kserve.ts`). Latency comes from the continuous-batching {@link Engine}; output length is `max_tokens` when given.
  * Prompt tokens are counted with the project tokenizer.
  * @throws TracewarpError `TW_LISTEN` when the address cannot be bound.
  */
@@ -151,11 +153,37 @@ export async function startSim(opts: SimOptions = {}): Promise<SimServer> {
     engine.submit(seq);
   };
 
+  const handleEmbeddings = (res: ServerResponse, raw: Buffer): void => {
+    let body: { input?: unknown; model?: unknown };
+    try {
+      body = JSON.parse(raw.toString('utf8'));
+    } catch {
+      return openaiError(res, 400, 'request body is not valid JSON');
+    }
+    const inputs = typeof body.input === 'string' ? [body.input] : Array.isArray(body.input) ? (body.input.every((x) => typeof x === 'number') ? [body.input] : body.input) : null;
+    if (!inputs || inputs.length === 0) return openaiError(res, 400, "'input' must be a string, an array of strings, or token arrays");
+    const tokens = inputs.map((x) => (typeof x === 'string' ? countTokens(x) : Array.isArray(x) ? x.length : 0));
+    const total = tokens.reduce((a, b) => a + b, 0);
+    // One forward pass over all inputs: cost like a prefill.
+    setTimeout(() => {
+      const vecRng = rng.child(`emb:${++nextId}`);
+      sendJson(res, 200, {
+        object: 'list', model: typeof body.model === 'string' ? body.model : model,
+        data: inputs.map((_, index) => ({ object: 'embedding', index, embedding: Array.from({ length: 64 }, () => Math.round((vecRng.next() * 2 - 1) * 1e4) / 1e4) })),
+        usage: { prompt_tokens: total, total_tokens: total },
+      });
+    }, (total * timing.prefillUsPerToken) / 1000);
+  };
+
   const server = createServer({ keepAliveTimeout: 60_000 }, (req, res) => {
-    const path = (req.url ?? '/').split('?')[0];
+    const path = (req.url ?? '/').split('?')[0]!;
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
+    req.on('end', async () => {
+      if (path.startsWith('/v2')) {
+        if (await handleKserve(req, res, path, Buffer.concat(chunks))) return;
+      }
+      if (req.method === 'POST' && /\/embeddings$/.test(path)) return handleEmbeddings(res, Buffer.concat(chunks));
       if (req.method === 'GET' && path === '/health') return sendJson(res, 200, { status: 'ok', ...engine.load() });
       if (req.method === 'GET' && path === '/v1/models') {
         return sendJson(res, 200, { object: 'list', data: [{ id: model, object: 'model', created: 0, owned_by: 'tracewarp' }] });
