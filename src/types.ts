@@ -70,6 +70,10 @@ export interface Features {
   binaryBytes?: number;
   /** Rows in a batch (TF Serving / KServe v1 `instances`, or the first dimension of columnar `inputs`). */
   batch?: number;
+  /** Request header names, with the value where the policy keeps it (else null). */
+  headers?: Array<[string, string | null]>;
+  /** Query keys, with the value where the policy keeps it (else null). */
+  query?: Array<[string, string | null]>;
   /** Parts of a multipart or form body: field name (when schema-like), content type, size; images with dimensions. */
   parts?: Array<{ name: string | null; contentType: string | null; bytes: number; filename?: boolean; image?: { format: string; width: number; height: number; bytes: number } }>;
 }

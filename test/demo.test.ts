@@ -10,7 +10,8 @@ describe('tracewarp demo (the README\'s first command, shortened)', () => {
     const r = await runCli(['demo', '--duration', '10', '--trace', trace, '--run', run, '--json'], { timeoutMs: 60_000 });
     expect(r.stderr).toContain('demo: 4/4');
     expect(r.code).toBe(0);
-    const summary = JSON.parse(r.stdout.trim().split('\n').at(-1)!);
+    // With --json, stdout is exactly one JSON object (progress goes to stderr).
+    const summary = JSON.parse(r.stdout);
     // The first 10 s of the Azure conversation trace hold 13 requests.
     expect(summary).toMatchObject({ requests: 13, sent: 13, completed: 13, errors: 0, speed: 2 });
     expect(summary.ttftMs.count).toBe(13);

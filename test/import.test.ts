@@ -104,6 +104,17 @@ describe('import mooncake', () => {
     });
   }
 
+  it('refuses a missing or directory input with one clear line (exit 1)', async () => {
+    const tmp = tempDir();
+    const missing = await runCli(['import', 'azure-llm', join(tmp.dir, 'nope.csv'), '--out', join(tmp.dir, 'x.trace.db')]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr.trim()).toBe(`tracewarp: ${join(tmp.dir, 'nope.csv')}: no such file`);
+    const dir = await runCli(['import', 'azure-llm', tmp.dir, '--out', join(tmp.dir, 'x.trace.db')]);
+    expect(dir.code).toBe(1);
+    expect(dir.stderr).toContain('is a directory');
+    tmp.cleanup();
+  });
+
   it('refuses a malformed line naming the file and line, and leaves no partial trace (exit 1)', async () => {
     const tmp = tempDir();
     const src = join(tmp.dir, 'bad.jsonl');

@@ -1,7 +1,8 @@
-import { copyFileSync, readFileSync } from 'node:fs';
+import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { loadFingerprintKey } from '../src/anonymize/fingerprint.ts';
 import { startRecord } from '../src/cli/record.ts';
 import { TraceReader } from '../src/trace/reader.ts';
 import { captureOutput, ROOT, startUpstream, tempDir } from './helpers.ts';
@@ -13,9 +14,11 @@ const manifest = JSON.parse(readFileSync(join(PII, 'manifest.json'), 'utf8')) as
 const planted = JSON.parse(readFileSync(join(PII, 'planted.json'), 'utf8')) as { files: Record<string, Array<{ value: string }>>; all_values: string[] };
 const allValues = [...new Set(planted.all_values)];
 
-function send(base: string, c: Case): Promise<number> {
-  const head = JSON.parse(readFileSync(join(PII, c.headers), 'utf8')) as { method: string; path: string; headers: Record<string, string> };
-  const body = readFileSync(join(PII, c.body));
+function send(base: string, c: Case, bodyOverride?: Buffer): Promise<number> {
+  const head = bodyOverride
+    ? { method: c.method, path: c.path, headers: { 'content-type': c.content_type } as Record<string, string> }
+    : (JSON.parse(readFileSync(join(PII, c.headers), 'utf8')) as { method: string; path: string; headers: Record<string, string> });
+  const body = bodyOverride ?? readFileSync(join(PII, c.body));
   return new Promise((resolve, reject) => {
     const req = httpRequest(base + head.path, { method: head.method, headers: { ...head.headers, 'content-length': String(body.length) } }, (res) => {
       res.resume();
@@ -53,6 +56,36 @@ async function recordCorpus(captureRaw: boolean): Promise<{ haystacks: string[];
   const haystacks = [...readAll(live), ...readAll(traceFiles(trace)), [...out.stdout, ...out.stderr].join('\n')];
   return { haystacks, trace, cleanup: tmp.cleanup, upstreamBodies };
 }
+
+describe('fingerprint key', () => {
+  it('never reaches the trace, in any form, while fingerprints link equal prompts', async () => {
+    const tmp = tempDir();
+    const keyFile = join(tmp.dir, 'fp.key');
+    const keyText = 'FAKE-fingerprint-key-0123456789-abcdefghijklmnop';
+    writeFileSync(keyFile, keyText);
+    const up = await startUpstream((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end('{}');
+    });
+    const trace = join(tmp.dir, 'fp.trace.db');
+    const session = await startRecord({ upstream: up.url, host: '127.0.0.1', port: 0, out: trace, fingerprintKeyFile: keyFile, prefixBlockTokens: 4 }, captureOutput());
+    for (const text of ['the same prompt text here', 'the same prompt text here', 'another prompt entirely']) {
+      await send(session.proxy.url, { id: 0, body: '', headers: '', method: 'POST', path: '/v1/chat/completions', content_type: 'application/json' }, Buffer.from(JSON.stringify({ model: 'm', messages: [{ role: 'user', content: text }] })));
+    }
+    await session.stop();
+    await up.close();
+    const derived = loadFingerprintKey(keyFile).key;
+    const forms = [keyText, derived.toString('hex'), derived.toString('base64'), derived.toString('latin1')];
+    expect(findPlanted(forms, readAll(traceFiles(trace)))).toEqual([]);
+    const reader = new TraceReader(trace);
+    const recs = [...reader.records()];
+    reader.close();
+    expect(recs[0]!.features.promptFingerprint).toBe(recs[1]!.features.promptFingerprint);
+    expect(recs[2]!.features.promptFingerprint).not.toBe(recs[0]!.features.promptFingerprint);
+    expect(recs[0]!.features.prefixBlockTokens).toBe(4);
+    tmp.cleanup();
+  });
+});
 
 describe('privacy: the planted-secrets corpus through the real proxy', () => {
   it('the scanner knows every encoding (self-check on constructed haystacks)', () => {

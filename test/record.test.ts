@@ -109,7 +109,9 @@ describe('record: trace contents match the traffic (sim upstream, real proxy)', 
       expect(bytes.includes(s)).toBe(false);
       expect(bytes.includes(Buffer.from(s).toString('base64'))).toBe(false);
     }
-    expect(bytes.includes('api_key')).toBe(false);
+    // Query keys are kept (policy default), their values are not.
+    expect(records[0]!.features.query).toEqual([['api_key', null]]);
+    expect(records[0]!.features.headers).toEqual(expect.arrayContaining([['authorization', null], ['content-type', 'application/json']]));
   });
 });
 

@@ -12,7 +12,9 @@ import { synthesizeArrivals } from '../src/synth/plan.ts';
 import { TraceReader } from '../src/trace/reader.ts';
 import { TraceWriter } from '../src/trace/writer.ts';
 import { timeWarp } from '../src/workload/warp.ts';
-import { captureOutput, startUpstream, tempDir } from './helpers.ts';
+import { captureOutput, runCli, startUpstream, tempDir } from './helpers.ts';
+import { spawn } from 'node:child_process';
+import { BIN } from './helpers.ts';
 
 /** Nearest-rank percentile of exact values (ms). */
 function exactPercentile(values: number[], p: number): number {
@@ -185,6 +187,40 @@ describe('open-loop schedule keeping and coordinated omission (fixture upstreams
       expect(bodies[0]).toHaveLength(4);
       expect(bodies[1]).toEqual(bodies[0]);
       expect(bodies[2]).not.toEqual(bodies[0]);
+    } finally {
+      await up.close();
+      tmp.cleanup();
+    }
+  });
+});
+
+describe('replay CLI: Ctrl-C', () => {
+  it('stops sending, finishes what is in flight, writes the run file marked interrupted and exits 130', async () => {
+    const tmp = tempDir();
+    const up = await startUpstream((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end('{}');
+    });
+    try {
+      const trace = join(tmp.dir, 'long.trace.db');
+      writeTrace(trace, Array.from({ length: 100 }, (_, i) => i * 100_000)); // 10 s
+      const run = join(tmp.dir, 'i.run.db');
+      const child = spawn(process.execPath, [BIN, 'replay', trace, '--target', up.url, '--out', run, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      child.stdout.on('data', (d) => (stdout += d));
+      await new Promise((r) => setTimeout(r, 2500));
+      child.kill('SIGINT');
+      const code = await new Promise<number | null>((r) => child.on('close', r));
+      expect(code).toBe(130);
+      const printed = JSON.parse(stdout);
+      expect(printed.interrupted).toBe(true);
+      expect(printed.requests).toBeGreaterThan(5);
+      expect(printed.requests).toBeLessThan(100);
+      const { meta, results } = readRunFile(run);
+      expect(meta.interrupted).toBe(true);
+      expect(results).toHaveLength(printed.requests);
+      const report = await runCli(['report', run, '--json']);
+      expect(JSON.parse(report.stdout)).toMatchObject({ interrupted: true, seed: 1, requests: printed.requests });
     } finally {
       await up.close();
       tmp.cleanup();

@@ -1,13 +1,12 @@
 import type { Params, SkeletonNode } from '../types.ts';
+import { DEFAULT_KEPT_PARAMS } from './policy.ts';
 
 /**
- * JSON keys whose scalar values are kept because they drive load (DESIGN decision 2). Anything else becomes type +
- * length. Kept only when the value is a number, boolean, null, or (for `model`) a string.
+ * JSON keys whose scalar values are kept by default because they drive load (DESIGN decision 2); a policy file can add
+ * or drop keys. Anything else becomes type + length. Kept only when the value is a number, boolean, null, or (for a
+ * top-level `model`) a string.
  */
-export const KEPT_PARAMS: ReadonlySet<string> = new Set([
-  'model', 'max_tokens', 'max_completion_tokens', 'min_tokens', 'ignore_eos', 'stream', 'n', 'best_of', 'temperature',
-  'top_p', 'top_k', 'presence_penalty', 'frequency_penalty', 'logprobs', 'top_logprobs', 'seed', 'include_usage',
-]);
+export const KEPT_PARAMS: ReadonlySet<string> = new Set(DEFAULT_KEPT_PARAMS);
 
 /** Closed vocabularies kept verbatim as literals, by key (values outside the vocabulary become type + length). */
 const LITERALS: Record<string, ReadonlySet<string>> = {
@@ -45,7 +44,8 @@ export interface Described {
 export function describeJson(value: unknown, opts: DescribeOptions = {}): Described {
   const sizes: number[] = [];
   const params: Params = {};
-  const skeleton = node(value, '', sizes, params, null, opts.keep ?? null, opts.tokenizedPaths ?? null);
+  const ctx: Ctx = { keep: opts.keep ?? null, tokenized: opts.tokenizedPaths ?? null, params: opts.params ?? KEPT_PARAMS, objectKeys: opts.objectKeys ?? true };
+  const skeleton = node(value, '', sizes, params, null, ctx);
   return { skeleton, sizes, params };
 }
 
@@ -62,30 +62,41 @@ export interface DescribeOptions {
    * replay rebuilds them from tokens, not characters.
    */
   tokenizedPaths?: RegExp;
+  /** Keys whose scalar values are kept (the policy's list). Default {@link KEPT_PARAMS}. */
+  params?: ReadonlySet<string>;
+  /** Keep schema-like object keys. Default true; false replaces every key by `{keyN}`. */
+  objectKeys?: boolean;
 }
 
-function node(v: unknown, path: string, sizes: number[], params: Params, key: string | null, keep: ReadonlySet<string> | null, tokenized: RegExp | null): SkeletonNode {
+interface Ctx {
+  keep: ReadonlySet<string> | null;
+  tokenized: RegExp | null;
+  params: ReadonlySet<string>;
+  objectKeys: boolean;
+}
+
+function node(v: unknown, path: string, sizes: number[], params: Params, key: string | null, ctx: Ctx): SkeletonNode {
   if (v === null) return { t: 'z' };
-  const kept = key !== null && keep !== null && keep.has(key);
+  const kept = key !== null && ctx.keep !== null && ctx.keep.has(key);
   switch (typeof v) {
     case 'string': {
       const lit = key !== null ? LITERALS[key] : undefined;
       if (lit && lit.has(v)) return { t: 'l', v };
-      if (kept || (key === 'model' && path.indexOf('.') === -1)) {
+      if (kept || (key === 'model' && path.indexOf('.') === -1 && ctx.params.has('model'))) {
         params[path] = v;
         return { t: 'p', name: path };
       }
-      sizes.push(tokenized !== null && tokenized.test(path) ? 0 : v.length);
+      sizes.push(ctx.tokenized !== null && ctx.tokenized.test(path) ? 0 : v.length);
       return { t: 's' };
     }
     case 'number':
-      if (kept || (key !== null && KEPT_PARAMS.has(key))) {
+      if (kept || (key !== null && ctx.params.has(key))) {
         params[path] = v;
         return { t: 'p', name: path };
       }
       return Number.isInteger(v) ? { t: 'i' } : { t: 'f' };
     case 'boolean':
-      if (kept || (key !== null && KEPT_PARAMS.has(key))) {
+      if (kept || (key !== null && ctx.params.has(key))) {
         params[path] = v;
         return { t: 'p', name: path };
       }
@@ -100,18 +111,18 @@ function node(v: unknown, path: string, sizes: number[], params: Params, key: st
       params[path] = v as number[];
       return { t: 'p', name: path };
     }
-    return arrayNode(v, path, sizes, params, keep, tokenized);
+    return arrayNode(v, path, sizes, params, ctx);
   }
   const k: Array<[string, SkeletonNode]> = [];
   let hidden = 0;
   for (const [name, child] of Object.entries(v as Record<string, unknown>)) {
-    const safe = SAFE_KEY.test(name) && !LOOKS_LIKE_ID.test(name) ? name : `{key${hidden++}}`;
-    k.push([safe, node(child, path ? `${path}.${safe}` : safe, sizes, params, safe, keep, tokenized)]);
+    const safe = ctx.objectKeys && SAFE_KEY.test(name) && !LOOKS_LIKE_ID.test(name) ? name : `{key${hidden++}}`;
+    k.push([safe, node(child, path ? `${path}.${safe}` : safe, sizes, params, safe, ctx)]);
   }
   return { t: 'o', k };
 }
 
-function arrayNode(arr: unknown[], path: string, sizes: number[], params: Params, keep: ReadonlySet<string> | null, tokenized: RegExp | null): SkeletonNode {
+function arrayNode(arr: unknown[], path: string, sizes: number[], params: Params, ctx: Ctx): SkeletonNode {
   if (arr.length === 0) {
     sizes.push(0);
     return { t: 'u', of: null };
@@ -132,7 +143,7 @@ function arrayNode(arr: unknown[], path: string, sizes: number[], params: Params
   const children: Described[] = arr.map((x, i) => {
     const s: number[] = [];
     const p: Params = {};
-    return { skeleton: node(x, `${path}[${i}]`, s, p, null, keep, tokenized), sizes: s, params: p };
+    return { skeleton: node(x, `${path}[${i}]`, s, p, null, ctx), sizes: s, params: p };
   });
   const key0 = JSON.stringify(children[0]!.skeleton);
   const sizes0 = children[0]!.sizes.join(',');
@@ -167,16 +178,3 @@ export function templateRoute(url: string): string {
   });
   return segs.join('/') || '/';
 }
-
-/** Request/response header names whose values may be recorded (DESIGN decision 2); all other values are dropped. */
-export const HEADER_VALUE_ALLOWLIST: ReadonlySet<string> = new Set(['content-type', 'accept', 'content-encoding']);
-
-/** The default anonymization policy, written into every trace's metadata. */
-export const DEFAULT_POLICY = {
-  name: 'default',
-  version: 1,
-  headers: { keepValues: [...HEADER_VALUE_ALLOWLIST] },
-  query: 'dropped',
-  path: 'ids templated',
-  body: 'structure only (types, lengths); kept params: ' + [...KEPT_PARAMS].join(','),
-} as const;

@@ -1,6 +1,7 @@
 import { Transform, type TransformCallback } from 'node:stream';
 import { templateRoute } from '../anonymize/skeleton.ts';
 import type { Fingerprinter } from '../anonymize/fingerprint.ts';
+import { DEFAULT_POLICY, describeHeadersAndQuery, type CompiledPolicy } from '../anonymize/policy.ts';
 import { describeRequest, mediaType, responseReader } from '../protocols/index.ts';
 import { INFERENCE_HEADER } from '../protocols/kserve-v2.ts';
 import { isGenerative, OpenAIStreamTracker } from '../protocols/openai.ts';
@@ -111,12 +112,14 @@ export class Exchange {
    * Builds the anonymized record once the exchange ended; `startUs` is the trace's offset 0. Async because some
    * bodies (multipart) are parsed by a streaming parser.
    */
-  async toRecord(startUs: number, opts: { fingerprinter?: Fingerprinter | null; protocol?: ProtocolId } = {}): Promise<TraceRecord> {
+  async toRecord(startUs: number, opts: { fingerprinter?: Fingerprinter | null; protocol?: ProtocolId; policy?: CompiledPolicy } = {}): Promise<TraceRecord> {
     const route = templateRoute(this.url);
     const body = this.reqChunks.length > 0 ? Buffer.concat(this.reqChunks) : null;
+    const policy = opts.policy ?? DEFAULT_POLICY;
     const d = await describeRequest(this.method, route, this.requestHeaders['content-type'], body, this.reqComplete, {
-      headers: this.requestHeaders, totalBytes: this.requestBytes, fingerprinter: opts.fingerprinter, protocol: opts.protocol,
+      headers: this.requestHeaders, totalBytes: this.requestBytes, fingerprinter: opts.fingerprinter, protocol: opts.protocol, policy,
     });
+    Object.assign(d.features, describeHeadersAndQuery(policy, this.requestHeaders, this.url));
     let outputTokens: number | null = null;
     if (this.tracker) {
       if (isGenerative(d.protocol)) {

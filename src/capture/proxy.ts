@@ -5,6 +5,7 @@ import httpProxy from '@fastify/http-proxy';
 import { TracewarpError } from '../errors.ts';
 import { upstreamErrorKind } from '../error-kinds.ts';
 import type { Fingerprinter } from '../anonymize/fingerprint.ts';
+import type { CompiledPolicy } from '../anonymize/policy.ts';
 import type { ProtocolId, TraceRecord } from '../types.ts';
 import { monoUs, wallUs } from '../units.ts';
 import { Exchange, type RawRequest } from './exchange.ts';
@@ -27,6 +28,8 @@ export interface RecordingProxyOptions {
   fingerprinter?: Fingerprinter | null;
   /** Describe every request with this protocol adapter instead of detecting one. */
   protocol?: ProtocolId;
+  /** The anonymization policy (compiled once). Default: the built-in one. */
+  policy?: CompiledPolicy;
   /** Request/response bytes kept in memory per exchange to describe the body. Default 16 MiB. */
   maxCaptureBytes?: number;
   /** Time allowed for the upstream's response headers. Default 600,000 ms (non-streamed LLM answers can be slow). */
@@ -106,7 +109,7 @@ export async function startRecordingProxy(opts: RecordingProxyOptions): Promise<
     // Answers the proxy made itself (502/504) have a status but no upstream response.
     if (ex.status === null && reply.raw.headersSent) ex.status = reply.raw.statusCode;
     if (!reply.raw.writableFinished) ex.fail(closing ? 'proxy_shutdown' : 'client_aborted');
-    const p = ex.toRecord(startUs, { fingerprinter: opts.fingerprinter, protocol: opts.protocol })
+    const p = ex.toRecord(startUs, { fingerprinter: opts.fingerprinter, protocol: opts.protocol, policy: opts.policy })
       .then((record) => opts.onRecord(record, opts.captureRaw ? ex.rawRequest(reply.request.headers) : undefined))
       .catch(() => undefined) // a failing description or sink must never break the traffic
       .finally(() => {

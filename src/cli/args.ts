@@ -41,3 +41,11 @@ export function urlArg(name: string): (text: string) => string {
     }
   };
 }
+
+/** A repeatable `--header 'Name: value'` option's parser: accumulates into a record of lower-case names. */
+export function headerArg(text: string, previous: Record<string, string> = {}): Record<string, string> {
+  const i = text.indexOf(':');
+  const name = i > 0 ? text.slice(0, i).trim().toLowerCase() : '';
+  if (!/^[a-z0-9!#$%&'*+.^_`|~-]+$/.test(name)) throw new InvalidArgumentError(`expected 'Name: value', got '${text}'`);
+  return { ...previous, [name]: text.slice(i + 1).trim() };
+}

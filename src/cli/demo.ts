@@ -7,7 +7,7 @@ import { synthesizeArrivals } from '../synth/plan.ts';
 import type { TraceRecord } from '../types.ts';
 import { timeWarp } from '../workload/warp.ts';
 import { runInspect } from './inspect.ts';
-import type { Output } from './output.ts';
+import { plural, toStderr, type Output } from './output.ts';
 import { showReplayProgress } from './progress.ts';
 import { startRecord } from './record.ts';
 import { runReplay } from './replay.ts';
@@ -38,7 +38,8 @@ export async function runDemo(opts: DemoOptions, out: Output): Promise<number> {
   const sim = await startSim({ seed: opts.seed });
   out.err(`demo: 1/4 sim (OpenAI-compatible LLM simulator) listening on ${sim.url}`);
   try {
-    const session = await startRecord({ upstream: sim.url, host: '127.0.0.1', port: 0, out: opts.trace, force: true }, out);
+    // The recorder's lines are progress here: keep stdout for the report (pure JSON with --json).
+    const session = await startRecord({ upstream: sim.url, host: '127.0.0.1', port: 0, out: opts.trace, force: true }, toStderr(out));
     out.err(`demo: 2/4 recording proxy in front of it; driving the first ${opts.durationS} s of the Azure conversation trace (${DEMO_SOURCE.split('/').pop()}) through it at 1×`);
     const records: TraceRecord[] = [];
     for await (const r of readAzureLlm(DEMO_SOURCE, { model: 'tracewarp-sim', stream: true })) {
@@ -57,7 +58,7 @@ export async function runDemo(opts: DemoOptions, out: Output): Promise<number> {
     stop();
     await driver.close();
     const { written } = await session.stop();
-    out.err(`demo: 3/4 drove ${driven} requests (${failed} failed); the proxy recorded ${written} exchanges to ${opts.trace}`);
+    out.err(`demo: 3/4 drove ${plural(driven, 'request')} (${failed} failed); the proxy recorded ${plural(written, 'exchange')} to ${opts.trace}`);
     if (!opts.json) runInspect(opts.trace, {}, out);
     out.err(`demo: 4/4 replaying ${opts.trace} at ${opts.speed}× against sim`);
     await runReplay(opts.trace, { target: sim.url, speed: opts.speed, seed: opts.seed, out: opts.run, force: true, json: opts.json }, out);

@@ -1,6 +1,7 @@
 import { basename } from 'node:path';
-import { DEFAULT_POLICY } from '../anonymize/skeleton.ts';
-import { usageError } from '../errors.ts';
+import { DEFAULT_POLICY } from '../anonymize/policy.ts';
+import { existsSync, rmSync, statSync } from 'node:fs';
+import { TracewarpError, usageError } from '../errors.ts';
 import { readAzureLlm } from '../importers/azure-llm.ts';
 import { emptyStats, tally, type ImportOptions, type ImportStats } from '../importers/common.ts';
 import { MOONCAKE_BLOCK_TOKENS, readMooncake } from '../importers/mooncake.ts';
@@ -14,10 +15,12 @@ export const IMPORT_FORMATS = ['azure-llm', 'mooncake'] as const;
 /** Imports a public trace into a new trace file. A failed import leaves no partial file behind. */
 export async function runImport(format: string, file: string, opts: ImportOptions & { out: string; force?: boolean; blockTokens?: number }, out: Output): Promise<ImportStats> {
   if (!(IMPORT_FORMATS as readonly string[]).includes(format)) usageError(`unknown import format '${format}' (known: ${IMPORT_FORMATS.join(', ')})`);
+  if (!existsSync(file)) throw new TracewarpError('TW_IMPORT_FORMAT', `${file}: no such file`);
+  if (!statSync(file).isFile()) throw new TracewarpError('TW_IMPORT_FORMAT', `${file}: is a directory, not a trace to import`);
   let writer: TraceWriter | null = null;
   const stats = emptyStats();
   const open = (anchorWallUs: number): TraceWriter => new TraceWriter(opts.out, {
-    source: `import:${format}`, sourceFile: basename(file), anchorWallUs, anonymization: DEFAULT_POLICY, overwrite: opts.force,
+    source: `import:${format}`, sourceFile: basename(file), anchorWallUs, anonymization: DEFAULT_POLICY.describe(), overwrite: opts.force,
   });
   try {
     const source: AsyncIterable<TraceRecord & { anchorWallUs?: number }> = format === 'azure-llm'
@@ -34,7 +37,6 @@ export async function runImport(format: string, file: string, opts: ImportOption
   } catch (err) {
     if (writer) {
       writer.close();
-      const { rmSync } = await import('node:fs');
       rmSync(opts.out, { force: true });
     }
     throw err;

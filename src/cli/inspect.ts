@@ -73,7 +73,8 @@ export function runInspect(path: string, opts: { json?: boolean }, out: Output):
   }
   out.out(`${rep.file}: tracewarp trace v${rep.formatVersion}, source ${rep.source}${rep.sourceFile ? ` (${rep.sourceFile})` : ''}, created ${rep.createdAt}`);
   out.out(`requests ${rep.requests}   duration ${rep.durationS.toFixed(1)} s   mean rate ${rep.meanRate?.toFixed(2) ?? '—'} req/s${rep.recordsDropped ? `   records dropped ${rep.recordsDropped}` : ''}`);
-  out.out(`statuses: ${Object.entries(rep.statuses).map(([k, v]) => `${k}=${v}`).join('  ') || '— (imported: no answers recorded)'}`);
+  const imported = rep.source.startsWith('import:') && Object.keys(rep.statuses).every((k) => k === 'none');
+  out.out(`statuses: ${imported ? '— (imported: the source has no answers)' : Object.entries(rep.statuses).map(([k, v]) => `${k}=${v}`).join('  ')}`);
   out.out(`  ${'feature'.padEnd(16)}${['p50', 'p90', 'p99', 'max', 'mean'].map((h) => h.padStart(11)).join('')}`);
   for (const [name, s] of Object.entries(rep.features)) {
     out.out(`  ${name.padEnd(16)}${[s.p50, s.p90, s.p99, s.max, s.mean].map((v) => String(Math.round(v * 10) / 10).padStart(11)).join('')}`);

@@ -3,7 +3,7 @@ import { TracewarpError } from '../errors.ts';
 import { TOOL_VERSION } from '../version.ts';
 import { DEFAULT_PREFIX_BLOCK_TOKENS, FINGERPRINT_KEY_ENV } from '../anonymize/fingerprint.ts';
 import { PROTOCOL_IDS } from '../protocols/index.ts';
-import { intArg, numberArg, parseListen, urlArg } from './args.ts';
+import { headerArg, intArg, numberArg, parseListen, urlArg } from './args.ts';
 import { runDemo } from './demo.ts';
 import { IMPORT_FORMATS, runImport } from './import.ts';
 import { runInspect } from './inspect.ts';
@@ -49,8 +49,9 @@ function program(out: Output, result: { code: number }): Command {
     .option('--fingerprint-key-file <file>', `key for prompt fingerprints (else $${FINGERPRINT_KEY_ENV}, else a random per-trace key)`)
     .option('--prefix-block-tokens <n>', 'tokens per fingerprinted prompt prefix block', intArg('--prefix-block-tokens', 1), DEFAULT_PREFIX_BLOCK_TOKENS)
     .addOption(new Option('--protocol <id>', 'describe every request with this adapter instead of detecting one').choices(PROTOCOL_IDS))
+    .option('--policy <file>', 'anonymization policy (YAML or JSON): what else to keep or drop')
     .action(async (o) => {
-      result.code = await runRecord({ upstream: o.upstream, host: o.listen.host, port: o.listen.port, out: o.out, force: o.force, maxCaptureBytes: o.maxCaptureBytes, headersTimeoutMs: o.headersTimeout, idleTimeoutMs: o.idleTimeout, graceMs: o.grace, captureRaw: o.captureRaw, fingerprintKeyFile: o.fingerprintKeyFile, prefixBlockTokens: o.prefixBlockTokens, protocol: o.protocol }, out);
+      result.code = await runRecord({ upstream: o.upstream, host: o.listen.host, port: o.listen.port, out: o.out, force: o.force, maxCaptureBytes: o.maxCaptureBytes, headersTimeoutMs: o.headersTimeout, idleTimeoutMs: o.idleTimeout, graceMs: o.grace, captureRaw: o.captureRaw, fingerprintKeyFile: o.fingerprintKeyFile, prefixBlockTokens: o.prefixBlockTokens, protocol: o.protocol, policyFile: o.policy }, out);
     });
 
   p.command('import')
@@ -79,11 +80,13 @@ function program(out: Output, result: { code: number }): Command {
     .addOption(new Option('--cap-policy <policy>', 'a due request at the cap waits (queue) or is not sent (drop)').choices(['queue', 'drop']).default('queue'))
     .option('--model <name>', 'replace the model of every request')
     .option('--limit <n>', 'replay only the first N requests', intArg('--limit', 1))
+    .option('--header <name: value>', 'add a header to every request, e.g. credentials for the target (repeatable)', headerArg)
+    .option('--warmup <n>', 'connections opened with GET / before the first send (0: none)', intArg('--warmup', 0), 8)
     .option('--json', 'print the summary as one JSON object')
     .option('--quiet', 'no progress output')
     .action(async (trace: string, o) => {
-      await runReplay(trace, { target: o.target, speed: o.speed, seed: o.seed, out: o.out, force: o.force, maxInFlight: o.maxInFlight, capPolicy: o.capPolicy, model: o.model, limit: o.limit, json: o.json, quiet: o.quiet }, out);
-      result.code = 0;
+      const r = await runReplay(trace, { target: o.target, speed: o.speed, seed: o.seed, out: o.out, force: o.force, maxInFlight: o.maxInFlight, capPolicy: o.capPolicy, model: o.model, limit: o.limit, json: o.json, quiet: o.quiet, headers: o.header, warmup: o.warmup }, out);
+      result.code = r.interrupted ? 130 : 0;
     });
 
   p.command('report')

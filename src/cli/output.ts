@@ -33,3 +33,13 @@ export function onceInterrupted(): { promise: Promise<string>; dispose(): void }
   });
   return { promise, dispose: () => dispose() };
 }
+
+/** `1 request`, `2 requests`. */
+export function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
+}
+
+/** An Output whose stdout lines go to stderr (for helpers whose lines are progress, not results). */
+export function toStderr(out: Output): Output {
+  return { out: out.err, err: out.err, tty: out.tty };
+}

@@ -1,10 +1,10 @@
-import { DEFAULT_POLICY } from '../anonymize/skeleton.ts';
+import { DEFAULT_POLICY, loadPolicy } from '../anonymize/policy.ts';
 import { startRecordingProxy, type RecordingProxy } from '../capture/proxy.ts';
 import type { RawRequest } from '../capture/exchange.ts';
 import { TraceWriter } from '../trace/writer.ts';
 import type { ProtocolId, TraceRecord } from '../types.ts';
 import { DEFAULT_PREFIX_BLOCK_TOKENS, Fingerprinter, loadFingerprintKey } from '../anonymize/fingerprint.ts';
-import { type Output, onceInterrupted } from './output.ts';
+import { type Output, onceInterrupted, plural } from './output.ts';
 
 /** Options of `tracewarp record`. */
 export interface RecordCommandOptions {
@@ -26,6 +26,8 @@ export interface RecordCommandOptions {
   prefixBlockTokens?: number;
   /** Force one protocol adapter for every request. */
   protocol?: ProtocolId;
+  /** Anonymization policy file (YAML or JSON); validated before anything starts. */
+  policyFile?: string;
 }
 
 /** A recording session: the proxy plus its trace writer. `stop` flushes and closes the file cleanly. */
@@ -43,10 +45,12 @@ export async function startRecord(opts: RecordCommandOptions, out: Output): Prom
     out.err('WARNING: --capture-raw: raw request URLs, headers (credentials included) and bodies will be written to');
     out.err(`WARNING: ${opts.out}. Treat the file as secret; do not share it. The trace's metadata records capture_raw=true.`);
   }
+  const policy = opts.policyFile ? loadPolicy(opts.policyFile) : DEFAULT_POLICY;
   const { key, origin } = loadFingerprintKey(opts.fingerprintKeyFile);
   const fingerprinter = new Fingerprinter(key, opts.prefixBlockTokens ?? DEFAULT_PREFIX_BLOCK_TOKENS);
   const proxy = await startRecordingProxy({
     fingerprinter,
+    policy,
     protocol: opts.protocol,
     upstream: opts.upstream,
     host: opts.host,
@@ -66,7 +70,7 @@ export async function startRecord(opts: RecordCommandOptions, out: Output): Prom
   });
   try {
     writer = new TraceWriter(opts.out, {
-      source: 'capture', anchorWallUs: proxy.startWallUs, anonymization: DEFAULT_POLICY, overwrite: opts.force, flushIntervalMs: 100,
+      source: 'capture', anchorWallUs: proxy.startWallUs, anonymization: policy.describe(), overwrite: opts.force, flushIntervalMs: 100,
     });
   } catch (err) {
     await proxy.close(0);
@@ -98,8 +102,8 @@ export async function runRecord(opts: RecordCommandOptions, out: Output): Promis
   const interrupted = onceInterrupted();
   const session = await startRecord(opts, out);
   const sig = await interrupted.promise;
-  out.err(`record: ${sig}: no longer accepting; finishing ${session.proxy.inFlight()} exchanges in flight…`);
+  out.err(`record: ${sig}: no longer accepting; finishing ${plural(session.proxy.inFlight(), 'exchange')} in flight…`);
   const { written, dropped } = await session.stop();
-  out.out(`recorded ${written} exchanges to ${opts.out}${dropped > 0 ? ` (${dropped} records dropped: the writer fell behind)` : ''}`);
+  out.out(`recorded ${plural(written, 'exchange')} to ${opts.out}${dropped > 0 ? ` (${dropped} records dropped: the writer fell behind)` : ''}`);
   return 0;
 }

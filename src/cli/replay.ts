@@ -29,6 +29,10 @@ export interface ReplayCommandOptions {
   /** Replay only the first N requests. */
   limit?: number;
   quiet?: boolean;
+  /** Headers added to every request (`--header 'Name: value'`, e.g. credentials for the target). */
+  headers?: Record<string, string>;
+  /** Connections to open with `GET /` before the first send. Default 8; 0 for none. */
+  warmup?: number;
 }
 
 function* limited(records: Iterable<TraceRecord>, limit: number | undefined, model: string | undefined): Generator<TraceRecord> {
@@ -45,12 +49,12 @@ function* limited(records: Iterable<TraceRecord>, limit: number | undefined, mod
  * `json`). Ctrl-C stops sending; requests in flight finish and everything is still written.
  * @returns the summary and the run file's path.
  */
-export async function runReplay(tracePath: string, opts: ReplayCommandOptions, out: Output): Promise<{ summary: RunSummary; runPath: string }> {
+export async function runReplay(tracePath: string, opts: ReplayCommandOptions, out: Output): Promise<{ summary: RunSummary; runPath: string; interrupted: boolean }> {
   const reader = new TraceReader(tracePath);
   const total = opts.limit !== undefined ? Math.min(opts.limit, reader.count()) : reader.count();
   const runId = randomUUID();
   const runPath = opts.out ?? `runs/${basename(tracePath).replace(/\.trace\.db$|\.db$/, '')}-${new Date().toISOString().replace(/[:.]/g, '-')}.run.db`;
-  const engine = new ReplayEngine({ target: opts.target, maxInFlight: opts.maxInFlight, capPolicy: opts.capPolicy });
+  const engine = new ReplayEngine({ target: opts.target, maxInFlight: opts.maxInFlight, capPolicy: opts.capPolicy, headers: opts.headers, warmupConnections: opts.warmup });
   const writer = new RunWriter(runPath, {
     runId, tracePath, target: opts.target, speed: opts.speed, seed: String(opts.seed), maxInFlight: opts.maxInFlight ?? null,
     capPolicy: opts.capPolicy ?? 'queue', startWallUs: 0, toolVersion: TOOL_VERSION,
@@ -58,7 +62,9 @@ export async function runReplay(tracePath: string, opts: ReplayCommandOptions, o
   const results: RequestResult[] = [];
   const stopProgress = showReplayProgress(engine, out, total, Boolean(opts.quiet || opts.json));
   const interrupted = onceInterrupted();
+  let wasInterrupted = false;
   void interrupted.promise.then(() => {
+    wasInterrupted = true;
     out.err('replay: interrupted, waiting for requests in flight…');
     engine.stop();
   });
@@ -80,8 +86,13 @@ export async function runReplay(tracePath: string, opts: ReplayCommandOptions, o
   const summary = summarize(results);
   writer.setMeta('startWallUs', Math.round(start.startWallMs * 1000));
   writer.setMeta('summary', summary);
+  writer.setMeta('interrupted', wasInterrupted);
+  writer.setMeta('plannedRequests', total);
   writer.close();
-  if (opts.json) out.out(JSON.stringify({ ...summary, runFile: runPath, runId, speed: opts.speed, seed: opts.seed, target: opts.target }));
-  else out.out(formatSummary(summary, `replay of ${tracePath} at ${opts.speed}× against ${opts.target} (seed ${opts.seed}) → ${runPath}`));
-  return { summary, runPath };
+  if (opts.json) out.out(JSON.stringify({ ...summary, runFile: runPath, runId, speed: opts.speed, seed: opts.seed, target: opts.target, interrupted: wasInterrupted }));
+  else {
+    out.out(formatSummary(summary, `replay of ${tracePath} at ${opts.speed}× against ${opts.target} (seed ${opts.seed}) → ${runPath}`));
+    if (wasInterrupted) out.out(`INTERRUPTED: ${summary.requests} of ${total} planned requests were scheduled; the summary covers those only`);
+  }
+  return { summary, runPath, interrupted: wasInterrupted };
 }

@@ -7,7 +7,7 @@ import type { Output } from './output.ts';
 export function runReport(path: string, opts: { json?: boolean }, out: Output): number {
   const { meta, results } = readRunFile(path);
   const s = summarize(results);
-  if (opts.json) out.out(JSON.stringify({ ...s, runFile: path, runId: meta.runId, target: meta.target, speed: meta.speed, seed: meta.seed }));
+  if (opts.json) out.out(JSON.stringify({ ...s, runFile: path, runId: meta.runId, target: meta.target, speed: meta.speed, seed: Number.isFinite(Number(meta.seed)) ? Number(meta.seed) : meta.seed, interrupted: meta.interrupted === true }));
   else out.out(formatSummary(s, `run ${meta.runId}: ${meta.tracePath} at ${meta.speed}× against ${meta.target}`));
   return 0;
 }

@@ -1,5 +1,6 @@
 import { imageSize } from 'image-size';
 import type { Fingerprinter } from '../anonymize/fingerprint.ts';
+import type { CompiledPolicy } from '../anonymize/policy.ts';
 import type { Rng } from '../rng.ts';
 import type { ImageInfo } from '../synth/image.ts';
 import type { Features, Params, ProtocolId, RequestShape, TraceRecord } from '../types.ts';
@@ -23,6 +24,8 @@ export interface ExtractContext {
   complete: boolean;
   /** Keyed prompt fingerprints, when the recorder has a key. */
   fingerprinter: Fingerprinter | null;
+  /** The anonymization policy in force. */
+  policy: CompiledPolicy;
 }
 
 /** The anonymized description of a request body plus the load features read from it. */

@@ -15,7 +15,7 @@ export function parseJson(body: Buffer): unknown {
 
 /** The description of a parsed JSON body: skeleton + sizes + kept params (plus the adapter's `keep` keys). */
 export function describeJsonBody(protocol: ProtocolId, ctx: ExtractContext, parsed: unknown, opts?: DescribeOptions): RequestDescription {
-  const d = describeJson(parsed, opts);
+  const d = describeJson(parsed, { params: ctx.policy.params, objectKeys: ctx.policy.objectKeys, ...opts });
   const out = baseDescription(protocol, { kind: 'json', contentType: ctx.mediaType, skeleton: d.skeleton });
   out.params = d.params;
   out.features = { sizes: d.sizes };

@@ -1,4 +1,5 @@
 import type { Fingerprinter } from '../anonymize/fingerprint.ts';
+import { DEFAULT_POLICY, type CompiledPolicy } from '../anonymize/policy.ts';
 import { usageError } from '../errors.ts';
 import type { Rng } from '../rng.ts';
 import type { ProtocolId, TraceRecord } from '../types.ts';
@@ -34,6 +35,8 @@ export interface DescribeRequestOptions {
   fingerprinter?: Fingerprinter | null;
   /** Use this adapter instead of detecting one (`record --protocol`). */
   protocol?: ProtocolId;
+  /** The anonymization policy. Default: the built-in one. */
+  policy?: CompiledPolicy;
 }
 
 /**
@@ -47,7 +50,7 @@ export async function describeRequest(method: string, route: string, contentType
   const headers = opts.headers ?? {};
   const adapter = opts.protocol ? adapterById(opts.protocol) : ADAPTERS.find((a) => a.detect(method, route, mt, headers));
   if (!adapter) return baseDescription('other', { kind: 'binary', contentType: mt, skeleton: null });
-  const ctx: ExtractContext = { method, route, mediaType: mt, contentType: contentType ?? null, headers, body, totalBytes: opts.totalBytes ?? body.length, complete, fingerprinter: opts.fingerprinter ?? null };
+  const ctx: ExtractContext = { method, route, mediaType: mt, contentType: contentType ?? null, headers, body, totalBytes: opts.totalBytes ?? body.length, complete, fingerprinter: opts.fingerprinter ?? null, policy: opts.policy ?? DEFAULT_POLICY };
   let d: RequestDescription | null = null;
   try {
     d = await adapter.extract(ctx);
@@ -63,10 +66,22 @@ export async function describeRequest(method: string, route: string, contentType
  */
 export function synthesizeRequest(r: TraceRecord, rng: Rng, shared: Rng): SynthesizedRequest {
   const rngs = { rng, shared };
-  if (r.shape.kind === 'none' || r.shape.kind === 'unparseable') return opaqueRequest(r, rngs);
   const adapter = ADAPTERS.find((a) => a.id === r.protocol);
-  if (!adapter || (r.shape.kind === 'binary' && r.protocol === 'other')) return opaqueRequest(r, rngs);
-  return adapter.synthesize(r, rngs);
+  const s = r.shape.kind === 'none' || r.shape.kind === 'unparseable' || !adapter || (r.shape.kind === 'binary' && r.protocol === 'other')
+    ? opaqueRequest(r, rngs)
+    : adapter.synthesize(r, rngs);
+  return withKeptHeadersAndQuery(s, r);
+}
+
+/** Framing headers the synthesizer sets itself; a recorded value never overrides them. */
+const OWN_HEADERS = new Set(['content-type', 'content-length', 'transfer-encoding', 'host', 'connection', 'inference-header-content-length']);
+
+/** Adds the header and query values the policy kept (e.g. `accept`, `api-version`) to a synthesized request. */
+function withKeptHeadersAndQuery(s: SynthesizedRequest, r: TraceRecord): SynthesizedRequest {
+  for (const [name, value] of r.features.headers ?? []) if (value !== null && !OWN_HEADERS.has(name)) s.headers[name] = value;
+  const kept = (r.features.query ?? []).filter(([, v]) => v !== null) as Array<[string, string]>;
+  if (kept.length > 0) s.path += '?' + new URLSearchParams(kept).toString();
+  return s;
 }
 
 /** The adapter that reads answers of a protocol, if it reads any. */

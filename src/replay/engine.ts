@@ -33,7 +33,7 @@ export interface ReplayEngineOptions {
    */
   maxInFlight?: number;
   capPolicy?: 'queue' | 'drop';
-  /** Connections to open before the first send (warm-up `GET /`, answers ignored). Default min(8, cap). */
+  /** Connections to open before the first send (warm-up `GET /`, answers ignored). Default min(8, cap); 0 for none. */
   warmupConnections?: number;
   /** Time to wait for response headers. Default 600,000 ms. */
   headersTimeoutMs?: number;
@@ -41,6 +41,8 @@ export interface ReplayEngineOptions {
   idleTimeoutMs?: number;
   /** How far ahead of the first send the clock starts, so the first requests are not late by construction. Default 50 ms. */
   leadMs?: number;
+  /** Headers added to every request (e.g. credentials for the target), overriding synthesized ones. */
+  headers?: Record<string, string>;
 }
 
 /** Progress snapshot emitted (as `progress`) about every 250 ms and once at the end. */
@@ -189,7 +191,8 @@ export class ReplayEngine extends EventEmitter {
     try {
       result.sentUs = rel();
       this.stats.sent++;
-      const res = await this.pool.request({ method: req.method, path: this.basePath + req.path, headers: req.headers, body: req.body });
+      const headers = this.opts.headers ? { ...req.headers, ...this.opts.headers } : req.headers;
+      const res = await this.pool.request({ method: req.method, path: this.basePath + req.path, headers, body: req.body });
       result.ttfbAtUs = rel();
       result.status = res.statusCode;
       const format = streamFormatOf(res.headers['content-type'] as string | undefined);
@@ -245,7 +248,8 @@ export async function waitUntil(dueUs: number): Promise<void> {
   for (;;) {
     const left = dueUs - monoUs();
     if (left <= 0) return;
-    if (left > 1500) await new Promise((r) => setTimeout(r, Math.floor((left - 1000) / 1000)));
+    // (Timers take at most 2^31−1 ms; a long wait is done in pieces.)
+    if (left > 1500) await new Promise((r) => setTimeout(r, Math.min(2 ** 30, Math.floor((left - 1000) / 1000))));
     else await new Promise((r) => setImmediate(r));
   }
 }

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Database as Db, Statement } from 'better-sqlite3';
@@ -33,6 +33,7 @@ export class RunWriter {
 
   constructor(readonly path: string, meta: RunMeta, overwrite = false) {
     if (existsSync(path)) {
+      if (!statSync(path).isFile()) throw new TracewarpError('TW_USAGE', `${path} is a directory, not a file to write`);
       if (!overwrite) throw new TracewarpError('TW_USAGE', `${path} already exists (pass --force to overwrite it)`);
       for (const s of ['', '-wal', '-shm', '-journal']) rmSync(path + s, { force: true });
     }

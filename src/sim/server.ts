@@ -32,7 +32,8 @@ interface ChatBody {
   min_tokens?: unknown; stream?: unknown; stream_options?: { include_usage?: unknown } | null; n?: unknown;
 }
 
-function promptText(kind: 'chat' | 'completions', body: ChatBody): string | null {
+/** The prompt's texts, one per message / prompt; null when the body has none. Counted per text and summed. */
+function promptTexts(kind: 'chat' | 'completions', body: ChatBody): string[] | null {
   if (kind === 'chat') {
     if (!Array.isArray(body.messages)) return null;
     return body.messages.map((m) => {
@@ -40,10 +41,10 @@ function promptText(kind: 'chat' | 'completions', body: ChatBody): string | null
       if (typeof c === 'string') return c;
       if (Array.isArray(c)) return c.map((p) => (typeof p?.text === 'string' ? p.text : '')).join('');
       return '';
-    }).join('');
+    });
   }
-  if (typeof body.prompt === 'string') return body.prompt;
-  if (Array.isArray(body.prompt)) return body.prompt.map((p) => (typeof p === 'string' ? p : '')).join('');
+  if (typeof body.prompt === 'string') return [body.prompt];
+  if (Array.isArray(body.prompt)) return body.prompt.map((p) => (typeof p === 'string' ? p : ''));
   return null;
 }
 
@@ -90,7 +91,7 @@ export async function startSim(opts: SimOptions = {}): Promise<SimServer> {
       openaiError(res, 400, 'request body is not valid JSON');
       return;
     }
-    const prompt = promptText(kind, body);
+    const prompt = promptTexts(kind, body);
     if (prompt === null) {
       openaiError(res, 400, kind === 'chat' ? "'messages' must be an array" : "'prompt' must be a string or array");
       return;
@@ -101,7 +102,7 @@ export async function startSim(opts: SimOptions = {}): Promise<SimServer> {
       return;
     }
     const target = maxTokens ?? minOut + lengths.int(maxOut - minOut + 1);
-    const promptTokens = countTokens(prompt);
+    const promptTokens = prompt.reduce((a, t) => a + countTokens(t), 0);
     const id = `${kind === 'chat' ? 'chatcmpl' : 'cmpl'}-sim${++nextId}`;
     const created = Math.floor(Date.now() / 1000);
     const modelName = typeof body.model === 'string' ? body.model : model;

@@ -100,11 +100,11 @@ export class TraceReader {
     return { firstUs: r.a ?? 0, lastUs: r.b ?? 0 };
   }
 
-  /** Count of requests per status (`"error"` for none). */
+  /** Count of requests per HTTP status (`"none"` where no status was sent: failures before headers, imported rows). */
   statuses(): Record<string, number> {
     const out: Record<string, number> = {};
     for (const r of this.db.prepare('SELECT status, count(*) AS n FROM requests GROUP BY status ORDER BY status').all() as Array<{ status: number | null; n: number }>) {
-      out[r.status === null ? 'error' : String(r.status)] = r.n;
+      out[r.status === null ? 'none' : String(r.status)] = r.n;
     }
     return out;
   }
@@ -166,7 +166,9 @@ export class TraceReader {
 
 function checkHeader(path: string): void {
   if (!existsSync(path)) throw new TracewarpError('TW_TRACE_NOT_FOUND', `${path}: no such trace file`);
-  const size = statSync(path).size;
+  const st = statSync(path);
+  if (!st.isFile()) throw new TracewarpError('TW_TRACE_NOT_FOUND', `${path}: is a directory, not a trace file`);
+  const size = st.size;
   if (size < 100) {
     throw new TracewarpError(size === 0 ? 'TW_TRACE_NOT_SQLITE' : 'TW_TRACE_CORRUPT', `${path}: ${size === 0 ? 'empty file, not a trace' : `only ${size} bytes: truncated, not a trace`}`);
   }

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Database as Db, Statement } from 'better-sqlite3';
@@ -52,6 +52,7 @@ export class TraceWriter {
   constructor(path: string, opts: TraceWriterOptions) {
     this.path = path;
     if (existsSync(path)) {
+      if (!statSync(path).isFile()) throw new TracewarpError('TW_USAGE', `${path} is a directory, not a file to write`);
       if (!opts.overwrite) throw new TracewarpError('TW_USAGE', `${path} already exists (pass --force to overwrite it)`);
       for (const suffix of ['', '-wal', '-shm', '-journal']) rmSync(path + suffix, { force: true });
     }

@@ -1,0 +1,137 @@
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { TracewarpError } from '../errors.ts';
+
+/**
+ * The anonymization policy file (YAML or JSON). Everything not listed is dropped (an allow-list, DESIGN decision 2).
+ *
+ * ```yaml
+ * headers:
+ *   keepNames: true                 # record request header names (default true)
+ *   keepValues: [content-type, accept, content-encoding]   # names whose values are recorded (default these three)
+ * query:
+ *   keepKeys: true                  # record query keys (default true)
+ *   keepValues: [api-version]       # keys whose values are recorded (default api-version)
+ * body:
+ *   keepParams: [user_tier]         # extra JSON keys whose scalar values are kept (added to the built-in list)
+ *   dropParams: [seed]              # built-in kept keys to drop after all
+ *   keepObjectKeys: true            # keep schema-like JSON object keys (default true); false replaces every key
+ * ```
+ */
+export interface PolicyFile {
+  headers?: { keepNames?: boolean; keepValues?: string[] };
+  query?: { keepKeys?: boolean; keepValues?: string[] };
+  body?: { keepParams?: string[]; dropParams?: string[]; keepObjectKeys?: boolean };
+}
+
+/** JSON keys whose scalar values are kept by default because they drive load. */
+export const DEFAULT_KEPT_PARAMS: readonly string[] = [
+  'model', 'max_tokens', 'max_completion_tokens', 'min_tokens', 'ignore_eos', 'stream', 'n', 'best_of', 'temperature',
+  'top_p', 'top_k', 'presence_penalty', 'frequency_penalty', 'logprobs', 'top_logprobs', 'seed', 'include_usage',
+];
+
+/** A policy compiled once at start: sets for O(1) checks per request, and the JSON form written into the trace. */
+export interface CompiledPolicy {
+  headerNames: boolean;
+  headerValues: ReadonlySet<string>;
+  queryKeys: boolean;
+  queryValues: ReadonlySet<string>;
+  params: ReadonlySet<string>;
+  objectKeys: boolean;
+  /** What `meta.anonymization` records. */
+  describe(): Record<string, unknown>;
+}
+
+const HEADER_NAME = /^[a-z0-9!#$%&'*+.^_`|~-]+$/;
+/** Headers whose values are never recorded, whatever a policy says. */
+const NEVER_VALUES = new Set(['authorization', 'proxy-authorization', 'cookie', 'set-cookie', 'x-api-key', 'api-key', 'x-goog-api-key', 'x-csrf-token', 'x-forwarded-for', 'x-real-ip', 'forwarded']);
+
+/**
+ * Validates and compiles a policy; every problem is reported at once.
+ * @throws TracewarpError `TW_USAGE` listing each problem (with `source` in the message).
+ */
+export function compilePolicy(raw: unknown, source = 'policy'): CompiledPolicy {
+  const errors: string[] = [];
+  const p = (raw ?? {}) as PolicyFile;
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) errors.push('the policy must be a mapping with headers, query and/or body');
+  const known: Record<string, string[]> = { '': ['headers', 'query', 'body'], headers: ['keepNames', 'keepValues'], query: ['keepKeys', 'keepValues'], body: ['keepParams', 'dropParams', 'keepObjectKeys'] };
+  if (errors.length === 0) {
+    for (const k of Object.keys(p)) if (!known['']!.includes(k)) errors.push(`unknown section '${k}' (known: headers, query, body)`);
+    for (const section of ['headers', 'query', 'body'] as const) {
+      const v = p[section] as Record<string, unknown> | undefined;
+      if (v === undefined) continue;
+      if (typeof v !== 'object' || v === null || Array.isArray(v)) {
+        errors.push(`${section}: must be a mapping`);
+        continue;
+      }
+      for (const k of Object.keys(v)) if (!known[section]!.includes(k)) errors.push(`${section}.${k}: unknown setting (known: ${known[section]!.join(', ')})`);
+      for (const [k, val] of Object.entries(v)) {
+        if (k.startsWith('keep') && k !== 'keepValues' && k !== 'keepParams' && typeof val !== 'boolean') errors.push(`${section}.${k}: must be true or false`);
+        if ((k === 'keepValues' || k === 'keepParams' || k === 'dropParams') && (!Array.isArray(val) || !val.every((x) => typeof x === 'string' && x.length > 0))) errors.push(`${section}.${k}: must be a list of names`);
+      }
+    }
+    for (const h of p.headers?.keepValues ?? []) {
+      if (typeof h !== 'string') continue;
+      if (!HEADER_NAME.test(h.toLowerCase())) errors.push(`headers.keepValues: '${h}' is not a header name`);
+      else if (NEVER_VALUES.has(h.toLowerCase())) errors.push(`headers.keepValues: '${h}' carries credentials or identities; its value is never recorded (use record --capture-raw if you really need it)`);
+    }
+  }
+  if (errors.length > 0) throw new TracewarpError('TW_USAGE', `${source}: ${errors.length} problem${errors.length > 1 ? 's' : ''}:\n  - ${errors.join('\n  - ')}`);
+  const params = new Set(DEFAULT_KEPT_PARAMS);
+  for (const k of p.body?.keepParams ?? []) params.add(k);
+  for (const k of p.body?.dropParams ?? []) params.delete(k);
+  const compiled = {
+    headerNames: p.headers?.keepNames ?? true,
+    headerValues: new Set((p.headers?.keepValues ?? ['content-type', 'accept', 'content-encoding']).map((h) => h.toLowerCase())),
+    queryKeys: p.query?.keepKeys ?? true,
+    queryValues: new Set(p.query?.keepValues ?? ['api-version']),
+    params,
+    objectKeys: p.body?.keepObjectKeys ?? true,
+  };
+  return {
+    ...compiled,
+    describe: () => ({
+      source,
+      headers: { keepNames: compiled.headerNames, keepValues: [...compiled.headerValues] },
+      query: { keepKeys: compiled.queryKeys, keepValues: [...compiled.queryValues] },
+      body: { keepParams: [...compiled.params], keepObjectKeys: compiled.objectKeys, values: 'dropped: strings become lengths, numbers types' },
+      path: 'segments that look like IDs or carry %-encoded data are templated',
+    }),
+  };
+}
+
+/** The built-in policy. */
+export const DEFAULT_POLICY: CompiledPolicy = compilePolicy({}, 'default');
+
+/**
+ * Reads and compiles a policy file (`.json`, or YAML for anything else).
+ * @throws TracewarpError `TW_USAGE` naming the file when it cannot be read or parsed, or lists every problem.
+ */
+export function loadPolicy(path: string): CompiledPolicy {
+  let raw: unknown;
+  try {
+    const text = readFileSync(path, 'utf8');
+    raw = path.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
+  } catch (err) {
+    throw new TracewarpError('TW_USAGE', `${path}: cannot read the policy: ${(err as Error).message.split('\n')[0]}`);
+  }
+  return compilePolicy(raw, path);
+}
+
+/**
+ * What the policy lets a trace keep of a request's headers and query: header names (with allowed values) and query
+ * keys (with allowed values). Values outside the allow-lists are `null`.
+ */
+export function describeHeadersAndQuery(policy: CompiledPolicy, headers: Record<string, string | string[] | undefined>, url: string): { headers?: Array<[string, string | null]>; query?: Array<[string, string | null]> } {
+  const out: { headers?: Array<[string, string | null]>; query?: Array<[string, string | null]> } = {};
+  if (policy.headerNames) {
+    out.headers = Object.entries(headers)
+      .filter(([name]) => HEADER_NAME.test(name))
+      .map(([name, v]) => [name, policy.headerValues.has(name) && !NEVER_VALUES.has(name) ? (Array.isArray(v) ? v.join(', ') : (v ?? '')) : null]);
+  }
+  const q = url.indexOf('?');
+  if (policy.queryKeys && q >= 0) {
+    out.query = [...new URLSearchParams(url.slice(q + 1))].map(([k, v]) => [/^[A-Za-z0-9_.\-[\]]{1,64}$/.test(k) ? k : '{key}', policy.queryValues.has(k) ? v : null]);
+  }
+  return out;
+}

@@ -1,0 +1,53 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { request } from 'undici';
+import { compilePolicy } from '../src/anonymize/policy.ts';
+import { startRecord } from '../src/cli/record.ts';
+import { TracewarpError } from '../src/errors.ts';
+import { TraceReader } from '../src/trace/reader.ts';
+import { captureOutput, runCli, startUpstream, tempDir } from './helpers.ts';
+
+describe('anonymization policy file', () => {
+  it('reports every problem at once and exits 2 before anything starts', async () => {
+    const tmp = tempDir();
+    const file = join(tmp.dir, 'bad.yaml');
+    writeFileSync(file, 'headers:\n  keepValues: [authorization, "bad header"]\n  keepNmes: true\nbody:\n  keepParams: user_tier\nextra: 1\n');
+    const r = await runCli(['record', '--upstream', 'http://127.0.0.1:9', '--listen', '127.0.0.1:0', '--out', join(tmp.dir, 'x.trace.db'), '--policy', file]);
+    expect(r.code).toBe(2);
+    for (const msg of ["unknown section 'extra'", 'headers.keepNmes: unknown setting', "'bad header' is not a header name", "'authorization' carries credentials", 'body.keepParams: must be a list']) expect(r.stderr).toContain(msg);
+    expect(r.stderr).toContain('5 problems');
+    tmp.cleanup();
+  });
+
+  it('compiles once; the trace records the policy and follows it', async () => {
+    expect(() => compilePolicy([])).toThrow(TracewarpError);
+    const tmp = tempDir();
+    const file = join(tmp.dir, 'p.json');
+    writeFileSync(file, JSON.stringify({ headers: { keepValues: ['content-type', 'x-request-priority'] }, query: { keepValues: ['api-version', 'tier'] }, body: { keepParams: ['priority'], dropParams: ['temperature'] } }));
+    const up = await startUpstream((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end('{}');
+    });
+    const trace = join(tmp.dir, 'p.trace.db');
+    const session = await startRecord({ upstream: up.url, host: '127.0.0.1', port: 0, out: trace, policyFile: file }, captureOutput());
+    const res = await request(`${session.proxy.url}/v1/chat/completions?api-version=2024-02-01&tier=gold&key=SECRET-KEY`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-request-priority': 'high', authorization: 'Bearer SECRET-TOKEN' },
+      body: JSON.stringify({ model: 'm', priority: 3, temperature: 0.7, messages: [{ role: 'user', content: 'hi' }] }),
+    });
+    await res.body.text();
+    await session.stop();
+    await up.close();
+    const reader = new TraceReader(trace);
+    const [rec] = [...reader.records()];
+    const meta = reader.meta.anonymization as { source: string; headers: { keepValues: string[] } };
+    reader.close();
+    expect(meta.source).toBe(file);
+    expect(meta.headers.keepValues).toEqual(['content-type', 'x-request-priority']);
+    expect(rec!.params).toEqual({ model: 'm', priority: 3 });
+    expect(rec!.features.query).toEqual([['api-version', '2024-02-01'], ['tier', 'gold'], ['key', null]]);
+    expect(rec!.features.headers).toEqual(expect.arrayContaining([['x-request-priority', 'high'], ['authorization', null]]));
+    tmp.cleanup();
+  });
+});
