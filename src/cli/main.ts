@@ -9,12 +9,26 @@ import { IMPORT_FORMATS, runImport } from './import.ts';
 import { runInspect } from './inspect.ts';
 import { type Output, processOutput } from './output.ts';
 import { runRecord } from './record.ts';
+import { runPlan } from './plan.ts';
 import { runReplay } from './replay.ts';
+import { workloadHelp } from './workload.ts';
 import { runReport } from './report.ts';
 import { runSim } from './sim.ts';
 
+const collect = (v: string, prev: string[] = []) => [...prev, v];
+
+/** Adds the workload transformation options shared by `plan` and `replay` (their order is read from argv). */
+function withWorkloadOptions(c: Command): Command {
+  for (const [flags, help] of workloadHelp()) {
+    if (flags.startsWith('--speed')) c.option(flags, help, numberArg('--speed', 0, Infinity, true), 1);
+    else if (flags.startsWith('--drift') || flags.startsWith('--anomaly')) c.option(flags, help, collect);
+    else c.option(flags, help);
+  }
+  return c;
+}
+
 /** Builds the command tree. Actions store their exit code in `result.code`. */
-function program(out: Output, result: { code: number }): Command {
+function program(out: Output, result: { code: number }, argv: readonly string[]): Command {
   const p = new Command('tracewarp')
     .description('Record production ML inference traffic anonymously; replay it time-warped against other model servers.')
     .version(TOOL_VERSION)
@@ -68,11 +82,20 @@ function program(out: Output, result: { code: number }): Command {
       result.code = 0;
     });
 
-  p.command('replay')
-    .description('replay a trace open-loop against a target, time-warped; writes a run file and prints the summary')
-    .argument('<trace>', 'trace file')
+  withWorkloadOptions(p.command('plan')
+    .description('print the transformed workload without sending anything: counts, rate over time, features before/after, digest')
+    .argument('<trace>', 'trace file'))
+    .option('--seed <n>', 'seed for every random choice', intArg('--seed', 0), 1)
+    .option('--json', 'print one JSON object')
+    .action((trace: string, o) => {
+      runPlan(trace, argv, { seed: o.seed, json: o.json, scenario: o.scenario }, out);
+      result.code = 0;
+    });
+
+  withWorkloadOptions(p.command('replay')
+    .description('replay a trace open-loop against a target, transformed; writes a run file and prints the summary')
+    .argument('<trace>', 'trace file'))
     .requiredOption('--target <url>', 'the server under test', urlArg('--target'))
-    .option('--speed <factor>', 'time-warp factor (2 = twice as fast)', numberArg('--speed', 0, Infinity, true), 1)
     .option('--seed <n>', 'seed for every random choice', intArg('--seed', 0), 1)
     .option('--out <file>', 'run file to write (default runs/<trace>-<time>.run.db)')
     .option('--force', 'overwrite an existing run file')
@@ -85,7 +108,7 @@ function program(out: Output, result: { code: number }): Command {
     .option('--json', 'print the summary as one JSON object')
     .option('--quiet', 'no progress output')
     .action(async (trace: string, o) => {
-      const r = await runReplay(trace, { target: o.target, speed: o.speed, seed: o.seed, out: o.out, force: o.force, maxInFlight: o.maxInFlight, capPolicy: o.capPolicy, model: o.model, limit: o.limit, json: o.json, quiet: o.quiet, headers: o.header, warmup: o.warmup }, out);
+      const r = await runReplay(trace, { target: o.target, speed: o.speed, argv, scenario: o.scenario, seed: o.seed, out: o.out, force: o.force, maxInFlight: o.maxInFlight, capPolicy: o.capPolicy, model: o.model, limit: o.limit, json: o.json, quiet: o.quiet, headers: o.header, warmup: o.warmup }, out);
       result.code = r.interrupted ? 130 : 0;
     });
 
@@ -126,7 +149,7 @@ function program(out: Output, result: { code: number }): Command {
 export async function main(argv: string[], out: Output = processOutput): Promise<number> {
   const result = { code: 0 };
   try {
-    await program(out, result).parseAsync(argv, { from: 'user' });
+    await program(out, result, argv).parseAsync(argv, { from: 'user' });
     return result.code;
   } catch (err) {
     if (err instanceof CommanderError) {

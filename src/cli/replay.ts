@@ -6,18 +6,27 @@ import { formatSummary } from '../report/text.ts';
 import { RunWriter } from '../results/run-file.ts';
 import type { RequestResult } from '../results/types.ts';
 import { createRng } from '../rng.ts';
-import { synthesizeArrivals } from '../synth/plan.ts';
+import { synthesizeWorkload, WorkloadDigest } from '../synth/workload.ts';
 import { TraceReader } from '../trace/reader.ts';
 import type { TraceRecord } from '../types.ts';
 import { TOOL_VERSION } from '../version.ts';
-import { timeWarp } from '../workload/warp.ts';
+import { buildWorkload } from './plan.ts';
+import { WORKLOAD_FLAGS } from './workload.ts';
 import { type Output, onceInterrupted } from './output.ts';
 import { showReplayProgress } from './progress.ts';
 
 /** Options of `tracewarp replay`. */
 export interface ReplayCommandOptions {
   target: string;
+  /** Time-warp factor, used when `argv` is not given. */
   speed: number;
+  /**
+   * The command line, read again for the transformation flags in their order (`--speed`, `--amplify`, `--drift`, …).
+   * Default: just `--speed <speed>`.
+   */
+  argv?: readonly string[];
+  /** YAML scenario file of transformation steps (applied before the flags). */
+  scenario?: string;
   seed: number;
   out?: string;
   force?: boolean;
@@ -35,13 +44,9 @@ export interface ReplayCommandOptions {
   warmup?: number;
 }
 
-function* limited(records: Iterable<TraceRecord>, limit: number | undefined, model: string | undefined): Generator<TraceRecord> {
-  let n = 0;
-  for (const r of records) {
-    if (limit !== undefined && n++ >= limit) return;
-    if (model !== undefined && 'model' in r.params) yield { ...r, params: { ...r.params, model }, model };
-    else yield r;
-  }
+/** Replaces the model of a record (`replay --model`). */
+function withModel(r: TraceRecord, model: string | undefined): TraceRecord {
+  return model !== undefined && 'model' in r.params ? { ...r, params: { ...r.params, model }, model } : r;
 }
 
 /**
@@ -51,7 +56,15 @@ function* limited(records: Iterable<TraceRecord>, limit: number | undefined, mod
  */
 export async function runReplay(tracePath: string, opts: ReplayCommandOptions, out: Output): Promise<{ summary: RunSummary; runPath: string; interrupted: boolean }> {
   const reader = new TraceReader(tracePath);
-  const total = opts.limit !== undefined ? Math.min(opts.limit, reader.count()) : reader.count();
+  let arrivals;
+  try {
+    arrivals = buildWorkload(reader, opts.argv ?? ['--speed', String(opts.speed)], opts.seed, opts.scenario).after;
+  } catch (err) {
+    reader.close();
+    throw err;
+  }
+  if (opts.limit !== undefined) arrivals = arrivals.slice(0, opts.limit);
+  const total = arrivals.length;
   const runId = randomUUID();
   const runPath = opts.out ?? `runs/${basename(tracePath).replace(/\.trace\.db$|\.db$/, '')}-${new Date().toISOString().replace(/[:.]/g, '-')}.run.db`;
   const engine = new ReplayEngine({ target: opts.target, maxInFlight: opts.maxInFlight, capPolicy: opts.capPolicy, headers: opts.headers, warmupConnections: opts.warmup });
@@ -69,10 +82,11 @@ export async function runReplay(tracePath: string, opts: ReplayCommandOptions, o
     engine.stop();
   });
   const rng = createRng(opts.seed);
+  const digest = new WorkloadDigest();
   let start: { startWallMs: number };
   try {
-    const arrivals = timeWarp(limited(reader.records(), opts.limit, opts.model), opts.speed);
-    start = await engine.run(synthesizeArrivals(arrivals, rng), (r) => {
+    const planned = synthesizeWorkload(arrivals, (seq) => withModel(reader.get(seq), opts.model), rng, digest);
+    start = await engine.run(planned, (r) => {
       results.push(r);
       writer.add(r);
     }, total);
@@ -87,12 +101,29 @@ export async function runReplay(tracePath: string, opts: ReplayCommandOptions, o
   writer.setMeta('startWallUs', Math.round(start.startWallMs * 1000));
   writer.setMeta('summary', summary);
   writer.setMeta('interrupted', wasInterrupted);
+  const d = digest.result();
+  writer.setMeta('digest', d);
   writer.setMeta('plannedRequests', total);
   writer.close();
-  if (opts.json) out.out(JSON.stringify({ ...summary, runFile: runPath, runId, speed: opts.speed, seed: opts.seed, target: opts.target, interrupted: wasInterrupted }));
+  // The digest covers the workload as planned only when every request was synthesized (not after Ctrl-C).
+  const digestOut = wasInterrupted ? {} : { digest: d.digest, scheduleDigest: d.schedule };
+  if (opts.json) out.out(JSON.stringify({ ...summary, runFile: runPath, runId, speed: opts.speed, seed: opts.seed, target: opts.target, interrupted: wasInterrupted, ...digestOut }));
   else {
-    out.out(formatSummary(summary, `replay of ${tracePath} at ${opts.speed}× against ${opts.target} (seed ${opts.seed}) → ${runPath}`));
+    out.out(formatSummary(summary, `replay of ${tracePath} (${describeSteps(opts)}) against ${opts.target} (seed ${opts.seed}) → ${runPath}`));
+    if (!wasInterrupted) out.out(`workload digest ${d.digest} (schedule ${d.schedule})`);
     if (wasInterrupted) out.out(`INTERRUPTED: ${summary.requests} of ${total} planned requests were scheduled; the summary covers those only`);
   }
   return { summary, runPath, interrupted: wasInterrupted };
+}
+
+/** The transformation flags of a replay as one line, e.g. `--speed 10 --amplify 2.5`. */
+function describeSteps(opts: ReplayCommandOptions): string {
+  const argv = opts.argv ?? ['--speed', String(opts.speed)];
+  const parts: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const flag = argv[i]!.split('=')[0]!;
+    if ((WORKLOAD_FLAGS as readonly string[]).includes(flag)) parts.push(argv[i]!.includes('=') ? argv[i]! : `${flag} ${argv[++i] ?? ''}`);
+  }
+  if (opts.scenario) parts.unshift(`--scenario ${opts.scenario}`);
+  return parts.join(' ') || 'as recorded';
 }

@@ -70,12 +70,35 @@ export interface RunSummary {
   /** Streamed answers that came back with fewer output tokens than the trace recorded. */
   shorterThanRecorded: number;
   outputTokens: number;
+  /**
+   * Per anomaly label (`normal` for uninjected traffic), when the run had injected anomalies: how the server handled
+   * each kind — requests, completed, statuses, errors by kind, latency.
+   */
+  byLabel?: Record<string, { requests: number; completed: number; statuses: Record<string, number>; errorsByKind: Record<string, number>; latencyMs: Percentiles }>;
 }
 
 const round3 = (x: number) => Math.round(x * 1000) / 1000;
 
 /** Computes the {@link RunSummary} of a run's per-request results. */
 export function summarize(results: readonly RequestResult[]): RunSummary {
+  const s = summarizeOnly(results);
+  if (results.some((r) => r.label)) {
+    const groups = new Map<string, RequestResult[]>();
+    for (const r of results) {
+      const k = r.label ?? 'normal';
+      if (!groups.has(k)) groups.set(k, []);
+      groups.get(k)!.push(r);
+    }
+    s.byLabel = {};
+    for (const [k, rs] of [...groups].sort()) {
+      const g = summarizeOnly(rs);
+      s.byLabel[k] = { requests: g.requests, completed: g.completed, statuses: g.statuses, errorsByKind: g.errorsByKind, latencyMs: g.latencyMs };
+    }
+  }
+  return s;
+}
+
+function summarizeOnly(results: readonly RequestResult[]): RunSummary {
   const completed = results.filter((r) => r.errorKind === null && r.status !== null && r.status < 400 && r.endUs !== null);
   const sent = results.filter((r) => r.sentUs !== null);
   const errorsByKind: Record<string, number> = {};

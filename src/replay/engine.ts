@@ -20,6 +20,8 @@ export interface PlannedRequest {
   promptTokens: number | null;
   /** True for OpenAI chat/completions requests (their answers are read for output tokens). */
   llm: boolean;
+  /** Anomaly label (e.g. `oversize`), kept in the results; null for normal traffic. */
+  label?: string | null;
 }
 
 /** Options of the open-loop replayer. Times in ms unless named otherwise. */
@@ -174,7 +176,7 @@ export class ReplayEngine extends EventEmitter {
     const result: RequestResult = {
       index: req.index, traceSeq: req.traceSeq, scheduledUs: req.scheduledUs, sentUs: null, ttfbAtUs: null, ttftAtUs: null,
       endUs: null, status: null, errorKind: null, requestBytes: req.body?.length ?? 0, responseBytes: 0, streamed: false,
-      eventCount: 0, outputTokens: null, expectedOutputTokens: req.expectedOutputTokens, promptTokens: req.promptTokens, capDelayed: false,
+      eventCount: 0, outputTokens: null, expectedOutputTokens: req.expectedOutputTokens, promptTokens: req.promptTokens, capDelayed: false, label: req.label ?? null,
     };
     const cap = this.opts.maxInFlight;
     if (cap !== undefined && this.inFlight >= cap) {

@@ -28,5 +28,12 @@ export function formatSummary(s: RunSummary, title?: string): string {
   if (s.shorterThanRecorded > 0) notes.push(`${s.shorterThanRecorded} answers were shorter than recorded`);
   if (s.outputTokens > 0) notes.push(`${s.outputTokens} output tokens`);
   if (notes.length > 0) lines.push(notes.join('; '));
+  if (s.byLabel) {
+    lines.push('by anomaly label:');
+    for (const [label, g] of Object.entries(s.byLabel)) {
+      const errs = Object.entries(g.errorsByKind).map(([k, n]) => `${k}=${n}`).join(' ');
+      lines.push(`  ${label.padEnd(16)} requests ${String(g.requests).padStart(6)}  completed ${String(g.completed).padStart(6)}  latency p50 ${fmt(g.latencyMs.p50)} ms p99 ${fmt(g.latencyMs.p99)} ms  statuses ${Object.entries(g.statuses).map(([k, n]) => `${k}=${n}`).join(' ') || '—'}${errs ? `  errors ${errs}` : ''}`);
+    }
+  }
   return lines.join('\n');
 }

@@ -35,6 +35,8 @@ export interface RequestResult {
   promptTokens: number | null;
   /** True when the in-flight cap made it wait before it could be sent. */
   capDelayed: boolean;
+  /** Anomaly label of an injected request (`oversize`, `burst`, …), null for normal traffic. */
+  label: string | null;
 }
 
 /** Describes a run (the `meta` of a run file). */

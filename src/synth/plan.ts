@@ -1,14 +1,14 @@
 import { synthesizeRequest } from '../protocols/index.ts';
 import type { PlannedRequest } from '../replay/engine.ts';
 import type { Rng } from '../rng.ts';
-import type { Arrival } from '../workload/warp.ts';
+import type { ScheduledRecord } from '../workload/warp.ts';
 
 /**
  * Turns scheduled arrivals into requests ready to send, synthesizing each body from its recorded shape. Each request
  * draws from its own child stream (`synth/<index>`), fingerprint- and block-keyed content from one shared stream (`shared`), so bodies are the
  * same for the same seed whatever order or subset is synthesized. Lazy: synthesizes one request per pull.
  */
-export function* synthesizeArrivals(arrivals: Iterable<Arrival>, rng: Rng): Generator<PlannedRequest> {
+export function* synthesizeArrivals(arrivals: Iterable<ScheduledRecord>, rng: Rng): Generator<PlannedRequest> {
   const synth = rng.child('synth');
   const shared = rng.child('shared');
   for (const a of arrivals) {

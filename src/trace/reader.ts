@@ -1,6 +1,7 @@
 import { existsSync, openSync, readSync, closeSync, statSync } from 'node:fs';
 import Database from 'better-sqlite3';
-import type { Database as Db } from 'better-sqlite3';
+import type { Database as Db, Statement } from 'better-sqlite3';
+import type { Arrival } from '../workload/types.ts';
 import { TracewarpError } from '../errors.ts';
 import type { ErrorKind, Features, Params, ProtocolId, RequestShape, TraceRecord } from '../types.ts';
 import { decodeBlob, decodeEventOffsets } from './codec.ts';
@@ -28,6 +29,8 @@ export class TraceReader {
   readonly meta: TraceMeta;
   private readonly db: Db;
   private readonly shapes = new Map<number, RequestShape>();
+  private readonly cache = new Map<number, TraceRecord>();
+  private getStmt: Statement | null = null;
 
   constructor(path: string) {
     this.path = path;
@@ -112,6 +115,38 @@ export class TraceReader {
   /** The values of one numeric column (non-null), for distributions. */
   column(name: 'prompt_tokens' | 'output_tokens' | 'request_bytes' | 'response_bytes' | 'latency_us' | 'ttft_us' | 'ttfb_us'): number[] {
     return (this.db.prepare(`SELECT ${name} AS v FROM requests WHERE ${name} IS NOT NULL`).raw().all() as Array<[number]>).map((r) => r[0]);
+  }
+
+  /** Light arrivals for workload planning (no blobs decoded), in offset order. */
+  arrivals(): Arrival[] {
+    const rows = this.db.prepare('SELECT seq, offset_us, route, protocol, prompt_tokens, output_tokens, request_bytes, model FROM requests ORDER BY offset_us, seq').all() as Array<{
+      seq: number; offset_us: number; route: string; protocol: string; prompt_tokens: number | null; output_tokens: number | null; request_bytes: number; model: string | null;
+    }>;
+    return rows.map((r) => ({
+      seq: r.seq, atUs: r.offset_us, clone: 0, fingerprintSalt: null, drift: [], anomaly: null, route: r.route, protocol: r.protocol,
+      promptTokens: r.prompt_tokens, outputTokens: r.output_tokens, requestBytes: r.request_bytes, model: r.model,
+    }));
+  }
+
+  /** Distinct protocols in the trace. */
+  protocols(): string[] {
+    return (this.db.prepare('SELECT DISTINCT protocol FROM requests').raw().all() as Array<[string]>).map((r) => r[0]);
+  }
+
+  /**
+   * One request by sequence number (a point lookup; cached for the last few so clones do not re-read).
+   * @throws TracewarpError `TW_TRACE_CORRUPT` when it is missing or cannot be decoded.
+   */
+  get(seq: number): TraceRecord {
+    const hit = this.cache.get(seq);
+    if (hit) return hit;
+    this.getStmt ??= this.db.prepare('SELECT * FROM requests WHERE seq = ?');
+    const row = this.getStmt.get(seq) as RequestRow | undefined;
+    if (!row) throw new TracewarpError('TW_TRACE_CORRUPT', `${this.path}: no request ${seq}`);
+    const r = this.decode(row);
+    if (this.cache.size > 1024) this.cache.delete(this.cache.keys().next().value!);
+    this.cache.set(seq, r);
+    return r;
   }
 
   /**

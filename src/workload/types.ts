@@ -1,0 +1,49 @@
+/**
+ * The workload a replay sends, before synthesis: light arrivals that point at trace records by sequence number and
+ * carry what the transformations changed. Pure data: no I/O, no clock.
+ */
+
+/** A drift mutation applied to one arrival: feature, operation, amount, and the ramp weight in force (0..1). */
+export interface AppliedDrift {
+  feature: DriftFeature;
+  op: '*' | '+' | '=';
+  value: number | string;
+  /** Fraction of the change applied (ramps); 1 = full. */
+  weight: number;
+}
+
+/** Features drift mutations act on (the synthesizer honours each). */
+export type DriftFeature = 'prompt_tokens' | 'output_tokens' | 'image_pixels' | 'batch' | 'model';
+
+/** Anomaly kinds; each injected request carries its kind as a label in the results. */
+export type AnomalyKind = 'oversize' | 'malformed-json' | 'empty-body' | 'nan-tensor' | 'huge-max-tokens' | 'wrong-dtype' | 'burst';
+
+/** One request of the transformed workload. */
+export interface Arrival {
+  /** The trace record (`requests.seq`) it is synthesized from. */
+  seq: number;
+  /** Scheduled offset, µs (integer after every transformation). */
+  atUs: number;
+  /** 0 for the original; clones made by amplification (or bursts) count up from 1. */
+  clone: number;
+  /** Salt for new fingerprints (clones that must not look like duplicates); null keeps the recorded ones. */
+  fingerprintSalt: string | null;
+  drift: AppliedDrift[];
+  /** Anomaly label, or null for normal traffic. */
+  anomaly: AnomalyKind | null;
+  /** Cheap features of the record, for planning and statistics (drift updates them). */
+  route: string;
+  protocol: string;
+  promptTokens: number | null;
+  outputTokens: number | null;
+  requestBytes: number;
+  model: string | null;
+}
+
+/** Facts about the source trace that transformations may need. */
+export interface WorkloadStats {
+  /** First and last arrival offsets, µs. */
+  firstUs: number;
+  lastUs: number;
+  count: number;
+}
