@@ -85,6 +85,30 @@ describe('workload transformations: properties (fast-check)', () => {
   });
 });
 
+describe('synthetic arrival models', () => {
+  const base = Array.from({ length: 20_000 }, (_, i) => arrival(i * 10_000, i + 1)); // 100 req/s
+  const gaps = (a: Arrival[]) => a.slice(1).map((x, i) => x.atUs - a[i]!.atUs);
+  const cv = (xs: number[]) => {
+    const m = xs.reduce((s, x) => s + x, 0) / xs.length;
+    return Math.sqrt(xs.reduce((s, x) => s + (x - m) ** 2, 0) / xs.length) / m;
+  };
+  it('keep the order and the mean rate; constant has CV 0, poisson ≈ 1, gamma:CV ≈ CV', () => {
+    for (const [model, expectedCv] of [[{ kind: 'constant' }, 0], [{ kind: 'poisson' }, 1], [{ kind: 'gamma', cv: 2.5 }, 2.5], [{ kind: 'gamma', cv: 0.5 }, 0.5]] as const) {
+      const out = transform(base, [{ op: 'arrivals', model }], createRng(5));
+      expect(out.map((a) => a.seq)).toEqual(base.map((a) => a.seq));
+      const g = gaps(out);
+      const meanGap = g.reduce((s, x) => s + x, 0) / g.length;
+      expect(Math.abs(meanGap / 10_000 - 1)).toBeLessThan(expectedCv === 0 ? 0.001 : 0.06);
+      expect(Math.abs(cv(g) - expectedCv)).toBeLessThan(expectedCv === 0 ? 0.001 : 0.1 * expectedCv);
+    }
+  });
+  it('--arrivals with --rate generates at that rate', () => {
+    const out = transform(base, [{ op: 'arrivals', model: { kind: 'poisson' }, rate: 400 }], createRng(6));
+    const span = out[out.length - 1]!.atUs / 1e6;
+    expect(Math.abs((out.length - 1) / span / 400 - 1)).toBeLessThan(0.05);
+  });
+});
+
 describe('workload from the CLI on an imported real trace', () => {
   const tmp = tempDir();
   const trace = join(tmp.dir, 'azure.trace.db');
