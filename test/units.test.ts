@@ -9,7 +9,6 @@ import { countTokens, decodeTokens } from '../src/tokens.ts';
 import { TraceReader } from '../src/trace/reader.ts';
 import { TraceWriter } from '../src/trace/writer.ts';
 import type { TraceRecord } from '../src/types.ts';
-import { timeWarp } from '../src/workload/warp.ts';
 import { tempDir } from './helpers.ts';
 
 describe('JSON skeletons', () => {
@@ -87,22 +86,6 @@ describe('SSE / NDJSON splitting', () => {
     const s = new EventSplitter('ndjson');
     expect(s.push(Buffer.from('{"a":1}\n{"b"'))).toEqual([{ data: '{"a":1}' }]);
     expect(s.push(Buffer.from(':2}\n'))).toEqual([{ data: '{"b":2}' }]);
-  });
-});
-
-describe('time-warp (pure)', () => {
-  const rec = (offsetUs: number) => ({ offsetUs }) as TraceRecord;
-  it('scales every inter-arrival time by the speed factor and keeps order', () => {
-    const offsets = [1000, 1001, 5000, 5000, 90_000, 1_000_000_007];
-    for (const speed of [0.5, 1, 2, 3, 10]) {
-      const out = [...timeWarp(offsets.map(rec), speed)];
-      expect(out.map((a) => a.index)).toEqual([0, 1, 2, 3, 4, 5]);
-      out.forEach((a, i) => expect(a.scheduledUs).toBe(Math.round((offsets[i]! - 1000) / speed)));
-    }
-  });
-  it('rejects a speed that is not > 0', () => {
-    expect(() => [...timeWarp([rec(0)], 0)]).toThrow(RangeError);
-    expect(() => [...timeWarp([rec(0)], Number.NaN)]).toThrow(RangeError);
   });
 });
 

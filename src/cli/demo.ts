@@ -1,11 +1,14 @@
 import { fileURLToPath } from 'node:url';
-import { readAzureLlm } from '../importers/azure-llm.ts';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ReplayEngine } from '../replay/engine.ts';
 import { createRng } from '../rng.ts';
 import { startSim } from '../sim/server.ts';
-import { synthesizeArrivals } from '../synth/plan.ts';
-import type { TraceRecord } from '../types.ts';
-import { timeWarp } from '../workload/warp.ts';
+import { synthesizeWorkload } from '../synth/workload.ts';
+import { TraceReader } from '../trace/reader.ts';
+import { runImport } from './import.ts';
+import { buildWorkload } from './plan.ts';
 import { runInspect } from './inspect.ts';
 import { plural, toStderr, type Output } from './output.ts';
 import { showReplayProgress } from './progress.ts';
@@ -41,22 +44,28 @@ export async function runDemo(opts: DemoOptions, out: Output): Promise<number> {
     // The recorder's lines are progress here: keep stdout for the report (pure JSON with --json).
     const session = await startRecord({ upstream: sim.url, host: '127.0.0.1', port: 0, out: opts.trace, force: true }, toStderr(out));
     out.err(`demo: 2/4 recording proxy in front of it; driving the first ${opts.durationS} s of the Azure conversation trace (${DEMO_SOURCE.split('/').pop()}) through it at 1×`);
-    const records: TraceRecord[] = [];
-    for await (const r of readAzureLlm(DEMO_SOURCE, { model: 'tracewarp-sim', stream: true })) {
-      if (r.offsetUs > opts.durationS * 1e6) break;
-      records.push(r);
-    }
-    // No warm-up requests: they would be recorded as traffic.
-    const driver = new ReplayEngine({ target: session.proxy.url, warmupConnections: 0 });
-    const stop = showReplayProgress(driver, out, records.length, Boolean(opts.json));
+    // The driver is the replayer itself, on the bundled slice imported into a temporary trace.
+    const tmp = mkdtempSync(join(tmpdir(), 'tracewarp-demo-'));
     let driven = 0;
     let failed = 0;
-    await driver.run(synthesizeArrivals(timeWarp(records, 1), createRng(opts.seed).child('demo-driver')), (r) => {
-      driven++;
-      if (r.errorKind !== null || (r.status ?? 500) >= 400) failed++;
-    }, records.length);
-    stop();
-    await driver.close();
+    try {
+      const source = join(tmp, 'azure-slice.trace.db');
+      await runImport('azure-llm', DEMO_SOURCE, { out: source, model: 'tracewarp-sim', stream: true }, { ...out, out: () => undefined });
+      const reader = new TraceReader(source);
+      const { after } = buildWorkload(reader, ['--window', `0s..${opts.durationS}s`], opts.seed);
+      // No warm-up requests: they would be recorded as traffic.
+      const driver = new ReplayEngine({ target: session.proxy.url, warmupConnections: 0 });
+      const stop = showReplayProgress(driver, out, after.length, Boolean(opts.json));
+      await driver.run(synthesizeWorkload(after, (seq) => reader.get(seq), createRng(opts.seed).child('demo-driver')), (r) => {
+        driven++;
+        if (r.errorKind !== null || (r.status ?? 500) >= 400) failed++;
+      }, after.length);
+      stop();
+      await driver.close();
+      reader.close();
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
     const { written } = await session.stop();
     out.err(`demo: 3/4 drove ${plural(driven, 'request')} (${failed} failed); the proxy recorded ${plural(written, 'exchange')} to ${opts.trace}`);
     if (!opts.json) runInspect(opts.trace, {}, out);

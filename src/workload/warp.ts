@@ -1,15 +1,5 @@
 import type { Rng } from '../rng.ts';
-import type { TraceRecord } from '../types.ts';
 import type { Arrival } from './types.ts';
-
-/** A trace record placed on the replay schedule. */
-export interface ScheduledRecord {
-  /** 0-based position in the transformed workload. */
-  index: number;
-  record: TraceRecord;
-  /** Scheduled send time, integer µs after the replay's offset 0. */
-  scheduledUs: number;
-}
 
 function checkFactor(name: string, f: number): void {
   if (!(f > 0) || !Number.isFinite(f)) throw new RangeError(`${name} must be a finite number > 0, got ${f}`);
@@ -162,20 +152,5 @@ function gammaSample(shape: number, rng: Rng): number {
     v = v * v * v;
     const u = rng.next();
     if (u < 1 - 0.0331 * x ** 4 || Math.log(u) < 0.5 * x * x + d * (1 - v + Math.log(v))) return d * v;
-  }
-}
-
-/**
- * The spine's streaming time-warp over trace records (used when no transformation needs the whole workload): first
- * arrival at 0, every later one at `round((offsetUs − first) / speed)`.
- * @throws RangeError when `speed` is not a finite number > 0.
- */
-export function* timeWarp(records: Iterable<TraceRecord>, speed: number): Generator<ScheduledRecord> {
-  checkFactor('speed', speed);
-  let first: number | null = null;
-  let index = 0;
-  for (const record of records) {
-    if (first === null) first = record.offsetUs;
-    yield { index: index++, record, scheduledUs: Math.round((record.offsetUs - first) / speed) };
   }
 }
