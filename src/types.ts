@@ -70,6 +70,10 @@ export interface Features {
   binaryBytes?: number;
   /** Rows in a batch (TF Serving / KServe v1 `instances`, or the first dimension of columnar `inputs`). */
   batch?: number;
+  /** W3C trace context: `incoming` when the client sent a `traceparent` (kept as is), `added` when the proxy added one. Never the value. */
+  traceContext?: 'incoming' | 'added';
+  /** `Server-Timing` durations of the answer, ms by metric name (e.g. `queue`). */
+  serverTiming?: Record<string, number>;
   /** Request header names, with the value where the policy keeps it (else null). */
   headers?: Array<[string, string | null]>;
   /** Query keys, with the value where the policy keeps it (else null). */

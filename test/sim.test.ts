@@ -69,7 +69,7 @@ describe('tracewarp sim', () => {
     const bad = await request(`${sim.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"messages":' });
     expect(bad.statusCode).toBe(400);
     expect(((await bad.body.json()) as { error: { type: string } }).error.type).toBe('invalid_request_error');
-    const none = await request(`${sim.url}/v2/models/x/infer`, { method: 'POST', body: '{}' });
+    const none = await request(`${sim.url}/v1/nothing`, { method: 'POST', body: '{}' });
     expect(none.statusCode).toBe(404);
     await none.body.dump();
   });

@@ -8,6 +8,7 @@ import { isGenerative, OpenAIStreamTracker } from '../protocols/openai.ts';
 import type { IncomingHttpHeaders } from 'node:http';
 import { EventSplitter, streamFormatOf } from '../protocols/sse.ts';
 import type { ErrorKind, ProtocolId, TraceRecord } from '../types.ts';
+import { parseServerTiming } from '../trace-context.ts';
 import { monoUs } from '../units.ts';
 
 /**
@@ -31,6 +32,9 @@ export class Exchange {
   private respChunks: Buffer[] | null = null;
   private respCaptured = 0;
   private respJsonBytes: number | null = null;
+  /** Whether the client sent a `traceparent` or the proxy added one. */
+  traceContext: 'incoming' | 'added' | null = null;
+  private serverTiming: Record<string, number> | null = null;
   private splitter: EventSplitter | null = null;
   private tracker: OpenAIStreamTracker | null = null;
 
@@ -64,6 +68,7 @@ export class Exchange {
     this.ttfbUs = monoUs() - this.arrivalUs;
     this.status = status;
     const contentType = headers['content-type'];
+    this.serverTiming = parseServerTiming(headers['server-timing']);
     const format = streamFormatOf(contentType);
     const binaryJson = Number(headers[INFERENCE_HEADER]);
     if (format) {
@@ -120,6 +125,8 @@ export class Exchange {
       headers: this.requestHeaders, totalBytes: this.requestBytes, fingerprinter: opts.fingerprinter, protocol: opts.protocol, policy,
     });
     Object.assign(d.features, describeHeadersAndQuery(policy, this.requestHeaders, this.url));
+    if (this.traceContext) d.features.traceContext = this.traceContext;
+    if (this.serverTiming) d.features.serverTiming = this.serverTiming;
     let outputTokens: number | null = null;
     if (this.tracker) {
       if (isGenerative(d.protocol)) {

@@ -4,6 +4,7 @@ import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyRep
 import httpProxy from '@fastify/http-proxy';
 import { TracewarpError } from '../errors.ts';
 import { upstreamErrorKind } from '../error-kinds.ts';
+import { isTraceparent, randomTraceparent } from '../trace-context.ts';
 import type { Fingerprinter } from '../anonymize/fingerprint.ts';
 import type { CompiledPolicy } from '../anonymize/policy.ts';
 import type { ProtocolId, TraceRecord } from '../types.ts';
@@ -153,7 +154,16 @@ export async function startRecordingProxy(opts: RecordingProxyOptions): Promise<
       handler: (request: FastifyRequest, reply: FastifyReply, _dest: string, options: object) => reply.from(request.raw.url, options),
       replyOptions: {
         retryDelay: () => null,
-        rewriteRequestHeaders: (_req: unknown, headers: IncomingHttpHeaders) => stripHopByHop(headers),
+        rewriteRequestHeaders: (request: FastifyRequest, headers: IncomingHttpHeaders) => {
+          const out = stripHopByHop(headers);
+          // W3C trace context: keep the client's traceparent, or add one so the upstream's traces can be joined.
+          if (isTraceparent(out.traceparent)) {
+            request.tw!.traceContext = 'incoming';
+            return out;
+          }
+          request.tw!.traceContext = 'added';
+          return { ...out, traceparent: randomTraceparent() };
+        },
         rewriteHeaders: (headers: IncomingHttpHeaders) => stripHopByHop(headers),
         onResponse: (request: FastifyRequest, reply: FastifyReply, res: { statusCode: number; headers: IncomingHttpHeaders; stream: Readable }) => {
           const ex = request.tw!;

@@ -105,16 +105,19 @@ function program(out: Output, result: { code: number }, argv: readonly string[])
     .option('--limit <n>', 'replay only the first N requests', intArg('--limit', 1))
     .option('--header <name: value>', 'add a header to every request, e.g. credentials for the target (repeatable)', headerArg)
     .option('--warmup <n>', 'connections opened with GET / before the first send (0: none)', intArg('--warmup', 0), 8)
+    .option('--slo <objectives>', "goodput objectives, e.g. 'ttft<500ms,tpot<50ms,e2e<10s'")
+    .option('--force-output-length', 'LLM requests also send min_tokens = max_tokens and ignore_eos (vLLM)')
     .option('--json', 'print the summary as one JSON object')
     .option('--quiet', 'no progress output')
     .action(async (trace: string, o) => {
-      const r = await runReplay(trace, { target: o.target, speed: o.speed, argv, scenario: o.scenario, seed: o.seed, out: o.out, force: o.force, maxInFlight: o.maxInFlight, capPolicy: o.capPolicy, model: o.model, limit: o.limit, json: o.json, quiet: o.quiet, headers: o.header, warmup: o.warmup }, out);
+      const r = await runReplay(trace, { target: o.target, speed: o.speed, argv, scenario: o.scenario, seed: o.seed, out: o.out, force: o.force, maxInFlight: o.maxInFlight, capPolicy: o.capPolicy, model: o.model, limit: o.limit, json: o.json, quiet: o.quiet, headers: o.header, warmup: o.warmup, slo: o.slo, forceOutputLength: o.forceOutputLength }, out);
       result.code = r.interrupted ? 130 : 0;
     });
 
   p.command('report')
     .description('print the summary of a run file')
     .argument('<run>', 'run file')
+    .option('--slo <objectives>', "goodput objectives (default: the replay's), e.g. 'ttft<500ms,tpot<50ms'")
     .option('--json', 'print the summary as one JSON object')
     .action((run: string, o) => {
       result.code = runReport(run, o, out);

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { basename } from 'node:path';
+import { parseSlo } from '../metrics/slo.ts';
 import { summarize, type RunSummary } from '../metrics/summary.ts';
 import { ReplayEngine } from '../replay/engine.ts';
 import { formatSummary } from '../report/text.ts';
@@ -42,6 +43,10 @@ export interface ReplayCommandOptions {
   headers?: Record<string, string>;
   /** Connections to open with `GET /` before the first send. Default 8; 0 for none. */
   warmup?: number;
+  /** Goodput objectives, e.g. `ttft<500ms,tpot<50ms,e2e<10s`. */
+  slo?: string;
+  /** Also send `min_tokens` and `ignore_eos` so LLM servers generate exactly the recorded output length. */
+  forceOutputLength?: boolean;
 }
 
 /** Replaces the model of a record (`replay --model`). */
@@ -55,6 +60,7 @@ function withModel(r: TraceRecord, model: string | undefined): TraceRecord {
  * @returns the summary and the run file's path.
  */
 export async function runReplay(tracePath: string, opts: ReplayCommandOptions, out: Output): Promise<{ summary: RunSummary; runPath: string; interrupted: boolean }> {
+  const slo = opts.slo ? parseSlo(opts.slo) : undefined;
   const reader = new TraceReader(tracePath);
   let arrivals;
   try {
@@ -67,7 +73,7 @@ export async function runReplay(tracePath: string, opts: ReplayCommandOptions, o
   const total = arrivals.length;
   const runId = randomUUID();
   const runPath = opts.out ?? `runs/${basename(tracePath).replace(/\.trace\.db$|\.db$/, '')}-${new Date().toISOString().replace(/[:.]/g, '-')}.run.db`;
-  const engine = new ReplayEngine({ target: opts.target, maxInFlight: opts.maxInFlight, capPolicy: opts.capPolicy, headers: opts.headers, warmupConnections: opts.warmup });
+  const engine = new ReplayEngine({ target: opts.target, maxInFlight: opts.maxInFlight, capPolicy: opts.capPolicy, headers: opts.headers, warmupConnections: opts.warmup, runId });
   const writer = new RunWriter(runPath, {
     runId, tracePath, target: opts.target, speed: opts.speed, seed: String(opts.seed), maxInFlight: opts.maxInFlight ?? null,
     capPolicy: opts.capPolicy ?? 'queue', startWallUs: 0, toolVersion: TOOL_VERSION,
@@ -85,7 +91,7 @@ export async function runReplay(tracePath: string, opts: ReplayCommandOptions, o
   const digest = new WorkloadDigest();
   let start: { startWallMs: number };
   try {
-    const planned = synthesizeWorkload(arrivals, (seq) => withModel(reader.get(seq), opts.model), rng, digest);
+    const planned = synthesizeWorkload(arrivals, (seq) => withModel(reader.get(seq), opts.model), rng, digest, { forceOutputLength: opts.forceOutputLength });
     start = await engine.run(planned, (r) => {
       results.push(r);
       writer.add(r);
@@ -97,10 +103,11 @@ export async function runReplay(tracePath: string, opts: ReplayCommandOptions, o
     await engine.close();
   }
   results.sort((a, b) => a.index - b.index);
-  const summary = summarize(results);
+  const summary = summarize(results, slo);
   writer.setMeta('startWallUs', Math.round(start.startWallMs * 1000));
   writer.setMeta('summary', summary);
   writer.setMeta('interrupted', wasInterrupted);
+  if (slo) writer.setMeta('slo', slo.text);
   const d = digest.result();
   writer.setMeta('digest', d);
   writer.setMeta('plannedRequests', total);

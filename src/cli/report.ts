@@ -1,12 +1,14 @@
+import { parseSlo } from '../metrics/slo.ts';
 import { summarize } from '../metrics/summary.ts';
 import { formatSummary } from '../report/text.ts';
 import { readRunFile } from '../results/run-file.ts';
 import type { Output } from './output.ts';
 
 /** `tracewarp report RUN`: recomputes the summary from the run file's per-request results. */
-export function runReport(path: string, opts: { json?: boolean }, out: Output): number {
+export function runReport(path: string, opts: { json?: boolean; slo?: string }, out: Output): number {
   const { meta, results } = readRunFile(path);
-  const s = summarize(results);
+  const sloText = opts.slo ?? (typeof meta.slo === 'string' ? meta.slo : undefined);
+  const s = summarize(results, sloText ? parseSlo(sloText) : undefined);
   if (opts.json) out.out(JSON.stringify({ ...s, runFile: path, runId: meta.runId, target: meta.target, speed: meta.speed, seed: Number.isFinite(Number(meta.seed)) ? Number(meta.seed) : meta.seed, interrupted: meta.interrupted === true }));
   else out.out(formatSummary(s, `run ${meta.runId}: ${meta.tracePath} at ${meta.speed}× against ${meta.target}`));
   return 0;

@@ -1,5 +1,6 @@
 import * as hdr from 'hdr-histogram-js';
 import type { RequestResult } from '../results/types.ts';
+import { meetsSlo, type Slo } from './slo.ts';
 
 /** Percentiles of one quantity in milliseconds (HDR histogram, 3 significant digits), or nulls when there are no values. */
 export interface Percentiles {
@@ -70,6 +71,18 @@ export interface RunSummary {
   /** Streamed answers that came back with fewer output tokens than the trace recorded. */
   shorterThanRecorded: number;
   outputTokens: number;
+  /** Every gap between consecutive content events of streamed answers (inter-token latency), ms. */
+  itlMs: Percentiles;
+  /** Per streamed request: (E2E − TTFT) / (output tokens − 1), from the actual send, ms. */
+  tpotMs: Percentiles;
+  /** Per completed LLM request: output tokens / E2E from the actual send, tokens/s (percentiles reported as numbers, not ms). */
+  outputTokensPerSecond: Percentiles;
+  /** All output tokens / run duration, tokens/s. */
+  totalOutputTokensPerSecond: number | null;
+  /** `Server-Timing` durations reported by the server, per metric, ms. */
+  serverTimingMs?: Record<string, Percentiles>;
+  /** With an SLO: requests that met every objective (measured from the scheduled send), per second and as a fraction. */
+  goodput?: { slo: string; met: number; fraction: number; reqPerS: number | null };
   /**
    * Per anomaly label (`normal` for uninjected traffic), when the run had injected anomalies: how the server handled
    * each kind — requests, completed, statuses, errors by kind, latency.
@@ -79,9 +92,25 @@ export interface RunSummary {
 
 const round3 = (x: number) => Math.round(x * 1000) / 1000;
 
-/** Computes the {@link RunSummary} of a run's per-request results. */
-export function summarize(results: readonly RequestResult[]): RunSummary {
+/** Percentiles of plain numbers (not times): recorded ×1000 so the ms conversion gives the numbers back. */
+function rawPercentiles(values: number[]): Percentiles {
+  return percentilesMs(values.map((v) => v * 1000));
+}
+
+function serverTiming(rs: readonly RequestResult[]): { serverTimingMs?: Record<string, Percentiles> } {
+  const by = new Map<string, number[]>();
+  for (const r of rs) for (const [k, v] of Object.entries(r.serverTiming ?? {})) (by.get(k) ?? by.set(k, []).get(k)!).push(v * 1000);
+  if (by.size === 0) return {};
+  return { serverTimingMs: Object.fromEntries([...by].sort().map(([k, v]) => [k, percentilesMs(v)])) };
+}
+
+/** Computes the {@link RunSummary} of a run's per-request results; with an SLO, goodput too. */
+export function summarize(results: readonly RequestResult[], slo?: Slo): RunSummary {
   const s = summarizeOnly(results);
+  if (slo) {
+    const met = results.filter((r) => r.errorKind === null && r.status !== null && r.status < 400 && meetsSlo(r, slo)).length;
+    s.goodput = { slo: slo.text, met, fraction: results.length > 0 ? round3(met / results.length) : 0, reqPerS: s.durationS > 0 ? round3(met / s.durationS) : null };
+  }
   if (results.some((r) => r.label)) {
     const groups = new Map<string, RequestResult[]>();
     for (const r of results) {
@@ -136,6 +165,11 @@ function summarizeOnly(results: readonly RequestResult[]): RunSummary {
     ttftFromScheduledMs: percentilesMs(streamedDone.map((r) => r.ttftAtUs! - r.scheduledUs)),
     ttfbMs: percentilesMs(completed.filter((r) => r.ttfbAtUs !== null).map((r) => r.ttfbAtUs! - r.sentUs!)),
     latenessMs: percentilesMs(sent.map((r) => r.sentUs! - r.scheduledUs)),
+    itlMs: percentilesMs(streamedDone.flatMap((r) => r.itlUs ?? [])),
+    tpotMs: percentilesMs(streamedDone.filter((r) => r.outputTokens !== null && r.outputTokens > 1).map((r) => (r.endUs! - r.ttftAtUs!) / (r.outputTokens! - 1))),
+    outputTokensPerSecond: rawPercentiles(completed.filter((r) => r.outputTokens !== null && r.endUs! > r.sentUs!).map((r) => (r.outputTokens! * 1e6) / (r.endUs! - r.sentUs!))),
+    totalOutputTokensPerSecond: durationUs > 0 ? round3((completed.reduce((a, r) => a + (r.outputTokens ?? 0), 0) * 1e6) / durationUs) : null,
+    ...serverTiming(completed),
     capDelayed: results.filter((r) => r.capDelayed).length,
     shorterThanRecorded: completed.filter((r) => r.expectedOutputTokens !== null && r.outputTokens !== null && r.outputTokens < r.expectedOutputTokens).length,
     outputTokens: completed.reduce((a, r) => a + (r.outputTokens ?? 0), 0),

@@ -50,6 +50,15 @@ export interface SynthesizedRequest {
   body: Buffer | null;
 }
 
+/** Options of synthesis that are not in the trace. */
+export interface SynthOptions {
+  /**
+   * LLM requests also ask for exactly the recorded output length: `min_tokens` = `max_tokens` and `ignore_eos: true`
+   * (vLLM's sampling parameters; servers that do not know them may reject or ignore them).
+   */
+  forceOutputLength?: boolean;
+}
+
 /** Seeded streams a synthesizer draws from. */
 export interface SynthRngs {
   /** This request's own stream. */
@@ -67,7 +76,7 @@ export interface ProtocolAdapter {
   detect(method: string, route: string, mediaType: string | null, headers: ExtractContext['headers']): boolean;
   /** @returns null when the body does not parse as this protocol (the caller then records it as unparseable). */
   extract(ctx: ExtractContext): RequestDescription | null | Promise<RequestDescription | null>;
-  synthesize(record: TraceRecord, rngs: SynthRngs): SynthesizedRequest;
+  synthesize(record: TraceRecord, rngs: SynthRngs, opts?: SynthOptions): SynthesizedRequest;
   /** Features of a complete JSON answer (e.g. output tokens, output tensor shapes), merged into the record. */
   extractResponse?(body: unknown): Partial<Pick<TraceRecord, 'outputTokens'>> & { features?: Features };
 }

@@ -3,7 +3,7 @@ import { DEFAULT_POLICY, type CompiledPolicy } from '../anonymize/policy.ts';
 import { usageError } from '../errors.ts';
 import type { Rng } from '../rng.ts';
 import type { ProtocolId, TraceRecord } from '../types.ts';
-import { baseDescription, mediaType, type ExtractContext, type ProtocolAdapter, type RequestDescription, type SynthesizedRequest } from './adapter.ts';
+import { baseDescription, mediaType, type ExtractContext, type ProtocolAdapter, type RequestDescription, type SynthesizedRequest, type SynthOptions } from './adapter.ts';
 import { formUrlencoded, multipart } from './form.ts';
 import { genericJson, opaqueRequest } from './generic.ts';
 import { kserveV2 } from './kserve-v2.ts';
@@ -64,12 +64,12 @@ export async function describeRequest(method: string, route: string, contentType
  * Builds a request with the recorded shape (DESIGN decision 3) through the record's protocol adapter. Seeded: the same
  * record and streams give the same bytes. `shared` is one stream for the whole replay (fingerprint-keyed content).
  */
-export function synthesizeRequest(r: TraceRecord, rng: Rng, shared: Rng): SynthesizedRequest {
+export function synthesizeRequest(r: TraceRecord, rng: Rng, shared: Rng, opts?: SynthOptions): SynthesizedRequest {
   const rngs = { rng, shared };
   const adapter = ADAPTERS.find((a) => a.id === r.protocol);
   const s = r.shape.kind === 'none' || r.shape.kind === 'unparseable' || !adapter || (r.shape.kind === 'binary' && r.protocol === 'other')
     ? opaqueRequest(r, rngs)
-    : adapter.synthesize(r, rngs);
+    : adapter.synthesize(r, rngs, opts);
   return withKeptHeadersAndQuery(s, r);
 }
 

@@ -2,7 +2,7 @@ import type { Features, ProtocolId, TraceRecord } from '../types.ts';
 import { countTokens, decodeTokens, encodeTokens } from '../tokens.ts';
 import { synthesizeImage, type ImageInfo } from '../synth/image.ts';
 import { promptTokenIds } from '../synth/text.ts';
-import { baseDescription, dataUrlImage, type ExtractContext, type ProtocolAdapter, type RequestDescription, type SynthRngs } from './adapter.ts';
+import { dataUrlImage, type ExtractContext, type ProtocolAdapter, type RequestDescription, type SynthOptions, type SynthRngs } from './adapter.ts';
 import { describeJsonBody, jsonRequest, parseJson, synthesizeJsonBody } from './generic.ts';
 
 function textOfContent(content: unknown): string {
@@ -141,13 +141,18 @@ export function openaiStringAt(protocol: ProtocolId, features: Features, rngs: S
   };
 }
 
-function synthesizeOpenAI(protocol: ProtocolId, r: TraceRecord, rngs: SynthRngs) {
+function synthesizeOpenAI(protocol: ProtocolId, r: TraceRecord, rngs: SynthRngs, opts: SynthOptions = {}) {
   const value = synthesizeJsonBody(r, rngs, openaiStringAt(protocol, r.features, rngs));
   if (protocol !== 'openai-embeddings' && r.outputTokens !== null && value && typeof value === 'object') {
     // Ask for the recorded output length: the trace's max_tokens was the client's limit, the output the real length.
     const v = value as Record<string, unknown>;
-    if ('max_completion_tokens' in v) v.max_completion_tokens = Math.max(1, r.outputTokens);
-    else v.max_tokens = Math.max(1, r.outputTokens);
+    const n = Math.max(1, r.outputTokens);
+    if ('max_completion_tokens' in v) v.max_completion_tokens = n;
+    else v.max_tokens = n;
+    if (opts.forceOutputLength) {
+      v.min_tokens = n;
+      v.ignore_eos = true;
+    }
   }
   return jsonRequest(r, rngs, value);
 }
@@ -157,7 +162,7 @@ function openaiAdapter(id: ProtocolId, suffix: RegExp): ProtocolAdapter {
     id,
     detect: (method, route) => method === 'POST' && suffix.test(route),
     extract: (ctx) => extractOpenAI(id, ctx),
-    synthesize: (r, rngs) => synthesizeOpenAI(id, r, rngs),
+    synthesize: (r, rngs, opts) => synthesizeOpenAI(id, r, rngs, opts),
     extractResponse: (body) => (id === 'openai-embeddings' ? {} : { outputTokens: extractOpenAIResponse(body).outputTokens }),
   };
 }

@@ -5,6 +5,7 @@ import { TracewarpError } from '../errors.ts';
 import { extractOpenAIResponse, OpenAIStreamTracker } from '../protocols/openai.ts';
 import { EventSplitter, streamFormatOf } from '../protocols/sse.ts';
 import type { RequestResult } from '../results/types.ts';
+import { parseServerTiming, replayTraceparent } from '../trace-context.ts';
 import { monoUs } from '../units.ts';
 
 /** One request of the workload, ready to send at `scheduledUs` (µs after the run's offset 0). */
@@ -45,6 +46,11 @@ export interface ReplayEngineOptions {
   leadMs?: number;
   /** Headers added to every request (e.g. credentials for the target), overriding synthesized ones. */
   headers?: Record<string, string>;
+  /**
+   * Run id: every request then carries a W3C `traceparent` derived from it and its index, plus `x-tracewarp-run` and
+   * `x-tracewarp-seq`, so server logs and traces join with the results.
+   */
+  runId?: string;
 }
 
 /** Progress snapshot emitted (as `progress`) about every 250 ms and once at the end. */
@@ -193,22 +199,35 @@ export class ReplayEngine extends EventEmitter {
     try {
       result.sentUs = rel();
       this.stats.sent++;
-      const headers = this.opts.headers ? { ...req.headers, ...this.opts.headers } : req.headers;
+      let headers = this.opts.headers ? { ...req.headers, ...this.opts.headers } : req.headers;
+      if (this.opts.runId) {
+        const tc = replayTraceparent(this.opts.runId, req.index);
+        headers = { ...headers, traceparent: tc.traceparent, 'x-tracewarp-run': this.opts.runId, 'x-tracewarp-seq': String(req.index) };
+        result.traceId = tc.traceId;
+      }
       const res = await this.pool.request({ method: req.method, path: this.basePath + req.path, headers, body: req.body });
       result.ttfbAtUs = rel();
       result.status = res.statusCode;
+      result.serverTiming = parseServerTiming(res.headers['server-timing']);
       const format = streamFormatOf(res.headers['content-type'] as string | undefined);
       if (format) {
         result.streamed = true;
         const splitter = new EventSplitter(format);
         const tracker = new OpenAIStreamTracker();
+        const itl: number[] = [];
+        let lastContent = -1;
         for await (const chunk of res.body) {
           result.responseBytes += (chunk as Buffer).length;
+          const at = rel();
           for (const ev of splitter.push(chunk as Buffer)) {
             result.eventCount++;
-            if (tracker.onData(ev.data) && result.ttftAtUs === null) result.ttftAtUs = rel();
+            if (!tracker.onData(ev.data)) continue;
+            if (result.ttftAtUs === null) result.ttftAtUs = at;
+            else itl.push(at - lastContent);
+            lastContent = at;
           }
         }
+        result.itlUs = itl;
         if (req.llm) result.outputTokens = tracker.result().outputTokens;
         if (req.llm && format === 'sse' && !tracker.done && res.statusCode < 400) result.errorKind = 'stream_truncated';
       } else {

@@ -22,7 +22,15 @@ export function formatSummary(s: RunSummary, title?: string): string {
   lines.push(row('TTFB', s.ttfbMs));
   lines.push(row('TTFT (from send)', s.ttftMs));
   lines.push(row('TTFT (from schedule)', s.ttftFromScheduledMs));
+  lines.push(row('ITL (every gap)', s.itlMs));
+  lines.push(row('TPOT', s.tpotMs));
   lines.push(row('send lateness', s.latenessMs));
+  for (const [name, p] of Object.entries(s.serverTimingMs ?? {})) lines.push(row(`server ${name}`, p));
+  if (s.outputTokensPerSecond.count > 0) {
+    const t = s.outputTokensPerSecond;
+    lines.push(`output tokens/s per request: p50 ${fmt(t.p50)}  p90 ${fmt(t.p90)}  p99 ${fmt(t.p99)}; in total ${fmt(s.totalOutputTokensPerSecond)} tokens/s`);
+  }
+  if (s.goodput) lines.push(`goodput (${s.goodput.slo}, from the scheduled send): ${s.goodput.met} of ${s.requests} requests (${(s.goodput.fraction * 100).toFixed(1)} %), ${fmt(s.goodput.reqPerS, 2)} req/s`);
   const notes: string[] = [];
   if (s.capDelayed > 0) notes.push(`${s.capDelayed} requests waited for the in-flight cap`);
   if (s.shorterThanRecorded > 0) notes.push(`${s.shorterThanRecorded} answers were shorter than recorded`);

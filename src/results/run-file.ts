@@ -3,6 +3,7 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Database as Db, Statement } from 'better-sqlite3';
 import { TracewarpError } from '../errors.ts';
+import { decodeBlob, encodeBlob } from '../trace/codec.ts';
 import type { RequestResult, RunMeta } from './types.ts';
 
 /** `meta.format` of a run file. */
@@ -16,10 +17,11 @@ CREATE TABLE results (
   idx INTEGER PRIMARY KEY, trace_seq INTEGER NOT NULL, scheduled_us INTEGER NOT NULL, sent_us INTEGER,
   ttfb_at_us INTEGER, ttft_at_us INTEGER, end_us INTEGER, status INTEGER, error_kind TEXT,
   request_bytes INTEGER NOT NULL, response_bytes INTEGER NOT NULL, streamed INTEGER NOT NULL, event_count INTEGER NOT NULL,
-  output_tokens INTEGER, expected_output_tokens INTEGER, prompt_tokens INTEGER, cap_delayed INTEGER NOT NULL, label TEXT
+  output_tokens INTEGER, expected_output_tokens INTEGER, prompt_tokens INTEGER, cap_delayed INTEGER NOT NULL, label TEXT,
+  trace_id TEXT, itl BLOB, server_timing TEXT
 );`;
 
-const COLUMNS = ['idx', 'trace_seq', 'scheduled_us', 'sent_us', 'ttfb_at_us', 'ttft_at_us', 'end_us', 'status', 'error_kind', 'request_bytes', 'response_bytes', 'streamed', 'event_count', 'output_tokens', 'expected_output_tokens', 'prompt_tokens', 'cap_delayed', 'label'] as const;
+const COLUMNS = ['idx', 'trace_seq', 'scheduled_us', 'sent_us', 'ttfb_at_us', 'ttft_at_us', 'end_us', 'status', 'error_kind', 'request_bytes', 'response_bytes', 'streamed', 'event_count', 'output_tokens', 'expected_output_tokens', 'prompt_tokens', 'cap_delayed', 'label', 'trace_id', 'itl', 'server_timing'] as const;
 
 /**
  * Writes a run file (SQLite): `meta` (JSON values: `format`, `format_version`, and the {@link RunMeta} fields) and one
@@ -61,7 +63,8 @@ export class RunWriter {
     this.db.transaction(() => {
       for (const r of batch) {
         this.insert.run(r.index, r.traceSeq, r.scheduledUs, r.sentUs, r.ttfbAtUs, r.ttftAtUs, r.endUs, r.status, r.errorKind,
-          r.requestBytes, r.responseBytes, r.streamed ? 1 : 0, r.eventCount, r.outputTokens, r.expectedOutputTokens, r.promptTokens, r.capDelayed ? 1 : 0, r.label);
+          r.requestBytes, r.responseBytes, r.streamed ? 1 : 0, r.eventCount, r.outputTokens, r.expectedOutputTokens, r.promptTokens, r.capDelayed ? 1 : 0, r.label,
+          r.traceId ?? null, r.itlUs && r.itlUs.length > 0 ? encodeBlob(r.itlUs) : null, r.serverTiming ? JSON.stringify(r.serverTiming) : null);
       }
     })();
   }
@@ -83,7 +86,8 @@ interface ResultRow {
   idx: number; trace_seq: number; scheduled_us: number; sent_us: number | null; ttfb_at_us: number | null; ttft_at_us: number | null;
   end_us: number | null; status: number | null; error_kind: string | null; request_bytes: number; response_bytes: number;
   streamed: number; event_count: number; output_tokens: number | null; expected_output_tokens: number | null;
-  prompt_tokens: number | null; cap_delayed: number; label: string | null;
+  prompt_tokens: number | null; cap_delayed: number; label: string | null; trace_id: string | null; itl: Buffer | null;
+  server_timing: string | null;
 }
 
 /**
@@ -103,6 +107,7 @@ export function readRunFile(path: string): { meta: RunMeta & Record<string, unkn
       endUs: r.end_us, status: r.status, errorKind: r.error_kind as RequestResult['errorKind'], requestBytes: r.request_bytes,
       responseBytes: r.response_bytes, streamed: r.streamed === 1, eventCount: r.event_count, outputTokens: r.output_tokens,
       expectedOutputTokens: r.expected_output_tokens, promptTokens: r.prompt_tokens, capDelayed: r.cap_delayed === 1, label: r.label,
+      traceId: r.trace_id, itlUs: r.itl ? decodeBlob<number[]>(r.itl) : r.streamed ? [] : null, serverTiming: r.server_timing ? JSON.parse(r.server_timing) : null,
     }));
     db.close();
     return { meta: meta as RunMeta & Record<string, unknown>, results };

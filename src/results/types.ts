@@ -37,6 +37,12 @@ export interface RequestResult {
   capDelayed: boolean;
   /** Anomaly label of an injected request (`oversize`, `burst`, …), null for normal traffic. */
   label: string | null;
+  /** Gaps between consecutive content events of a streamed answer (inter-token latencies), µs; null if not streamed. */
+  itlUs?: number[] | null;
+  /** `Server-Timing` durations the answer carried, ms by metric name. */
+  serverTiming?: Record<string, number> | null;
+  /** W3C trace id sent in this request's `traceparent`. */
+  traceId?: string | null;
 }
 
 /** Describes a run (the `meta` of a run file). */

@@ -115,16 +115,19 @@ export async function startSim(opts: SimOptions = {}): Promise<SimServer> {
     const choice = (delta: Record<string, unknown> | string, finish: string | null) =>
       kind === 'chat' ? { index: 0, delta, logprobs: null, finish_reason: finish } : { index: 0, text: delta, logprobs: null, finish_reason: finish };
 
-    if (stream) {
-      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
-      res.flushHeaders();
-    }
+    const arrivedAt = performance.now();
+    let startedAt = arrivedAt;
     const seq: Sequence = {
       promptTokens,
       targetTokens: target,
       generated: 0,
       onStart: () => {
-        if (stream && kind === 'chat') write({ id, object, created, model: modelName, choices: [choice({ role: 'assistant', content: '' }, null)] });
+        startedAt = performance.now();
+        if (!stream) return;
+        // Headers go out when the request gets a batch slot, carrying how long it queued (Server-Timing, ms).
+        res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'server-timing': `queue;dur=${(startedAt - arrivedAt).toFixed(2)}` });
+        res.flushHeaders();
+        if (kind === 'chat') write({ id, object, created, model: modelName, choices: [choice({ role: 'assistant', content: '' }, null)] });
       },
       onToken: () => {
         const piece = decodeTokens([words[textRng.int(words.length)]!]);
@@ -141,6 +144,7 @@ export async function startSim(opts: SimOptions = {}): Promise<SimServer> {
           return;
         }
         const text = pieces.join('');
+        res.setHeader('server-timing', `queue;dur=${(startedAt - arrivedAt).toFixed(2)}, engine;dur=${(performance.now() - startedAt).toFixed(2)}`);
         sendJson(res, 200, {
           id, object: kind === 'chat' ? 'chat.completion' : 'text_completion', created, model: modelName,
           choices: [kind === 'chat' ? { index: 0, message: { role: 'assistant', content: text }, logprobs: null, finish_reason: finish } : { index: 0, text, logprobs: null, finish_reason: finish }],

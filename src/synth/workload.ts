@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { synthesizeRequest } from '../protocols/index.ts';
+import type { SynthOptions } from '../protocols/adapter.ts';
 import { isGenerative } from '../protocols/openai.ts';
 import type { PlannedRequest } from '../replay/engine.ts';
 import type { Rng } from '../rng.ts';
@@ -53,14 +54,14 @@ export class WorkloadDigest {
  * and fingerprint salt, synthesizes the body through the protocol adapter (seeded per index: `synth/<index>`; content
  * keyed by fingerprints from one `shared` stream) and applies its anomaly. Feeds `digest` when given.
  */
-export function* synthesizeWorkload(arrivals: readonly Arrival[], getRecord: (seq: number) => TraceRecord, rng: Rng, digest?: WorkloadDigest): Generator<PlannedRequest> {
+export function* synthesizeWorkload(arrivals: readonly Arrival[], getRecord: (seq: number) => TraceRecord, rng: Rng, digest?: WorkloadDigest, opts?: SynthOptions): Generator<PlannedRequest> {
   const synth = rng.child('synth');
   const shared = rng.child('shared');
   for (let index = 0; index < arrivals.length; index++) {
     const a = arrivals[index]!;
     const base = getRecord(a.seq);
     const r = salted(applyDriftToRecord(base, [...a.drift, ...anomalyDrift(a.anomaly, base)]), a.fingerprintSalt);
-    const s = applyAnomaly(synthesizeRequest(r, synth.child(String(index)), shared), r, a.anomaly);
+    const s = applyAnomaly(synthesizeRequest(r, synth.child(String(index)), shared, opts), r, a.anomaly);
     const p: PlannedRequest = {
       index,
       traceSeq: a.seq,

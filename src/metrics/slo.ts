@@ -1,0 +1,61 @@
+import { TracewarpError } from '../errors.ts';
+import type { RequestResult } from '../results/types.ts';
+import { parseDurationUs } from '../units.ts';
+
+/** Service-level objectives for goodput, µs per metric: a request meets them when every one holds. */
+export interface Slo {
+  ttftUs?: number;
+  tpotUs?: number;
+  itlUs?: number;
+  e2eUs?: number;
+  /** The text it was parsed from. */
+  text: string;
+}
+
+/**
+ * Parses `--slo 'ttft<500ms,tpot<50ms,e2e<10s'` (metrics `ttft`, `tpot`, `itl` (every gap), `e2e`; durations with a
+ * unit). Goodput is the rate of requests that met every objective, as in DistServe (Zhong et al., OSDI 2024) and
+ * vLLM's `bench serve --goodput`.
+ * @throws TracewarpError `TW_USAGE` listing every problem.
+ */
+export function parseSlo(text: string): Slo {
+  const slo: Slo = { text };
+  const errors: string[] = [];
+  for (const part of text.split(',').map((s) => s.trim()).filter(Boolean)) {
+    const m = /^(ttft|tpot|itl|e2e)\s*<\s*(.+)$/.exec(part);
+    if (!m) {
+      errors.push(`'${part}': expected METRIC<DURATION with METRIC one of ttft, tpot, itl, e2e (e.g. ttft<500ms)`);
+      continue;
+    }
+    try {
+      slo[`${m[1] as 'ttft'}Us`] = parseDurationUs(m[2]!);
+    } catch (err) {
+      errors.push(`'${part}': ${(err as Error).message}`);
+    }
+  }
+  if (errors.length > 0 || text.trim() === '') throw new TracewarpError('TW_USAGE', `--slo: ${errors.join('; ') || 'empty'}`);
+  return slo;
+}
+
+/**
+ * Per-request LLM timing from the *scheduled* send (what a user who arrived on schedule felt): TTFT (first content
+ * event; for a non-streamed answer the whole answer), TPOT = (E2E − TTFT) / (output tokens − 1), every ITL gap, E2E.
+ */
+export function requestTiming(r: RequestResult): { ttftUs: number; tpotUs: number | null; e2eUs: number } | null {
+  if (r.endUs === null || r.sentUs === null) return null;
+  const e2e = r.endUs - r.scheduledUs;
+  const ttft = (r.ttftAtUs ?? r.endUs) - r.scheduledUs;
+  const tpot = r.outputTokens !== null && r.outputTokens > 1 && r.ttftAtUs !== null ? (r.endUs - r.ttftAtUs) / (r.outputTokens - 1) : null;
+  return { ttftUs: ttft, tpotUs: tpot, e2eUs: e2e };
+}
+
+/** True when a completed request met every objective of the SLO. */
+export function meetsSlo(r: RequestResult, slo: Slo): boolean {
+  const t = requestTiming(r);
+  if (!t) return false;
+  if (slo.ttftUs !== undefined && t.ttftUs >= slo.ttftUs) return false;
+  if (slo.e2eUs !== undefined && t.e2eUs >= slo.e2eUs) return false;
+  if (slo.tpotUs !== undefined && t.tpotUs !== null && t.tpotUs >= slo.tpotUs) return false;
+  if (slo.itlUs !== undefined && (r.itlUs ?? []).some((g) => g >= slo.itlUs!)) return false;
+  return true;
+}
