@@ -86,3 +86,12 @@ export function startCli(args: string[], opts: { cwd?: string } = {}): Promise<{
     });
   });
 }
+
+/** Polls until `cond` holds (records are handed over when the response has closed, a tick after the client sees its end). */
+export async function waitFor(cond: () => boolean, timeoutMs = 5000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import { startRecordingProxy, type RecordingProxy } from '../src/capture/proxy.ts';
 import type { TraceRecord } from '../src/types.ts';
-import { startUpstream } from './helpers.ts';
+import { startUpstream, waitFor } from './helpers.ts';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
@@ -247,12 +247,3 @@ describe('recording proxy upstream failures', () => {
     }
   });
 });
-
-/** Polls until `cond` holds (records are handed over when the response has closed, a tick after the client sees its end). */
-export async function waitFor(cond: () => boolean, timeoutMs = 5000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
