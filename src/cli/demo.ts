@@ -30,6 +30,8 @@ export interface DemoOptions {
   /** Where the replay's run file goes. Default `runs/demo.run.db` (overwritten). */
   run: string;
   json?: boolean;
+  /** Goodput objectives for the report. Default `ttft<500ms,tpot<25ms`. */
+  slo?: string;
 }
 
 /**
@@ -70,7 +72,7 @@ export async function runDemo(opts: DemoOptions, out: Output): Promise<number> {
     out.err(`demo: 3/4 drove ${plural(driven, 'request')} (${failed} failed); the proxy recorded ${plural(written, 'exchange')} to ${opts.trace}`);
     if (!opts.json) runInspect(opts.trace, {}, out);
     out.err(`demo: 4/4 replaying ${opts.trace} at ${opts.speed}× against sim`);
-    await runReplay(opts.trace, { target: sim.url, speed: opts.speed, seed: opts.seed, out: opts.run, force: true, json: opts.json }, out);
+    await runReplay(opts.trace, { target: sim.url, speed: opts.speed, seed: opts.seed, out: opts.run, force: true, json: opts.json, slo: opts.slo ?? 'ttft<500ms,tpot<25ms' }, out);
     return failed > 0 || written !== driven ? 1 : 0;
   } finally {
     await sim.close();

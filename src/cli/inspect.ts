@@ -46,6 +46,14 @@ export function inspectTrace(path: string): InspectReport {
     add('responseBytes', r.column('response_bytes'));
     add('latencyMs', r.column('latency_us'), 1000);
     add('ttftMs', r.column('ttft_us'), 1000);
+    // Inter-token latency: gaps between the events after the first content event of each streamed answer.
+    const itl: number[] = [];
+    for (const rec of r.records()) {
+      if (!rec.eventOffsetsUs || rec.ttftUs === null) continue;
+      const content = rec.eventOffsetsUs.filter((t) => t >= rec.ttftUs!);
+      for (let i = 1; i < content.length; i++) itl.push((content[i]! - content[i - 1]!) / 1000);
+    }
+    add('itlMs', itl);
     return {
       file: path,
       formatVersion: r.meta.formatVersion,

@@ -138,9 +138,10 @@ function program(out: Output, result: { code: number }, argv: readonly string[])
     .option('--seed <n>', 'seed', intArg('--seed', 0), 1)
     .option('--trace <file>', 'where the recorded trace goes (overwritten)', 'traces/demo.trace.db')
     .option('--run <file>', 'where the run file goes (overwritten)', 'runs/demo.run.db')
+    .option('--slo <objectives>', 'goodput objectives for the report', 'ttft<500ms,tpot<25ms')
     .option('--json', 'print the replay summary as one JSON object')
     .action(async (o) => {
-      result.code = await runDemo({ durationS: o.duration, speed: o.speed, seed: o.seed, trace: o.trace, run: o.run, json: o.json }, out);
+      result.code = await runDemo({ durationS: o.duration, speed: o.speed, seed: o.seed, trace: o.trace, run: o.run, json: o.json, slo: o.slo }, out);
     });
   return p;
 }
