@@ -10,22 +10,10 @@ export function monoUs(): number {
   return Number((process.hrtime.bigint() - origin) / 1000n);
 }
 
-/** Monotonic time in fractional µs (sub-µs precision), for in-process measurements. */
-export function monoUsPrecise(): number {
-  return Number(process.hrtime.bigint() - origin) / 1000;
-}
-
 /** Wall-clock time in integer µs since the Unix epoch (ms precision from `Date.now()`). */
 export function wallUs(): number {
   return Date.now() * 1000;
 }
-
-/** µs → ms (fractional). */
-export const usToMs = (us: number): number => us / 1000;
-/** ms → µs (rounded to an integer). */
-export const msToUs = (ms: number): number => Math.round(ms * 1000);
-/** s → µs (rounded to an integer). */
-export const sToUs = (s: number): number => Math.round(s * 1e6);
 
 /**
  * Parses a duration such as `500ms`, `2s`, `1.5m`, `250us` or a bare number of seconds into µs.
@@ -39,6 +27,3 @@ export function parseDurationUs(text: string): number {
   const factor = unit === 'us' || unit === 'µs' ? 1 : unit === 'ms' ? 1e3 : unit === 's' ? 1e6 : unit === 'm' ? 60e6 : 3600e6;
   return Math.round(v * factor);
 }
-
-/** Resolves after `ms` milliseconds. */
-export const sleepMs = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
