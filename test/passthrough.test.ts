@@ -195,6 +195,45 @@ describe('recording proxy upstream failures', () => {
     }
   });
 
+  it('cancels the upstream within 100 ms when the client aborts before any answer; 50 times, then a normal request works', async () => {
+    const opened = new Map<string, number>();
+    const cancelDelays: number[] = [];
+    const abortedAt = new Map<string, number>();
+    const up = await startUpstream((req, res) => {
+      const id = req.url!;
+      opened.set(id, performance.now());
+      if (id === '/ok') return res.end('fine');
+      res.on('close', () => {
+        const a = abortedAt.get(id);
+        if (a !== undefined) cancelDelays.push(performance.now() - a);
+      });
+      // Thinks for 5 s before answering: only a cancel ends it sooner.
+      const t = setTimeout(() => res.end('late'), 5000);
+      res.on('close', () => clearTimeout(t));
+    });
+    const records: TraceRecord[] = [];
+    const proxy = await startRecordingProxy({ upstream: up.url, onRecord: (r) => records.push(r) });
+    try {
+      await Promise.all(Array.from({ length: 50 }, async (_, i) => {
+        const id = `/think/${i}`;
+        const ac = new AbortController();
+        const pending = request(proxy.url + id, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' }, signal: ac.signal }).catch(() => undefined);
+        await waitFor(() => opened.has(id));
+        abortedAt.set(id, performance.now());
+        ac.abort();
+        await pending;
+      }));
+      await waitFor(() => cancelDelays.length === 50 && records.length === 50);
+      expect(Math.max(...cancelDelays)).toBeLessThan(100);
+      expect(records.every((r) => r.errorKind === 'client_aborted' && r.status === null)).toBe(true);
+      const ok = await request(`${proxy.url}/ok`);
+      expect(await ok.body.text()).toBe('fine');
+    } finally {
+      await proxy.close(500);
+      await up.close();
+    }
+  });
+
   it('records upstream_reset when the upstream drops the connection mid-stream', async () => {
     const up = await startUpstream((req, res) => {
       res.writeHead(200, { 'content-type': 'text/event-stream' });

@@ -9,6 +9,7 @@ import type { Fingerprinter } from '../anonymize/fingerprint.ts';
 import type { CompiledPolicy } from '../anonymize/policy.ts';
 import type { ProtocolId, TraceRecord } from '../types.ts';
 import { monoUs, wallUs } from '../units.ts';
+import { CancellablePool, EXCHANGE_HEADER } from './cancellable-pool.ts';
 import { Exchange, type RawRequest } from './exchange.ts';
 
 /** Options of the recording proxy. Timeouts are in ms. */
@@ -120,11 +121,22 @@ export async function startRecordingProxy(opts: RecordingProxyOptions): Promise<
     describing.add(p);
   };
 
+  const pool = new CancellablePool(opts.upstream, {
+    connections: opts.connections ?? 512,
+    pipelining: 1,
+    headersTimeout: opts.headersTimeoutMs ?? 600_000,
+    bodyTimeout: opts.idleTimeoutMs ?? 300_000,
+  });
+
   app.addHook('onRequest', (request, reply, done) => {
     const ex = new Exchange(++seq, request.method, request.raw.url ?? '/', request.headers, maxCapture);
     request.tw = ex;
     open.add(ex);
-    reply.raw.once('close', () => finish(ex, reply));
+    reply.raw.once('close', () => {
+      // The client left before the upstream answered: cancel the upstream request now, not when it answers.
+      if (ex.status === null) pool.cancel(String(ex.seq));
+      finish(ex, reply);
+    });
     done();
   });
 
@@ -143,19 +155,14 @@ export async function startRecordingProxy(opts: RecordingProxyOptions): Promise<
       upstream: opts.upstream,
       proxyPayloads: false,
       httpMethods: ['DELETE', 'GET', 'HEAD', 'PATCH', 'POST', 'PUT', 'OPTIONS', 'TRACE'],
-      undici: {
-        connections: opts.connections ?? 512,
-        pipelining: 1,
-        headersTimeout: opts.headersTimeoutMs ?? 600_000,
-        bodyTimeout: opts.idleTimeoutMs ?? 300_000,
-      },
+      undici: pool,
       disableRequestLogging: true,
       // Forward the raw path and query byte for byte (http-proxy would re-serialize the query).
       handler: (request: FastifyRequest, reply: FastifyReply, _dest: string, options: object) => reply.from(request.raw.url, options),
       replyOptions: {
         retryDelay: () => null,
         rewriteRequestHeaders: (request: FastifyRequest, headers: IncomingHttpHeaders) => {
-          const out = stripHopByHop(headers);
+          const out: IncomingHttpHeaders = { ...stripHopByHop(headers), [EXCHANGE_HEADER]: String(request.tw!.seq) };
           // W3C trace context: keep the client's traceparent, or add one so the upstream's traces can be joined.
           if (isTraceparent(out.traceparent)) {
             request.tw!.traceContext = 'incoming';
