@@ -57,6 +57,32 @@ async function recordCorpus(captureRaw: boolean): Promise<{ haystacks: string[];
   return { haystacks, trace, cleanup: tmp.cleanup, upstreamBodies };
 }
 
+describe('privacy: values hidden where schema is kept (cases found in review)', () => {
+  it('keeps no secret in KServe schema fields, nested load params, token-like paths, keys or header parameters', async () => {
+    const tmp = tempDir();
+    const up = await startUpstream((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end('{}');
+    });
+    const trace = join(tmp.dir, 'adv.trace.db');
+    const session = await startRecord({ upstream: up.url, host: '127.0.0.1', port: 0, out: trace }, captureOutput());
+    const post = async (path: string, body: unknown, headers: Record<string, string> = {}) => {
+      const c: Case = { id: 0, body: '', headers: '', method: 'POST', path, content_type: headers['content-type'] ?? 'application/json' };
+      expect(await send(session.proxy.url, c, Buffer.from(JSON.stringify(body)))).toBe(200);
+    };
+    await post('/v2/models/m/infer', { parameters: { name: 'ZQX8nameSECRET', classification: 'ZQX8clsSECRET' }, inputs: [{ name: 't', datatype: 'ZQX8dtSECRET', shape: [1], data: ['x'], parameters: { binary_data_size: 'ZQX8bdsSECRET' } }] });
+    await post('/v1/chat/completions', { model: 'm', metadata: { seed: 4111111111111111, n: 987654321012 }, messages: [{ role: 'user', content: 'hi' }] });
+    await post('/v1/chat/completions/ZQXa1b2c5SECRET', { 'sk-proj-ZQXa1B2c3SECRET': 1, ZQXa1KEYb2SECRETc3: 2 });
+    await post('/v1/ZQX28.user:SECRET/chat/completions', { model: 'm', messages: [] }, { 'content-type': 'application/json; secret=ZQXhdrSECRET' });
+    await session.stop();
+    await up.close();
+    const files = readAll(traceFiles(trace));
+    expect(findPlanted(['ZQX8nameSECRET', 'ZQX8clsSECRET', 'ZQX8dtSECRET', 'ZQX8bdsSECRET', '4111111111111111', '987654321012', 'ZQXa1b2c5SECRET', 'ZQXa1B2c3SECRET', 'ZQXa1KEYb2SECRETc3', 'ZQX28.user:SECRET', 'ZQXhdrSECRET'], files)).toEqual([]);
+    expect(files.join('').includes('SECRET')).toBe(false);
+    tmp.cleanup();
+  });
+});
+
 describe('fingerprint key', () => {
   it('never reaches the trace, in any form, while fingerprints link equal prompts', async () => {
     const tmp = tempDir();

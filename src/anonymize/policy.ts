@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { TracewarpError } from '../errors.ts';
+import { looksLikeData } from './names.ts';
 
 /**
  * The anonymization policy file (YAML or JSON). Everything not listed is dropped (an allow-list, DESIGN decision 2).
@@ -119,6 +120,18 @@ export function loadPolicy(path: string): CompiledPolicy {
 }
 
 /**
+ * The recorded form of an allowed header value: media-type headers keep their media types only (parameters such as
+ * `boundary` or `charset` dropped); other allowed values are kept when short and token-like, else dropped.
+ */
+function headerValue(name: string, value: string): string | null {
+  if (name === 'content-type' || name === 'accept') {
+    const types = value.split(',').map((t) => t.split(';')[0]!.trim().toLowerCase()).filter((t) => /^[a-z*]+\/[a-z0-9.+*-]{1,40}$/.test(t));
+    return types.length > 0 ? types.join(', ') : null;
+  }
+  return /^[A-Za-z0-9.,:;=_ /*+-]{0,64}$/.test(value) && !value.split(/[\s,;=]+/).some(looksLikeData) ? value : null;
+}
+
+/**
  * What the policy lets a trace keep of a request's headers and query: header names (with allowed values) and query
  * keys (with allowed values). Values outside the allow-lists are `null`.
  */
@@ -127,11 +140,15 @@ export function describeHeadersAndQuery(policy: CompiledPolicy, headers: Record<
   if (policy.headerNames) {
     out.headers = Object.entries(headers)
       .filter(([name]) => HEADER_NAME.test(name))
-      .map(([name, v]) => [name, policy.headerValues.has(name) && !NEVER_VALUES.has(name) ? (Array.isArray(v) ? v.join(', ') : (v ?? '')) : null]);
+      .map(([name, v]) => [name, policy.headerValues.has(name) && !NEVER_VALUES.has(name) ? headerValue(name, Array.isArray(v) ? v.join(', ') : (v ?? '')) : null]);
   }
   const q = url.indexOf('?');
   if (policy.queryKeys && q >= 0) {
-    out.query = [...new URLSearchParams(url.slice(q + 1))].map(([k, v]) => [/^[A-Za-z0-9_.\-[\]]{1,64}$/.test(k) ? k : '{key}', policy.queryValues.has(k) ? v : null]);
+    out.query = [...new URLSearchParams(url.slice(q + 1))].map(([k, v]) => [
+      /^[A-Za-z0-9_.\-[\]]{1,64}$/.test(k) && !looksLikeData(k) ? k : '{key}',
+      // An allowed value is kept only when it reads like a version or a word (`2024-02-01-preview`, `json`).
+      policy.queryValues.has(k) && (/^\d{4}-\d{2}-\d{2}(-[a-z]+)?$/.test(v) || (/^[A-Za-z0-9._-]{1,32}$/.test(v) && !looksLikeData(v))) ? v : null,
+    ]);
   }
   return out;
 }

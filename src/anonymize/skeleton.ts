@@ -1,4 +1,5 @@
 import type { Params, SkeletonNode } from '../types.ts';
+import { isSchemaKey, looksLikeData } from './names.ts';
 import { DEFAULT_KEPT_PARAMS } from './policy.ts';
 
 /**
@@ -22,9 +23,6 @@ const LITERALS: Record<string, ReadonlySet<string>> = {
   datatype: new Set(['BOOL', 'UINT8', 'UINT16', 'UINT32', 'UINT64', 'INT8', 'INT16', 'INT32', 'INT64', 'FP16', 'FP32', 'FP64', 'BYTES', 'BF16']),
 };
 
-/** Object keys that look like schema names are kept; a key that looks like data (an e-mail, an id, spaces) is replaced. */
-const SAFE_KEY = /^[A-Za-z_][A-Za-z0-9_-]{0,63}$/;
-const LOOKS_LIKE_ID = /\d{4,}|^[0-9a-f]{16,}$/i;
 
 /** The anonymized description of one JSON value. */
 export interface Described {
@@ -37,7 +35,8 @@ export interface Described {
 
 /**
  * Describes a parsed JSON value by structure only: keys, types, string lengths and array lengths; values are dropped
- * except {@link KEPT_PARAMS} (at any depth, by dotted path) and closed-vocabulary literals such as chat roles.
+ * except top-level {@link KEPT_PARAMS} (and `stream_options.include_usage`), closed-vocabulary literals such as chat
+ * roles, and the adapter's schema fields (`keep`).
  * Arrays whose elements all have the same structure and sizes (tensors, token arrays) are stored as one `u` node and a
  * length, so a 1M-element tensor describes in O(n) time and O(1) space.
  */
@@ -52,11 +51,11 @@ export function describeJson(value: unknown, opts: DescribeOptions = {}): Descri
 /** Protocol-specific additions to what is kept. */
 export interface DescribeOptions {
   /**
-   * Keys whose values are kept verbatim at any depth, as parameters: strings, numbers, booleans and arrays of
-   * integers (e.g. KServe tensor `name`, `datatype`, `shape`). Only adapters whose protocol defines those keys as
-   * schema, never data, pass them.
+   * Schema fields of the adapter's protocol kept verbatim as parameters, by key: each predicate says whether a value
+   * at a path is schema (e.g. KServe `inputs[0].shape`: integers; `inputs[0].name`: a name-like string). Anything
+   * else under those keys is described like any value.
    */
-  keep?: ReadonlySet<string>;
+  keep?: ReadonlyMap<string, (value: unknown, path: string) => boolean>;
   /**
    * Paths of strings described by their token count elsewhere (prompt texts): their length is recorded as 0, because a
    * replay rebuilds them from tokens, not characters.
@@ -69,7 +68,7 @@ export interface DescribeOptions {
 }
 
 interface Ctx {
-  keep: ReadonlySet<string> | null;
+  keep: ReadonlyMap<string, (value: unknown, path: string) => boolean> | null;
   tokenized: RegExp | null;
   params: ReadonlySet<string>;
   objectKeys: boolean;
@@ -77,12 +76,14 @@ interface Ctx {
 
 function node(v: unknown, path: string, sizes: number[], params: Params, key: string | null, ctx: Ctx): SkeletonNode {
   if (v === null) return { t: 'z' };
-  const kept = key !== null && ctx.keep !== null && ctx.keep.has(key);
+  const kept = key !== null && ctx.keep !== null && (ctx.keep.get(key)?.(v, path) ?? false);
+  // Load-driving parameters count at the top level only (a nested `seed` or `n` is somebody's data).
+  const param = key !== null && ctx.params.has(key) && (path === key || path === 'stream_options.include_usage');
   switch (typeof v) {
     case 'string': {
       const lit = key !== null ? LITERALS[key] : undefined;
       if (lit && lit.has(v)) return { t: 'l', v };
-      if (kept || (key === 'model' && path.indexOf('.') === -1 && ctx.params.has('model'))) {
+      if (kept || (key === 'model' && param)) {
         params[path] = v;
         return { t: 'p', name: path };
       }
@@ -90,13 +91,13 @@ function node(v: unknown, path: string, sizes: number[], params: Params, key: st
       return { t: 's' };
     }
     case 'number':
-      if (kept || (key !== null && ctx.params.has(key))) {
+      if (kept || param) {
         params[path] = v;
         return { t: 'p', name: path };
       }
       return Number.isInteger(v) ? { t: 'i' } : { t: 'f' };
     case 'boolean':
-      if (kept || (key !== null && ctx.params.has(key))) {
+      if (kept || param) {
         params[path] = v;
         return { t: 'p', name: path };
       }
@@ -107,7 +108,7 @@ function node(v: unknown, path: string, sizes: number[], params: Params, key: st
       return { t: 'z' };
   }
   if (Array.isArray(v)) {
-    if (kept && v.every((x) => Number.isInteger(x))) {
+    if (kept) {
       params[path] = v as number[];
       return { t: 'p', name: path };
     }
@@ -116,7 +117,7 @@ function node(v: unknown, path: string, sizes: number[], params: Params, key: st
   const k: Array<[string, SkeletonNode]> = [];
   let hidden = 0;
   for (const [name, child] of Object.entries(v as Record<string, unknown>)) {
-    const safe = ctx.objectKeys && SAFE_KEY.test(name) && !LOOKS_LIKE_ID.test(name) ? name : `{key${hidden++}}`;
+    const safe = ctx.objectKeys && isSchemaKey(name) ? name : `{key${hidden++}}`;
     k.push([safe, node(child, path ? `${path}.${safe}` : safe, sizes, params, safe, ctx)]);
   }
   return { t: 'o', k };
@@ -174,6 +175,9 @@ export function templateRoute(url: string): string {
     if (/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(seg)) return '{id}';
     if (/\d{3,}/.test(seg) || /^[0-9a-f]{12,}$/i.test(seg) || /^\d+$/.test(seg)) return '{id}';
     if (!/^[A-Za-z0-9._:-]+$/.test(seg)) return '{id}';
+    // Each `:`/`.`-separated part must read like a name (`gemini-x:generateContent` yes, `user:ZQXa1b2` no).
+    // API paths are lower- or camelCase words: a part with capitals and digits, or an all-capitals word, is data.
+    if (seg.split(/[:.]/).some((part) => looksLikeData(part) || (/[A-Z]/.test(part) && /\d/.test(part)) || /^[A-Z0-9_-]{4,}$/.test(part))) return '{id}';
     return seg;
   });
   return segs.join('/') || '/';

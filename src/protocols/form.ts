@@ -1,11 +1,16 @@
 import busboy from '@fastify/busboy';
 import { synthesizeImage } from '../synth/image.ts';
 import type { Features, TraceRecord } from '../types.ts';
-import { baseDescription, fillRoute, imageInfo, seededBytes, type ExtractContext, type ProtocolAdapter, type SynthRngs } from './adapter.ts';
+import { looksLikeData } from '../anonymize/names.ts';
+import { baseDescription, fillRoute, imageInfo, mediaType, seededBytes, type ExtractContext, type ProtocolAdapter, type SynthRngs } from './adapter.ts';
 
 type Part = NonNullable<Features['parts']>[number];
-const SAFE_NAME = /^[A-Za-z_][A-Za-z0-9_.[\]-]{0,63}$/;
-const safeName = (n: string) => (SAFE_NAME.test(n) && !/\d{4,}/.test(n) ? n : null);
+const safeName = (n: string) => (/^[A-Za-z_][A-Za-z0-9_.[\]-]{0,63}$/.test(n) && !looksLikeData(n) ? n : null);
+/** A part's media type when it is a plain `type/subtype` (parameters and odd values dropped). */
+const safeMime = (m: string | undefined) => {
+  const t = mediaType(m);
+  return t !== null && /^[a-z]+\/[a-z0-9.+-]{1,40}$/.test(t) ? t : null;
+};
 
 /**
  * Parses a multipart/form-data body with `@fastify/busboy` into parts: field name (kept when schema-like), content
@@ -22,10 +27,10 @@ function multipartParts(ctx: ExtractContext): Promise<Part[] | null> {
       return;
     }
     bb.on('field', (name: string, value: string, _nt: boolean, _vt: boolean, _enc: string, mime: string) => {
-      parts.push({ name: safeName(name), contentType: mime || null, bytes: Buffer.byteLength(value) });
+      parts.push({ name: safeName(name), contentType: safeMime(mime), bytes: Buffer.byteLength(value) });
     });
     bb.on('file', (name: string, stream: NodeJS.ReadableStream, _filename: string, _enc: string, mime: string) => {
-      const p: Part = { name: safeName(name), contentType: mime || null, bytes: 0, filename: true };
+      const p: Part = { name: safeName(name), contentType: safeMime(mime), bytes: 0, filename: true };
       parts.push(p);
       const chunks: Buffer[] = [];
       stream.on('data', (c: Buffer) => {

@@ -2,6 +2,8 @@ import type { Features, TraceRecord } from '../types.ts';
 import { fillRoute, seededBytes, type ExtractContext, type ProtocolAdapter, type SynthesizedRequest, type SynthRngs } from './adapter.ts';
 import { describeJsonBody, parseJson, synthesizeJsonBody } from './generic.ts';
 
+import { isSchemaName } from '../anonymize/names.ts';
+
 /**
  * KServe v2 / Triton HTTP inference protocol (`POST /v2/models/{model}[/versions/{v}]/infer`), per the KServe
  * "Open Inference Protocol" REST spec, including Triton's binary tensor data extension: when the
@@ -9,7 +11,17 @@ import { describeJsonBody, parseJson, synthesizeJsonBody } from './generic.ts';
  * Kept: tensor names, datatypes and shapes (schema, not data), requested outputs, `binary_data*` parameters; element
  * values become lengths (BYTES) or types (numbers).
  */
-export const KSERVE_KEPT_KEYS: ReadonlySet<string> = new Set(['name', 'datatype', 'shape', 'binary_data', 'binary_data_size', 'binary_data_output', 'classification']);
+export const KSERVE_SCHEMA: ReadonlyMap<string, (value: unknown, path: string) => boolean> = new Map<string, (value: unknown, path: string) => boolean>([
+  ['name', (v, path) => /^(inputs|outputs)\[\d+\]\.name$/.test(path) && isSchemaName(v)],
+  ['shape', (v, path) => /^(inputs|outputs)\[\d+\]\.shape$/.test(path) && Array.isArray(v) && v.length <= 16 && v.every((x) => Number.isInteger(x) && x >= -1 && x < 2 ** 31)],
+  ['binary_data_size', (v) => Number.isInteger(v) && (v as number) >= 0],
+  ['classification', (v) => Number.isInteger(v) && (v as number) >= 0 && (v as number) < 10_000],
+  ['binary_data', (v) => typeof v === 'boolean'],
+  ['binary_data_output', (v) => typeof v === 'boolean'],
+]);
+
+/** Datatypes of the Open Inference Protocol (any other value is not kept). */
+const DATATYPES = new Set(['BOOL', 'UINT8', 'UINT16', 'UINT32', 'UINT64', 'INT8', 'INT16', 'INT32', 'INT64', 'FP16', 'FP32', 'FP64', 'BYTES', 'BF16']);
 
 /** Header of the binary tensor extension (Triton `binary_tensor_data` extension). */
 export const INFERENCE_HEADER = 'inference-header-content-length';
@@ -21,8 +33,13 @@ type Tensor = { name?: unknown; datatype?: unknown; shape?: unknown };
 function tensors(list: unknown): Array<{ name: string; datatype: string; shape: number[]; elements: number }> {
   if (!Array.isArray(list)) return [];
   return list.map((t: Tensor) => {
-    const shape = Array.isArray(t?.shape) ? (t.shape as unknown[]).filter((x): x is number => Number.isInteger(x)) : [];
-    return { name: typeof t?.name === 'string' ? t.name : '', datatype: typeof t?.datatype === 'string' ? t.datatype : '', shape, elements: shape.reduce((a, b) => a * b, 1) };
+    const shape = Array.isArray(t?.shape) && t.shape.length <= 16 ? (t.shape as unknown[]).filter((x): x is number => Number.isInteger(x) && (x as number) >= -1 && (x as number) < 2 ** 31) : [];
+    return {
+      name: isSchemaName(t?.name) ? t.name : '{name}',
+      datatype: typeof t?.datatype === 'string' && DATATYPES.has(t.datatype) ? t.datatype : '{other}',
+      shape,
+      elements: shape.reduce((a, b) => a * b, 1),
+    };
   });
 }
 
@@ -42,7 +59,7 @@ export const kserveV2: ProtocolAdapter = {
     const parsed = parseJson(n === null ? ctx.body : ctx.body.subarray(0, n));
     if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) return null;
     const body = parsed as { inputs?: unknown; outputs?: unknown };
-    const d = describeJsonBody('kserve-v2', ctx, body, { keep: KSERVE_KEPT_KEYS });
+    const d = describeJsonBody('kserve-v2', ctx, body, { keep: KSERVE_SCHEMA });
     d.features.tensors = tensors(body.inputs);
     d.model = /^\/v2\/models\/([^/]+)/.exec(ctx.route)?.[1] ?? null;
     if (n !== null) {

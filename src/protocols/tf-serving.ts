@@ -1,3 +1,4 @@
+import { isSchemaName } from '../anonymize/names.ts';
 import type { ProtocolAdapter } from './adapter.ts';
 import { describeJsonBody, genericJson, parseJson } from './generic.ts';
 
@@ -13,7 +14,7 @@ export const tfServing: ProtocolAdapter = {
     const parsed = ctx.complete ? parseJson(ctx.body) : undefined;
     if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) return null;
     const body = parsed as { instances?: unknown; inputs?: unknown; examples?: unknown };
-    const d = describeJsonBody('tf-serving', ctx, body, { keep: new Set(['signature_name']) });
+    const d = describeJsonBody('tf-serving', ctx, body, { keep: new Map([['signature_name', (v: unknown, path: string) => path === 'signature_name' && isSchemaName(v)]]) });
     const rows = body.instances ?? body.examples;
     if (Array.isArray(rows)) d.features.batch = rows.length;
     else if (Array.isArray(body.inputs)) d.features.batch = body.inputs.length;

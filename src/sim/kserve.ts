@@ -92,11 +92,21 @@ export async function handleKserve(req: IncomingMessage, res: ServerResponse, pa
   let request: { id?: unknown; inputs?: Array<{ name?: unknown; datatype?: unknown; shape?: unknown; data?: unknown; parameters?: { binary_data_size?: unknown } }>; outputs?: Array<{ name?: unknown; parameters?: { binary_data?: unknown } }> };
   try {
     request = JSON.parse(jsonPart.toString('utf8'));
+    if (!request || typeof request !== 'object' || Array.isArray(request)) throw new Error('not an object');
   } catch {
-    send(res, 400, { error: 'request body is not valid JSON' });
+    send(res, 400, { error: 'request body must be a JSON object' });
     return true;
   }
-  const input = request.inputs?.find((i) => i.name === INPUT) ?? request.inputs?.[0];
+  if (!Array.isArray(request.inputs) || (request.outputs !== undefined && !Array.isArray(request.outputs))) {
+    send(res, 400, { error: "'inputs' must be a list of tensors and 'outputs', when given, a list" });
+    return true;
+  }
+  const unknownOutput = request.outputs?.find((o) => !o || typeof o !== 'object' || o.name !== OUTPUT);
+  if (unknownOutput !== undefined) {
+    send(res, 400, { error: `unknown output ${JSON.stringify((unknownOutput as { name?: unknown } | null)?.name ?? null)} (this model has '${OUTPUT}')` });
+    return true;
+  }
+  const input = request.inputs.find((i) => i?.name === INPUT) ?? request.inputs[0];
   const shape = Array.isArray(input?.shape) ? (input!.shape as number[]) : [];
   if (!input || input.datatype !== 'FP32' || shape.length !== 4 || shape[1] !== 3 || !shape.every((d) => Number.isInteger(d) && d > 0) || shape[2]! % 32 !== 0 || shape[3]! % 32 !== 0) {
     send(res, 400, { error: `expected input '${INPUT}' FP32 [N,3,H,W] with H and W multiples of 32, got ${JSON.stringify({ name: input?.name, datatype: input?.datatype, shape })}` });
@@ -118,11 +128,15 @@ export async function handleKserve(req: IncomingMessage, res: ServerResponse, pa
       send(res, 400, { error: `input data has ${flat.length} elements, shape ${JSON.stringify(shape)} needs ${elements}` });
       return true;
     }
+    if (!flat.every((x) => Number.isFinite(x) && Math.abs(x) <= 3.4e38)) {
+      send(res, 400, { error: 'FP32 input data must be finite numbers' });
+      return true;
+    }
     data = Float32Array.from(flat);
   }
   const { ort, session } = loaded;
   const out = (await session.run({ [INPUT]: new ort.Tensor('float32', data, shape) }))[OUTPUT]!;
-  const wantBinary = request.outputs?.some((o) => o.parameters?.binary_data === true) || req.headers[HEADER] !== undefined;
+  const wantBinary = request.outputs?.some((o) => o?.parameters?.binary_data === true) || req.headers[HEADER] !== undefined;
   const outShape = [...out.dims];
   if (wantBinary) {
     const header = Buffer.from(JSON.stringify({ id: request.id, model_name: KSERVE_MODEL, outputs: [{ name: OUTPUT, datatype: 'FP32', shape: outShape, parameters: { binary_data_size: out.data.byteLength } }] }));

@@ -162,8 +162,9 @@ export async function startSim(opts: SimOptions = {}): Promise<SimServer> {
     let body: { input?: unknown; model?: unknown };
     try {
       body = JSON.parse(raw.toString('utf8'));
+      if (!body || typeof body !== 'object' || Array.isArray(body)) throw new Error('not an object');
     } catch {
-      return openaiError(res, 400, 'request body is not valid JSON');
+      return openaiError(res, 400, 'request body must be a JSON object');
     }
     const inputs = typeof body.input === 'string' ? [body.input] : Array.isArray(body.input) ? (body.input.every((x) => typeof x === 'number') ? [body.input] : body.input) : null;
     if (!inputs || inputs.length === 0) return openaiError(res, 400, "'input' must be a string, an array of strings, or token arrays");
@@ -184,7 +185,14 @@ export async function startSim(opts: SimOptions = {}): Promise<SimServer> {
     const path = (req.url ?? '/').split('?')[0]!;
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', async () => {
+    req.on('end', () => {
+      route().catch((err: unknown) => {
+        // A request the handlers did not foresee must never take the server down.
+        if (!res.headersSent) openaiError(res, 500, `sim: ${(err as Error)?.message ?? String(err)}`);
+        else res.destroy();
+      });
+    });
+    const route = async (): Promise<void> => {
       if (path.startsWith('/v2')) {
         if (await handleKserve(req, res, path, Buffer.concat(chunks))) return;
       }
@@ -196,7 +204,7 @@ export async function startSim(opts: SimOptions = {}): Promise<SimServer> {
       if (req.method === 'POST' && path === '/v1/chat/completions') return handleGeneration('chat', req, res, Buffer.concat(chunks));
       if (req.method === 'POST' && path === '/v1/completions') return handleGeneration('completions', req, res, Buffer.concat(chunks));
       openaiError(res, 404, `no route ${req.method} ${path}`);
-    });
+    };
   });
   const host = opts.host ?? '127.0.0.1';
   await new Promise<void>((resolve, reject) => {
