@@ -65,6 +65,22 @@ describe('tracewarp sim', () => {
     expect(ends[2]! - ends[1]!).toBeGreaterThan(90);
   });
 
+  it('answers malformed bodies with 4xx and keeps serving (never crashes)', async () => {
+    const bodies: Array<[string, string]> = [
+      ['/v1/embeddings', 'null'], ['/v1/embeddings', '[1]'], ['/v1/chat/completions', 'null'], ['/v1/completions', '"x"'],
+      ['/v2/models/ocr-det/infer', 'null'], ['/v2/models/ocr-det/infer', '{"inputs":"x"}'],
+      ['/v2/models/ocr-det/infer', '{"inputs":[{"name":"x","datatype":"FP32","shape":[1,3,32,32],"data":[]}],"outputs":"x"}'],
+      ['/v2/models/ocr-det/infer', '{"inputs":[null]}'],
+    ];
+    for (const [path, body] of bodies) {
+      const r = await request(sim.url + path, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+      await r.body.text();
+      // 501 where the optional ONNX packages are not installed.
+      expect([400, 501], `${path} ${body}`).toContain(r.statusCode);
+    }
+    expect((await request(`${sim.url}/health`)).statusCode).toBe(200);
+  });
+
   it('rejects bad requests like an OpenAI server', async () => {
     const bad = await request(`${sim.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"messages":' });
     expect(bad.statusCode).toBe(400);

@@ -188,10 +188,41 @@ describe('workload from the CLI on an imported real trace', () => {
     expect(weights.at(-1)).toBe(1);
     const n = plan.requests;
     for (const [kind, p] of [['oversize', 0.05], ['empty-body', 0.02]] as const) {
-      // empty-body only picks requests oversize did not take: its expected count is n · p · (1 − 0.05).
-      const expected = n * p * (kind === 'empty-body' ? 0.95 : 1);
+      // Each kind gets its rate of all requests, though a request carries one label.
+      const expected = n * p;
       expect(Math.abs((plan.anomalies[kind] ?? 0) - expected)).toBeLessThanOrEqual(4 * Math.sqrt(expected) + 1);
     }
+  });
+
+  it('mix thins (factor < 1) or grows one kind of traffic; fractional windows work', () => {
+    const all = runPlan(trace, [], { seed: 1 }, captureOutput()).requests;
+    const half = runPlan(trace, ['--drift', 'mix(route=/v1/chat/completions)*0.5'], { seed: 1 }, captureOutput()).requests;
+    expect(Math.abs(half - all / 2)).toBeLessThanOrEqual(4 * Math.sqrt(all / 4));
+    const w = runPlan(trace, ['--window', '1.5m..2m'], { seed: 1 }, captureOutput());
+    expect(w.durationS).toBeLessThan(30);
+    expect(w.requests).toBeGreaterThan(0);
+  });
+
+  it('refuses what cannot apply: an unmatched mix, tensor anomalies on a chat trace, rates over 100 %, runaway expansion, an SLO without units (exit 2)', async () => {
+    const cases: Array<[string[], string]> = [
+      [['--drift', 'mix(protocol=nonsense)*2'], 'no request of this workload has protocol nonsense'],
+      [['--anomaly', 'nan-tensor:10%'], 'this trace has no KServe v2 requests'],
+      [['--anomaly', 'oversize:60%,malformed-json:60%'], 'add up to 120.0 %'],
+      [['--loop', '100000'], 'more than the 5,000,000 a plan may hold'],
+      [['--window', '0s..1ms', '--rate', '5'], '--rate needs at least two arrivals'],
+    ];
+    for (const [args, msg] of cases) {
+      const r = await runCli(['plan', trace, ...args]);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr).toContain(msg);
+      expect(r.stderr).not.toContain('    at ');
+    }
+    const slo = await runCli(['replay', trace, '--target', 'http://127.0.0.1:9', '--slo', 'ttft<500']);
+    expect(slo.code).toBe(2);
+    expect(slo.stderr).toContain('give the unit');
+    const empty = await runCli(['replay', trace, '--target', 'http://127.0.0.1:9', '--window', '9000s..9100s']);
+    expect(empty.code).toBe(2);
+    expect(empty.stderr).toContain('the workload is empty');
   });
 
   it('bad specs exit 2 with every problem named, and send nothing', async () => {

@@ -1,3 +1,4 @@
+import { TracewarpError } from '../errors.ts';
 import { createRng } from '../rng.ts';
 import { synthesizeWorkload, WorkloadDigest } from '../synth/workload.ts';
 import { TraceReader } from '../trace/reader.ts';
@@ -11,7 +12,13 @@ import { workloadSteps } from './workload.ts';
 export function buildWorkload(reader: TraceReader, argv: readonly string[], seed: number, scenario?: string): { before: Arrival[]; after: Arrival[] } {
   const steps = workloadSteps(argv, reader.protocols(), scenario);
   const before = reader.arrivals();
-  return { before, after: transform(before, steps, createRng(seed).child('workload')) };
+  try {
+    return { before, after: transform(before, steps, createRng(seed).child('workload')) };
+  } catch (err) {
+    // A transformation that cannot apply to this trace (e.g. --rate on one arrival) is a usage problem.
+    if (err instanceof RangeError) throw new TracewarpError('TW_USAGE', err.message);
+    throw err;
+  }
 }
 
 /** p50/p90/p99/mean of a list (nearest rank), nulls when empty. */

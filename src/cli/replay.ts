@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { basename } from 'node:path';
+import { TracewarpError } from '../errors.ts';
 import { parseSlo } from '../metrics/slo.ts';
 import { summarize, type RunSummary } from '../metrics/summary.ts';
 import { ReplayEngine } from '../replay/engine.ts';
@@ -60,7 +61,7 @@ function withModel(r: TraceRecord, model: string | undefined): TraceRecord {
  * @returns the summary and the run file's path.
  */
 export async function runReplay(tracePath: string, opts: ReplayCommandOptions, out: Output): Promise<{ summary: RunSummary; runPath: string; interrupted: boolean }> {
-  const slo = opts.slo ? parseSlo(opts.slo) : undefined;
+  const slo = opts.slo !== undefined ? parseSlo(opts.slo) : undefined;
   const reader = new TraceReader(tracePath);
   let arrivals;
   try {
@@ -70,6 +71,10 @@ export async function runReplay(tracePath: string, opts: ReplayCommandOptions, o
     throw err;
   }
   if (opts.limit !== undefined) arrivals = arrivals.slice(0, opts.limit);
+  if (arrivals.length === 0) {
+    reader.close();
+    throw new TracewarpError('TW_USAGE', `the workload is empty: the trace has no requests, or the transformations selected none (see 'tracewarp plan')`);
+  }
   const total = arrivals.length;
   const runId = randomUUID();
   const runPath = opts.out ?? `runs/${basename(tracePath).replace(/\.trace\.db$|\.db$/, '')}-${new Date().toISOString().replace(/[:.]/g, '-')}.run.db`;

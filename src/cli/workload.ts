@@ -48,10 +48,11 @@ function stepOf(flag: string, value: string, protocols: string[], keepDuplicates
     case '--speed': return { op: 'speed', factor: positive('--speed', value) };
     case '--rate': return { op: 'rate', rate: positive('--rate', value) };
     case '--window': {
-      const m = /^([^.]*)\.\.([^.]*)$/.exec(value);
-      if (!m) throw new Error(`--window: expected A..B, e.g. 60s..120s, got '${value}'`);
-      const from = m[1] ? parseDurationUs(m[1]) : 0;
-      const to = m[2] ? parseDurationUs(m[2]) : Number.MAX_SAFE_INTEGER;
+      const sep = value.indexOf('..');
+      if (sep < 0 || value.indexOf('..', sep + 2) >= 0) throw new Error(`--window: expected A..B, e.g. 60s..120s or 1.5m..2m, got '${value}'`);
+      const [a, b] = [value.slice(0, sep).trim(), value.slice(sep + 2).trim()];
+      const from = a ? parseDurationUs(a) : 0;
+      const to = b ? parseDurationUs(b) : Number.MAX_SAFE_INTEGER;
       if (to <= from) throw new Error(`--window: the end must be after the start, got '${value}'`);
       return { op: 'window', fromUs: from, toUs: to };
     }
@@ -68,7 +69,7 @@ function stepOf(flag: string, value: string, protocols: string[], keepDuplicates
       return { op: 'amplify', k, keepDuplicates };
     }
     case '--drift': return { op: 'drift', specs: parseDrift([value], protocols) };
-    case '--anomaly': return { op: 'anomaly', specs: parseAnomalies([value]) };
+    case '--anomaly': return { op: 'anomaly', specs: parseAnomalies([value], protocols) };
     case '--arrivals': return { op: 'arrivals', model: parseArrivals(value) };
   }
   throw new Error(`unknown transformation ${flag}`);

@@ -27,8 +27,14 @@ export function parseSlo(text: string): Slo {
       errors.push(`'${part}': expected METRIC<DURATION with METRIC one of ttft, tpot, itl, e2e (e.g. ttft<500ms)`);
       continue;
     }
+    if (!/[a-zµ]\s*$/i.test(m[2]!)) {
+      errors.push(`'${part}': give the unit (ms or s), e.g. ${m[1]}<500ms`);
+      continue;
+    }
     try {
-      slo[`${m[1] as 'ttft'}Us`] = parseDurationUs(m[2]!);
+      const us = parseDurationUs(m[2]!);
+      if (us <= 0) errors.push(`'${part}': the limit must be > 0`);
+      else slo[`${m[1] as 'ttft'}Us`] = us;
     } catch (err) {
       errors.push(`'${part}': ${(err as Error).message}`);
     }

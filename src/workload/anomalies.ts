@@ -23,8 +23,16 @@ export interface AnomalySpec {
 
 export const ANOMALY_KINDS: readonly AnomalyKind[] = ['oversize', 'malformed-json', 'empty-body', 'nan-tensor', 'huge-max-tokens', 'wrong-dtype', 'burst'];
 
-/** Parses anomaly specs; every problem is reported at once. @throws TracewarpError `TW_USAGE`. */
-export function parseAnomalies(texts: readonly string[]): AnomalySpec[] {
+/** Kinds that only apply to KServe v2 tensors. */
+const TENSOR_KINDS: ReadonlySet<AnomalyKind> = new Set(['nan-tensor', 'wrong-dtype']);
+
+/**
+ * Parses anomaly specs; every problem is reported at once (tensor kinds are refused for a trace without KServe v2
+ * requests; per-request rates may not add up to more than 100 %).
+ * @throws TracewarpError `TW_USAGE`.
+ */
+export function parseAnomalies(texts: readonly string[], protocols: Iterable<string> = ['kserve-v2']): AnomalySpec[] {
+  const hasTensors = new Set(protocols).has('kserve-v2');
   const errors: string[] = [];
   const out: AnomalySpec[] = [];
   for (const raw of texts.flatMap((t) => t.split(',')).map((t) => t.trim()).filter(Boolean)) {
@@ -42,18 +50,21 @@ export function parseAnomalies(texts: readonly string[]): AnomalySpec[] {
       const rate = Number(m[2]) / 100;
       if (!ANOMALY_KINDS.includes(kind) || kind === 'burst') errors.push(`'${raw}': unknown anomaly '${m[1]}' (known: ${ANOMALY_KINDS.filter((k) => k !== 'burst').join(', ')}, burst:Nx@A-Bs)`);
       else if (rate > 1) errors.push(`'${raw}': a rate is at most 100%`);
+      else if (TENSOR_KINDS.has(kind) && !hasTensors) errors.push(`'${raw}': ${kind} changes KServe v2 tensors and this trace has no KServe v2 requests`);
       else out.push({ kind, rate });
       continue;
     }
     errors.push(`'${raw}': not an anomaly spec (expected KIND:P% such as oversize:1%, or burst:3x@60s-70s)`);
   }
+  const total = out.reduce((a, s) => a + (s.rate ?? 0), 0);
+  if (total > 1 + 1e-9) errors.push(`the per-request rates add up to ${(total * 100).toFixed(1)} %: a request carries one anomaly, so at most 100 %`);
   if (errors.length > 0) throw new TracewarpError('TW_USAGE', `--anomaly: ${errors.length} problem${errors.length > 1 ? 's' : ''}:\n  - ${errors.join('\n  - ')}`);
   return out;
 }
 
 /**
- * Marks anomalies (pure, seeded): each per-request kind picks requests independently with its probability (a request
- * keeps the first kind that picked it); a burst clones the arrivals in its window (new fingerprints) so the window
+ * Marks anomalies (pure, seeded): each per-request kind marks about its rate of the (applicable) requests, among those
+ * no earlier kind marked (a request carries one label); a burst clones the arrivals in its window (new fingerprints) so the window
  * carries `factor`× its traffic, the extra requests labelled `burst`.
  */
 export function applyAnomalies(arrivals: readonly Arrival[], specs: readonly AnomalySpec[], rng: Rng): Arrival[] {
@@ -72,7 +83,12 @@ export function applyAnomalies(arrivals: readonly Arrival[], specs: readonly Ano
       out = [...out, ...extra].sort((x, y) => x.atUs - y.atUs);
       continue;
     }
-    for (const a of out) if (r.next() < spec.rate! && a.anomaly === null) a.anomaly = spec.kind;
+    // Each kind gets its rate of all (applicable) requests: it picks among the requests no earlier kind took, with the
+    // probability raised to make up for those.
+    const eligible = out.filter((a) => !TENSOR_KINDS.has(spec.kind) || a.protocol === 'kserve-v2');
+    const free = eligible.filter((a) => a.anomaly === null).length;
+    const p = free > 0 ? Math.min(1, (spec.rate! * eligible.length) / free) : 0;
+    for (const a of eligible) if (a.anomaly === null && r.next() < p) a.anomaly = spec.kind;
   }
   return out;
 }

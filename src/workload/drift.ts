@@ -9,7 +9,7 @@ import type { Arrival, DriftFeature } from './types.ts';
  * spec      := mutation [ramp] | mix [ramp]
  * mutation  := feature ('*' number | '+' number | '-' number) | 'model' '=' name
  * feature   := prompt_tokens | output_tokens | image_pixels | batch
- * mix       := 'mix(' ('route' | 'model' | 'protocol') '=' value ')' '*' number   -- that traffic's share × number
+ * mix       := 'mix(' ('route' | 'model' | 'protocol') '=' value ')' '*' number   -- that traffic × number (< 1 thins it)
  * ramp      := 'ramp' A '..' B '%'    -- change grows linearly from A % to B % of full over the run
  *            | 'from' A '%'           -- no change before A % of the run, full change after
  * ```
@@ -64,6 +64,10 @@ export function parseDrift(texts: readonly string[], protocols: Iterable<string>
     if (ramp?.kind === 'step' && ramp.at > 1) { errors.push(`'${raw}': 'from' must be within 0..100 %`); continue; }
     let mm: RegExpExecArray | null;
     if ((mm = /^mix\((route|model|protocol)=([^)]+)\)\*(\d+(?:\.\d+)?)$/.exec(body))) {
+      if (!(Number(mm[3]) > 0)) {
+        errors.push(`'${raw}': a mix factor must be > 0 (below 1 thins that traffic out)`);
+        continue;
+      }
       specs.push({ text: raw, kind: 'mix', feature: null, op: '*', value: Number(mm[3]), mix: { key: mm[1] as 'route', value: mm[2]! }, ramp });
       continue;
     }
@@ -116,11 +120,20 @@ export function applyDrift(arrivals: readonly Arrival[], specs: readonly DriftSp
   let out: Arrival[] = arrivals.map((a) => ({ ...a, drift: [...a.drift] }));
   for (const spec of specs) {
     if (spec.kind === 'mix') {
+      if (!out.some((a) => matches(a, spec.mix!))) {
+        throw new TracewarpError('TW_USAGE', `--drift '${spec.text}': no request of this workload has ${spec.mix!.key} ${spec.mix!.value} (e.g. ${[...new Set(out.map((a) => (spec.mix!.key === 'route' ? a.route : spec.mix!.key === 'model' ? a.model : a.protocol)))].slice(0, 5).join(', ')})`);
+      }
       const next: Arrival[] = [];
       out.forEach((a, i) => {
+        const factor = 1 + (Number(spec.value) - 1) * rampWeight(spec.ramp, a.atUs / last);
+        if (matches(a, spec.mix!) && factor < 1) {
+          // Thinning: keep each matching request with probability = factor.
+          if (rng.next() < factor) next.push(a);
+          return;
+        }
         next.push(a);
         if (!matches(a, spec.mix!)) return;
-        const extra = (Number(spec.value) - 1) * rampWeight(spec.ramp, a.atUs / last);
+        const extra = factor - 1;
         const copies = Math.floor(extra) + (rng.next() < extra - Math.floor(extra) ? 1 : 0);
         for (let c = 1; c <= copies; c++) next.push({ ...a, atUs: a.atUs + 1 + rng.int(10_000), clone: a.clone + c, fingerprintSalt: `m${i}.${c}`, drift: [...a.drift] });
       });
