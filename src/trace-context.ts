@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomFillSync } from 'node:crypto';
 
 /**
  * W3C Trace Context (https://www.w3.org/TR/trace-context/): `traceparent: 00-<32 hex trace-id>-<16 hex parent-id>-01`.
@@ -10,9 +10,24 @@ export function isTraceparent(value: unknown): boolean {
   return typeof value === 'string' && TRACEPARENT.test(value) && !/^..-0{32}-/.test(value) && !/-0{16}-..$/.test(value);
 }
 
+// Random ids come from one pooled buffer refilled 64 KiB at a time: one call into the system's random source per
+// ~2,700 ids, not two per proxied request (which cost about a sixth of the proxy's CPU).
+const pool = Buffer.alloc(65_536);
+let at = pool.length;
+
+function randomHex(bytes: number): string {
+  if (at + bytes > pool.length) {
+    randomFillSync(pool);
+    at = 0;
+  }
+  const hex = pool.toString('hex', at, at + bytes);
+  at += bytes;
+  return hex;
+}
+
 /** A fresh random `traceparent` (sampled). */
 export function randomTraceparent(): string {
-  return `00-${randomBytes(16).toString('hex')}-${randomBytes(8).toString('hex')}-01`;
+  return `00-${randomHex(16)}-${randomHex(8)}-01`;
 }
 
 /**
