@@ -202,6 +202,36 @@ describe('open-loop schedule keeping and coordinated omission (fixture upstreams
 });
 
 describe('replay CLI: Ctrl-C', () => {
+  it('a second Ctrl-C cuts requests that never end; the run is still written, marked interrupted', async () => {
+    const tmp = tempDir();
+    const up = await startUpstream((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      const t = setInterval(() => res.write('data: {"choices":[{"delta":{"content":"x"}}]}\n\n'), 50); // forever
+      res.on('close', () => clearInterval(t));
+    });
+    try {
+      const trace = join(tmp.dir, 'endless.trace.db');
+      writeTrace(trace, [0, 100_000, 200_000, 5_000_000]);
+      const run = join(tmp.dir, 'e.run.db');
+      const child = spawn(process.execPath, [BIN, 'replay', trace, '--target', up.url, '--out', run, '--json', '--warmup', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      child.stdout.on('data', (d) => (stdout += d));
+      // The CLI starts in about a second; the first three requests are due within 0.2 s of its start.
+      await new Promise((r) => setTimeout(r, 3000));
+      child.kill('SIGINT');
+      await new Promise((r) => setTimeout(r, 500));
+      child.kill('SIGINT');
+      const code = await new Promise<number | null>((r) => child.on('close', r));
+      expect(code).toBe(130);
+      const printed = JSON.parse(stdout);
+      expect(printed).toMatchObject({ interrupted: true, requests: 3, errorsByKind: { client_aborted: 3 } });
+      expect(readRunFile(run).results).toHaveLength(3);
+    } finally {
+      await up.close();
+      tmp.cleanup();
+    }
+  });
+
   it('stops sending, finishes what is in flight, writes the run file marked interrupted and exits 130', async () => {
     const tmp = tempDir();
     const up = await startUpstream((_req, res) => {

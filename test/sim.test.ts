@@ -81,6 +81,12 @@ describe('tracewarp sim', () => {
     expect((await request(`${sim.url}/health`)).statusCode).toBe(200);
   });
 
+  it('refuses a request that does not fit the context window, as vLLM does', async () => {
+    const r = await request(`${sim.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ messages: [{ role: 'user', content: 'hi' }], max_tokens: 1_000_000 }) });
+    expect(r.statusCode).toBe(400);
+    expect(((await r.body.json()) as { error: { message: string } }).error.message).toContain('maximum context length is 131072 tokens');
+  });
+
   it('rejects bad requests like an OpenAI server', async () => {
     const bad = await request(`${sim.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"messages":' });
     expect(bad.statusCode).toBe(400);

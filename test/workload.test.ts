@@ -206,6 +206,7 @@ describe('workload from the CLI on an imported real trace', () => {
   it('refuses what cannot apply: an unmatched mix, tensor anomalies on a chat trace, rates over 100 %, runaway expansion, an SLO without units (exit 2)', async () => {
     const cases: Array<[string[], string]> = [
       [['--drift', 'mix(protocol=nonsense)*2'], 'no request of this workload has protocol nonsense'],
+      [['--drift', 'image_pixels*2'], "no request in this trace has 'image_pixels'"],
       [['--anomaly', 'nan-tensor:10%'], 'this trace has no KServe v2 requests'],
       [['--anomaly', 'oversize:60%,malformed-json:60%'], 'add up to 120.0 %'],
       [['--loop', '100000'], 'more than the 5,000,000 a plan may hold'],
@@ -235,7 +236,7 @@ describe('workload from the CLI on an imported real trace', () => {
       const r = await runCli(['replay', trace, '--target', up.url, '--drift', 'tensor_size*2', '--drift', 'prompt_tokens**2', '--anomaly', 'cosmic-ray:1%', '--amplify', '0.5']);
       expect(r.code).toBe(2);
       expect(r.stderr).toContain("unknown feature 'tensor_size'");
-      expect(r.stderr).toContain('valid for this trace: prompt_tokens, output_tokens, image_pixels, model');
+      expect(r.stderr).toContain('valid for this trace: prompt_tokens, output_tokens, model');
       expect(r.stderr).toContain("'prompt_tokens**2': not a drift spec");
       expect(r.stderr).toContain("unknown anomaly 'cosmic-ray'");
       expect(r.stderr).toContain('--amplify must be a number ≥ 1');

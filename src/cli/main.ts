@@ -45,8 +45,9 @@ function program(out: Output, result: { code: number }, argv: readonly string[])
     .option('--decode-step-ms <ms>', 'decode step with one running sequence (ms)', numberArg('--decode-step-ms', 0, Infinity, true), 8)
     .option('--per-seq-step-ms <ms>', 'extra step time per additional running sequence (ms)', numberArg('--per-seq-step-ms', 0), 0.15)
     .option('--model <name>', 'model id served', 'tracewarp-sim')
+    .option('--max-model-len <tokens>', 'context window: prompt + max_tokens above it gets a 400', intArg('--max-model-len', 1), 131_072)
     .action(async (o) => {
-      result.code = await runSim({ host: o.listen.host, port: o.listen.port, seed: o.seed, maxBatch: o.maxBatch, prefillUsPerToken: o.prefillUsPerToken, decodeStepMs: o.decodeStepMs, perSeqStepMs: o.perSeqStepMs, model: o.model }, out);
+      result.code = await runSim({ host: o.listen.host, port: o.listen.port, seed: o.seed, maxBatch: o.maxBatch, prefillUsPerToken: o.prefillUsPerToken, decodeStepMs: o.decodeStepMs, perSeqStepMs: o.perSeqStepMs, model: o.model, maxModelLen: o.maxModelLen }, out);
     });
 
   p.command('record')

@@ -10,7 +10,7 @@ import { workloadSteps } from './workload.ts';
 
 /** The transformed workload of a trace: the original and transformed arrivals. */
 export function buildWorkload(reader: TraceReader, argv: readonly string[], seed: number, scenario?: string): { before: Arrival[]; after: Arrival[] } {
-  const steps = workloadSteps(argv, reader.protocols(), scenario);
+  const steps = workloadSteps(argv, [...reader.protocols(), ...(reader.hasImages() ? ['+images'] : [])], scenario);
   const before = reader.arrivals();
   try {
     return { before, after: transform(before, steps, createRng(seed).child('workload')) };
@@ -78,7 +78,7 @@ export function runPlan(tracePath: string, argv: readonly string[], opts: { seed
       meanRate: meanRate(after) === null ? null : Math.round(meanRate(after)! * 1000) / 1000,
       digest: d.digest,
       scheduleDigest: d.schedule,
-      rateOverTime: span > 0 ? counts.map((c, i) => ({ fromS: Math.round(i * width * 10) / 10, toS: Math.round((i + 1) * width * 10) / 10, rate: Math.round((c / width) * 100) / 100 })) : [],
+      rateOverTime: span > 0 ? counts.map((c, i) => ({ fromS: Math.round(i * width * 1000) / 1000, toS: Math.round((i + 1) * width * 1000) / 1000, rate: Math.round((c / width) * 100) / 100 })) : [],
       anomalies,
       clones: after.filter((a) => a.clone > 0).length,
       features: {

@@ -84,13 +84,20 @@ export async function runReplay(tracePath: string, opts: ReplayCommandOptions, o
     capPolicy: opts.capPolicy ?? 'queue', startWallUs: 0, toolVersion: TOOL_VERSION,
   }, opts.force);
   const results: RequestResult[] = [];
-  const stopProgress = showReplayProgress(engine, out, total, Boolean(opts.quiet || opts.json));
-  const interrupted = onceInterrupted();
+  // Progress goes to stderr, so it stays on with --json (stdout carries only the JSON object).
+  const stopProgress = showReplayProgress(engine, out, total, Boolean(opts.quiet));
+  let interrupted = onceInterrupted();
   let wasInterrupted = false;
   void interrupted.promise.then(() => {
     wasInterrupted = true;
-    out.err('replay: interrupted, waiting for requests in flight…');
+    out.err('replay: interrupted, waiting for requests in flight… (Ctrl-C again to cut them)');
     engine.stop();
+    // A second Ctrl-C cuts the requests in flight (recorded as client_aborted); the run file is still written.
+    interrupted = onceInterrupted();
+    void interrupted.promise.then(() => {
+      out.err('replay: cutting the requests in flight…');
+      engine.abortInFlight();
+    });
   });
   const rng = createRng(opts.seed);
   const digest = new WorkloadDigest();

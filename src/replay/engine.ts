@@ -106,6 +106,14 @@ export class ReplayEngine extends EventEmitter {
     this.stopRequested = true;
   }
 
+  /** Cuts every request in flight now (each is reported with error kind `client_aborted`). */
+  abortInFlight(): void {
+    this.stopRequested = true;
+    this.abort.abort();
+  }
+
+  private readonly abort = new AbortController();
+
   /**
    * Sends the workload. `source` yields requests in schedule order (it may synthesize lazily); `total` is only for
    * progress. Resolves when every sent request has finished.
@@ -139,7 +147,8 @@ export class ReplayEngine extends EventEmitter {
         // Use idle time to synthesize the next requests, so a long prompt never makes a send late.
         while (!exhausted && ahead.length < 256 && dueUs - monoUs() > 2000) pull();
         if (dueUs - monoUs() > 0) burst = 0;
-        await waitUntil(dueUs);
+        await waitUntil(dueUs, () => this.stopRequested);
+        if (this.stopRequested) break;
         ahead.shift();
         this.stats.scheduled++;
         const p = this.dispatch(req, startMonoUs, onResult);
@@ -205,7 +214,7 @@ export class ReplayEngine extends EventEmitter {
         headers = { ...headers, traceparent: tc.traceparent, 'x-tracewarp-run': this.opts.runId, 'x-tracewarp-seq': String(req.index) };
         result.traceId = tc.traceId;
       }
-      const res = await this.pool.request({ method: req.method, path: this.basePath + req.path, headers, body: req.body });
+      const res = await this.pool.request({ method: req.method, path: this.basePath + req.path, headers, body: req.body, signal: this.abort.signal });
       result.ttfbAtUs = rel();
       result.status = res.statusCode;
       result.serverTiming = parseServerTiming(res.headers['server-timing']);
@@ -245,7 +254,7 @@ export class ReplayEngine extends EventEmitter {
         }
       }
     } catch (err) {
-      result.errorKind = upstreamErrorKind(err);
+      result.errorKind = this.abort.signal.aborted ? 'client_aborted' : upstreamErrorKind(err);
     } finally {
       result.endUs = rel();
       this.inFlight--;
@@ -262,15 +271,16 @@ export class ReplayEngine extends EventEmitter {
 }
 
 /**
- * Resolves at (or just after) the monotonic time `dueUs`: a timer for the bulk of the wait, then `setImmediate` turns
- * for the last 1.5 ms so the send is not late by a timer's granularity, while I/O keeps being served.
+ * Resolves at (or just after) the monotonic time `dueUs`, or as soon as `stop()` is true: timers for the bulk of the
+ * wait, then `setImmediate` turns for the last 1.5 ms so the send is not late by a timer's granularity, while I/O
+ * keeps being served.
  */
-export async function waitUntil(dueUs: number): Promise<void> {
+export async function waitUntil(dueUs: number, stop: () => boolean = () => false): Promise<void> {
   for (;;) {
     const left = dueUs - monoUs();
-    if (left <= 0) return;
-    // (Timers take at most 2^31−1 ms; a long wait is done in pieces.)
-    if (left > 1500) await new Promise((r) => setTimeout(r, Math.min(2 ** 30, Math.floor((left - 1000) / 1000))));
+    if (left <= 0 || stop()) return;
+    // Long waits go in pieces of at most 250 ms, so a stop request takes effect promptly.
+    if (left > 1500) await new Promise((r) => setTimeout(r, Math.min(250, Math.floor((left - 1000) / 1000))));
     else await new Promise((r) => setImmediate(r));
   }
 }

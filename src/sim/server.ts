@@ -16,6 +16,8 @@ export interface SimOptions extends Partial<EngineTiming> {
   model?: string;
   /** Output tokens when a request gives no `max_tokens`: uniform in [min, max]. Default [16, 256]. */
   defaultOutputTokens?: [number, number];
+  /** Context window: prompt + max_tokens above it is refused with 400, as vLLM does. Default 131,072. */
+  maxModelLen?: number;
 }
 
 /** A running simulator. */
@@ -76,6 +78,7 @@ export async function startSim(opts: SimOptions = {}): Promise<SimServer> {
   const engine = new Engine(timing);
   const model = opts.model ?? 'tracewarp-sim';
   const [minOut, maxOut] = opts.defaultOutputTokens ?? [16, 256];
+  const maxModelLen = opts.maxModelLen ?? 131_072;
   const rng = createRng(opts.seed ?? 1).child('sim');
   const lengths = rng.child('lengths');
   const words = wordTokenIds();
@@ -103,6 +106,11 @@ export async function startSim(opts: SimOptions = {}): Promise<SimServer> {
     }
     const target = maxTokens ?? minOut + lengths.int(maxOut - minOut + 1);
     const promptTokens = prompt.reduce((a, t) => a + countTokens(t), 0);
+    if (promptTokens + target > maxModelLen) {
+      // As vLLM does: a request that cannot fit the context window is refused, not run for hours.
+      openaiError(res, 400, `This model's maximum context length is ${maxModelLen} tokens. However, you requested ${promptTokens + target} tokens (${promptTokens} in the messages, ${target} in the completion).`);
+      return;
+    }
     const id = `${kind === 'chat' ? 'chatcmpl' : 'cmpl'}-sim${++nextId}`;
     const created = Math.floor(Date.now() / 1000);
     const modelName = typeof body.model === 'string' ? body.model : model;

@@ -128,6 +128,12 @@ export class TraceReader {
     }));
   }
 
+  /** True when some request recorded images (the `images` or an image `parts` entry in its features). */
+  hasImages(): boolean {
+    const r = this.db.prepare("SELECT 1 FROM requests WHERE features IS NOT NULL AND (instr(features, CAST('images' AS BLOB)) > 0 OR instr(features, CAST('image' AS BLOB)) > 0) LIMIT 1").get();
+    return r !== undefined;
+  }
+
   /** Distinct protocols in the trace. */
   protocols(): string[] {
     return (this.db.prepare('SELECT DISTINCT protocol FROM requests').raw().all() as Array<[string]>).map((r) => r[0]);

@@ -42,10 +42,13 @@ const FEATURE_PROTOCOLS: Record<DriftFeature, readonly string[]> = {
   model: ['openai-chat', 'openai-completions', 'openai-embeddings'],
 };
 
-/** Features that make sense for a trace containing these protocols. */
+/**
+ * Features that make sense for a trace containing these protocols (the pseudo-protocol `+images` says the trace has
+ * requests with images; without it `image_pixels` is not valid).
+ */
 export function validFeatures(protocols: Iterable<string>): DriftFeature[] {
   const ps = new Set(protocols);
-  return DRIFT_FEATURES.filter((f) => FEATURE_PROTOCOLS[f].some((p) => ps.has(p)));
+  return DRIFT_FEATURES.filter((f) => (f !== 'image_pixels' || ps.has('+images')) && FEATURE_PROTOCOLS[f].some((p) => ps.has(p)));
 }
 
 /**
