@@ -5,6 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Output } from '../src/cli/output.ts';
+import { importedChatRecord } from '../src/importers/common.ts';
+import { TraceWriter } from '../src/trace/writer.ts';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const BIN = join(ROOT, 'bin/tracewarp.js');
@@ -94,4 +96,11 @@ export async function waitFor(cond: () => boolean, timeoutMs = 5000): Promise<vo
     if (Date.now() > end) throw new Error('condition not met in time');
     await new Promise((r) => setTimeout(r, 10));
   }
+}
+
+/** Writes a trace of chat requests at the given offsets (µs), each with the given prompt and output tokens. */
+export function writeChatTrace(path: string, offsetsUs: number[], opts: { promptTokens?: number; outputTokens?: number; stream?: boolean; model?: string } = {}): void {
+  const w = new TraceWriter(path, { source: 'test', anchorWallUs: 0, anonymization: null });
+  offsetsUs.forEach((o, i) => w.add(importedChatRecord(i + 1, o, opts.promptTokens ?? 20, opts.outputTokens ?? 5, { model: opts.model ?? 'tracewarp-sim', stream: opts.stream ?? false })));
+  w.close();
 }

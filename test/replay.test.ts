@@ -12,7 +12,7 @@ import { synthesizeWorkload } from '../src/synth/workload.ts';
 import { TraceReader } from '../src/trace/reader.ts';
 import { TraceWriter } from '../src/trace/writer.ts';
 import { transform } from '../src/workload/pipeline.ts';
-import { captureOutput, runCli, startUpstream, tempDir } from './helpers.ts';
+import { captureOutput, runCli, startUpstream, tempDir, writeChatTrace } from './helpers.ts';
 import { spawn } from 'node:child_process';
 import { BIN } from './helpers.ts';
 
@@ -22,12 +22,7 @@ function exactPercentile(values: number[], p: number): number {
   return v[Math.max(0, Math.ceil((p / 100) * v.length) - 1)]!;
 }
 
-/** Writes a trace of chat requests at the given offsets (µs). */
-function writeTrace(path: string, offsetsUs: number[], promptTokens = 20, outputTokens = 5): void {
-  const w = new TraceWriter(path, { source: 'test', anchorWallUs: 0, anonymization: null });
-  offsetsUs.forEach((o, i) => w.add(importedChatRecord(i + 1, o, promptTokens, outputTokens, { model: 'tracewarp-sim', stream: false })));
-  w.close();
-}
+const writeTrace = (path: string, offsetsUs: number[]) => writeChatTrace(path, offsetsUs);
 
 describe('replay at 2× of a recorded trace (sim behind the recording proxy)', () => {
   const tmp = tempDir();

@@ -6,22 +6,17 @@ import { request } from 'undici';
 import { startRecordingProxy } from '../src/capture/proxy.ts';
 import { startRecord } from '../src/cli/record.ts';
 import { runReplay } from '../src/cli/replay.ts';
-import { importedChatRecord } from '../src/importers/common.ts';
 import { meetsSlo, parseSlo } from '../src/metrics/slo.ts';
 import { readRunFile } from '../src/results/run-file.ts';
 import { startSim, type SimServer } from '../src/sim/server.ts';
 import { TraceReader } from '../src/trace/reader.ts';
-import { TraceWriter } from '../src/trace/writer.ts';
 import type { TraceRecord } from '../src/types.ts';
-import { captureOutput, startUpstream, tempDir, waitFor } from './helpers.ts';
+import { captureOutput, startUpstream, tempDir, waitFor, writeChatTrace } from './helpers.ts';
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
-function writeTrace(path: string, offsetsUs: number[], promptTokens: number, outputTokens: number): void {
-  const w = new TraceWriter(path, { source: 'test', anchorWallUs: 0, anonymization: null });
-  offsetsUs.forEach((o, i) => w.add(importedChatRecord(i + 1, o, promptTokens, outputTokens, { model: 'm', stream: true })));
-  w.close();
-}
+const writeTrace = (path: string, offsetsUs: number[], promptTokens: number, outputTokens: number) =>
+  writeChatTrace(path, offsetsUs, { promptTokens, outputTokens, stream: true, model: 'm' });
 
 describe('replayed TTFT / ITL / TPOT against sim with known timing', () => {
   const tmp = tempDir();

@@ -3,6 +3,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyReply, type FastifyRequest } from 'fastify';
 import httpProxy from '@fastify/http-proxy';
 import { TracewarpError } from '../errors.ts';
+import { httpUrl } from '../address.ts';
 import { upstreamErrorKind } from '../error-kinds.ts';
 import { isTraceparent, randomTraceparent } from '../trace-context.ts';
 import type { Fingerprinter } from '../anonymize/fingerprint.ts';
@@ -206,8 +207,7 @@ export async function startRecordingProxy(opts: RecordingProxyOptions): Promise<
   } catch (err) {
     throw new TracewarpError('TW_LISTEN', `cannot listen on ${opts.host ?? '127.0.0.1'}:${opts.port ?? 0}: ${(err as Error).message}`, { cause: err });
   }
-  const a = app.server.address();
-  const url = typeof a === 'object' && a ? `http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}` : address;
+  const url = httpUrl(app.server.address(), address);
 
   return {
     url,

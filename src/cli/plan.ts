@@ -1,4 +1,5 @@
 import { TracewarpError } from '../errors.ts';
+import { featureStats } from '../metrics/exact.ts';
 import { createRng } from '../rng.ts';
 import { synthesizeWorkload, WorkloadDigest } from '../synth/workload.ts';
 import { TraceReader } from '../trace/reader.ts';
@@ -21,13 +22,11 @@ export function buildWorkload(reader: TraceReader, argv: readonly string[], seed
   }
 }
 
-/** p50/p90/p99/mean of a list (nearest rank), nulls when empty. */
+/** p50/p90/p99/mean of a list (exact nearest rank, see {@link featureStats}), nulls when empty. */
 function dist(values: number[]): { p50: number | null; p90: number | null; p99: number | null; mean: number | null } {
-  if (values.length === 0) return { p50: null, p90: null, p99: null, mean: null };
-  const v = Float64Array.from(values).sort();
-  const at = (p: number) => v[Math.max(0, Math.ceil((p / 100) * v.length) - 1)]!;
+  const s = featureStats(values);
   const r = (x: number) => Math.round(x * 1000) / 1000;
-  return { p50: r(at(50)), p90: r(at(90)), p99: r(at(99)), mean: r(v.reduce((a, b) => a + b, 0) / v.length) };
+  return s ? { p50: r(s.p50), p90: r(s.p90), p99: r(s.p99), mean: r(s.mean) } : { p50: null, p90: null, p99: null, mean: null };
 }
 
 const gapsMs = (a: readonly Arrival[]) => a.slice(1).map((x, i) => (x.atUs - a[i]!.atUs) / 1000);

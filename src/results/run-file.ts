@@ -1,8 +1,8 @@
-import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { existsSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import type { Database as Db, Statement } from 'better-sqlite3';
 import { TracewarpError } from '../errors.ts';
+import { closeAsSingleFile, prepareNewFile } from '../sqlite-file.ts';
 import { decodeBlob, encodeBlob } from '../trace/codec.ts';
 import type { RequestResult, RunMeta } from './types.ts';
 
@@ -34,12 +34,7 @@ export class RunWriter {
   private queue: RequestResult[] = [];
 
   constructor(readonly path: string, meta: RunMeta, overwrite = false) {
-    if (existsSync(path)) {
-      if (!statSync(path).isFile()) throw new TracewarpError('TW_USAGE', `${path} is a directory, not a file to write`);
-      if (!overwrite) throw new TracewarpError('TW_USAGE', `${path} already exists (pass --force to overwrite it)`);
-      for (const s of ['', '-wal', '-shm', '-journal']) rmSync(path + s, { force: true });
-    }
-    mkdirSync(dirname(path), { recursive: true });
+    prepareNewFile(path, overwrite);
     this.db = new Database(path);
     this.db.pragma('journal_mode = WAL');
     this.db.exec(SCHEMA);
@@ -76,9 +71,7 @@ export class RunWriter {
 
   close(): void {
     this.flush();
-    this.db.pragma('wal_checkpoint(TRUNCATE)');
-    this.db.pragma('journal_mode = DELETE');
-    this.db.close();
+    closeAsSingleFile(this.db);
   }
 }
 

@@ -1,4 +1,5 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { httpUrl } from '../address.ts';
 import { TracewarpError } from '../errors.ts';
 import { createRng } from '../rng.ts';
 import { countTokens, decodeTokens, wordTokenIds } from '../tokens.ts';
@@ -219,8 +220,7 @@ export async function startSim(opts: SimOptions = {}): Promise<SimServer> {
     server.once('error', (err) => reject(new TracewarpError('TW_LISTEN', `cannot listen on ${host}:${opts.port ?? 0}: ${err.message}`, { cause: err })));
     server.listen(opts.port ?? 0, host, () => resolve());
   });
-  const a = server.address();
-  const url = typeof a === 'object' && a ? `http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}` : '';
+  const url = httpUrl(server.address());
   return {
     url,
     timing,

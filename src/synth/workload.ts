@@ -12,18 +12,16 @@ import { anomalyDrift, applyAnomaly, applyDriftToRecord } from './mutate.ts';
 function salted(r: TraceRecord, salt: string | null): TraceRecord {
   if (salt === null) return r;
   const f = r.features;
-  if (!f.promptFingerprint && !f.prefixFingerprints && !f.prefixBlocks) {
-    // No fingerprints recorded: a salt-only prompt key still makes the clone's text differ from the original's.
-    return { ...r, features: { ...f, promptFingerprint: `salt#${salt}` } };
-  }
+  // Prefix keys (fingerprints, or Mooncake block ids) are salted the same way; with none recorded, a salt-only prompt
+  // key still makes the clone's text differ from the original's.
+  const blocks = f.prefixFingerprints ?? f.prefixBlocks;
   return {
     ...r,
     features: {
       ...f,
       promptFingerprint: f.promptFingerprint ? `${f.promptFingerprint}#${salt}` : `salt#${salt}`,
-      prefixFingerprints: f.prefixFingerprints?.map((x) => `${x}#${salt}`),
+      prefixFingerprints: blocks?.map((b) => `${b}#${salt}`),
       prefixBlocks: undefined,
-      ...(f.prefixBlocks ? { prefixFingerprints: f.prefixBlocks.map((b) => `${b}#${salt}`) } : {}),
     },
   };
 }

@@ -1,8 +1,6 @@
-import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
-import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Database as Db, Statement } from 'better-sqlite3';
-import { TracewarpError } from '../errors.ts';
+import { closeAsSingleFile, prepareNewFile } from '../sqlite-file.ts';
 import type { TraceRecord } from '../types.ts';
 import { TOOL_VERSION } from '../version.ts';
 import { blobHash, encodeBlob, encodeEventOffsets } from './codec.ts';
@@ -51,12 +49,7 @@ export class TraceWriter {
 
   constructor(path: string, opts: TraceWriterOptions) {
     this.path = path;
-    if (existsSync(path)) {
-      if (!statSync(path).isFile()) throw new TracewarpError('TW_USAGE', `${path} is a directory, not a file to write`);
-      if (!opts.overwrite) throw new TracewarpError('TW_USAGE', `${path} already exists (pass --force to overwrite it)`);
-      for (const suffix of ['', '-wal', '-shm', '-journal']) rmSync(path + suffix, { force: true });
-    }
-    mkdirSync(dirname(path), { recursive: true });
+    prepareNewFile(path, Boolean(opts.overwrite));
     this.db = new Database(path);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = NORMAL');
@@ -168,8 +161,6 @@ export class TraceWriter {
     this.flush();
     this.setMeta('records_dropped', this.dropped);
     this.closed = true;
-    this.db.pragma('wal_checkpoint(TRUNCATE)');
-    this.db.pragma('journal_mode = DELETE');
-    this.db.close();
+    closeAsSingleFile(this.db);
   }
 }
