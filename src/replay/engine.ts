@@ -1,4 +1,4 @@
-import { EventEmitter } from 'node:events';
+import { EventEmitter, setMaxListeners } from 'node:events';
 import { Pool } from 'undici';
 import { upstreamErrorKind } from '../error-kinds.ts';
 import { TracewarpError } from '../errors.ts';
@@ -112,7 +112,12 @@ export class ReplayEngine extends EventEmitter {
     this.abort.abort();
   }
 
-  private readonly abort = new AbortController();
+  // One signal for every request in flight (each adds a listener): no listener limit, no leak warning.
+  private readonly abort = (() => {
+    const c = new AbortController();
+    setMaxListeners(0, c.signal);
+    return c;
+  })();
 
   /**
    * Sends the workload. `source` yields requests in schedule order (it may synthesize lazily); `total` is only for
