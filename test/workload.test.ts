@@ -56,17 +56,40 @@ describe('workload transformations: properties (fast-check)', () => {
     }));
   });
 
-  it('amplify K gives K·N arrivals within a binomial 5-sigma bound, in order, clones after their original', () => {
+  // Exact for every input: each arrival is kept once and cloned floor(K) − 1 or floor(K) times (the second only when K
+  // has a fraction), clones come after their original and carry a new fingerprint salt, the result is in order.
+  it('amplify K keeps every arrival and gives it floor(K) or ceil(K) copies, in order, clones after their original', () => {
     fc.assert(fc.property(offsetsArb, fc.double({ min: 1, max: 5, noNaN: true }), fc.integer(), (offs, k, seed) => {
       const base = offs.map((o, i) => arrival(o, i + 1));
       const out = amplify(base, k, createRng(seed));
-      const n = base.length;
-      const frac = k - Math.floor(k);
-      const sd = Math.sqrt(n * frac * (1 - frac));
-      expect(Math.abs(out.length - k * n)).toBeLessThanOrEqual(5 * sd + 1e-9);
+      const whole = Math.floor(k);
+      const bySeq = new Map<number, Arrival[]>();
+      for (const a of out) bySeq.set(a.seq, [...(bySeq.get(a.seq) ?? []), a]);
+      expect([...bySeq.keys()].sort((x, y) => x - y)).toEqual(base.map((a) => a.seq));
+      for (const [seq, copies] of bySeq) {
+        const original = copies.filter((a) => a.clone === 0);
+        expect(original).toHaveLength(1);
+        expect(original[0]!.atUs).toBe(base[seq - 1]!.atUs);
+        expect(copies.length === whole || (k > whole && copies.length === whole + 1)).toBe(true);
+        for (const c of copies.filter((a) => a.clone > 0)) {
+          expect(c.atUs).toBeGreaterThan(original[0]!.atUs);
+          expect(c.fingerprintSalt).not.toBeNull();
+        }
+      }
       for (let i = 1; i < out.length; i++) expect(out[i]!.atUs).toBeGreaterThanOrEqual(out[i - 1]!.atUs);
-      expect(out.filter((a) => a.clone > 0).every((a) => a.fingerprintSalt !== null)).toBe(true);
     }), { numRuns: 50 });
+  });
+
+  // Statistical, so on a fixed seed and a large N: the fractional part is a Bernoulli draw per arrival, the count
+  // stays within 5 sigma of K·N (a normal bound is sound at N = 20,000, not at the N = 4 fast-check can pick).
+  it('amplify K gives K·N arrivals within a binomial 5-sigma bound (N = 20,000, fixed seeds)', () => {
+    const n = 20_000;
+    const base = Array.from({ length: n }, (_, i) => arrival(i * 1_000, i + 1));
+    for (const [k, seed] of [[1.1, 1], [2.5, 2], [3.027, 3], [4.9, 4]] as const) {
+      const frac = k - Math.floor(k);
+      const out = amplify(base, k, createRng(seed));
+      expect(Math.abs(out.length - k * n)).toBeLessThanOrEqual(5 * Math.sqrt(n * frac * (1 - frac)));
+    }
   });
 
   it('amplify keeps burstiness: the CV of per-second counts stays within 5 % on the real Azure slice', async () => {
