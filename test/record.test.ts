@@ -128,10 +128,10 @@ describe('record CLI: SIGINT finishes in-flight exchanges and loses nothing', ()
       }
       await Promise.all(quick);
       // Three streams of 40 tokens × 20 ms ≈ 0.8 s each, still running when SIGINT arrives.
-      const slow = Array.from({ length: 3 }, () => request(`${rec.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ messages: [{ role: 'user', content: 'tell me more' }], max_tokens: 40, stream: true }) }).then(async (r) => ({ status: r.statusCode, text: await r.body.text() })));
-      await new Promise((r) => setTimeout(r, 200));
+      // SIGINT goes once all three have their response headers, i.e. are streaming through the proxy.
+      const slow = await Promise.all(Array.from({ length: 3 }, () => request(`${rec.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ messages: [{ role: 'user', content: 'tell me more' }], max_tokens: 40, stream: true }) })));
       rec.child.kill('SIGINT');
-      const answers = await Promise.all(slow);
+      const answers = await Promise.all(slow.map(async (r) => ({ status: r.statusCode, text: await r.body.text() })));
       for (const a of answers) {
         expect(a.status).toBe(200);
         expect(a.text.endsWith('data: [DONE]\n\n')).toBe(true);
