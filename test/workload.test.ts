@@ -58,7 +58,7 @@ describe('workload transformations: properties (fast-check)', () => {
 
   // Exact for every input: each arrival is kept once and cloned floor(K) − 1 or floor(K) times (the second only when K
   // has a fraction), clones come after their original and carry a new fingerprint salt, the result is in order.
-  it('amplify K keeps every arrival and gives it floor(K) or ceil(K) copies, in order, clones after their original', () => {
+  it('amplify K keeps every arrival, gives it floor(K) or ceil(K) copies (K·N within a binomial bound), in order, clones after their original', () => {
     fc.assert(fc.property(offsetsArb, fc.double({ min: 1, max: 5, noNaN: true }), fc.integer(), (offs, k, seed) => {
       const base = offs.map((o, i) => arrival(o, i + 1));
       const out = amplify(base, k, createRng(seed));
@@ -77,6 +77,10 @@ describe('workload transformations: properties (fast-check)', () => {
         }
       }
       for (let i = 1; i < out.length; i++) expect(out[i]!.atUs).toBeGreaterThanOrEqual(out[i - 1]!.atUs);
+      // K·N within a binomial confidence bound valid at every N (Hoeffding: P(|X − Np| ≥ t) ≤ 2·exp(−2t²/N)), at
+      // α = 1e-9 so that random seeds cannot fail it by chance; the normal 5-sigma bound is checked below at large N.
+      const n = base.length;
+      expect(Math.abs(out.length - k * n)).toBeLessThanOrEqual(Math.sqrt((n * Math.log(2 / 1e-9)) / 2) + 1e-6);
     }), { numRuns: 50 });
   });
 
