@@ -74,6 +74,12 @@ export interface Features {
   traceContext?: 'incoming' | 'added';
   /** `Server-Timing` durations of the answer, ms by metric name (e.g. `queue`). */
   serverTiming?: Record<string, number>;
+  /**
+   * Indexes into `eventOffsetsUs` of the events of a streamed answer that carried no generated content (a role-only
+   * first chunk, a final `usage` chunk, `[DONE]`, keep-alives), so inter-token latency is taken between content
+   * events only. Absent when every event carried content, and in traces recorded before tracewarp 0.1.1.
+   */
+  nonContentEvents?: number[];
   /** Request header names, with the value where the policy keeps it (else null). */
   headers?: Array<[string, string | null]>;
   /** Query keys, with the value where the policy keeps it (else null). */

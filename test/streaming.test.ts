@@ -4,6 +4,7 @@ import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import { startRecordingProxy } from '../src/capture/proxy.ts';
+import { inspectTrace } from '../src/cli/inspect.ts';
 import { startRecord } from '../src/cli/record.ts';
 import { runReplay } from '../src/cli/replay.ts';
 import { meetsSlo, parseSlo } from '../src/metrics/slo.ts';
@@ -119,6 +120,50 @@ describe('capture of streams: terminal event, truncation, idle timeouts, compres
     } finally {
       await proxy.close(500);
       await up.close();
+    }
+  });
+
+  it('marks the events without content (role chunk, usage, [DONE]) so inspect takes ITL between content events only; tool-call arguments are content', async () => {
+    const tmp = tempDir();
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    const up = await startUpstream(async (req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write('data: {"choices":[{"delta":{"role":"assistant","content":""}}]}\n\n');
+      await sleep(40);
+      const tool = req.url!.includes('tool');
+      for (let i = 0; i < 4; i++) {
+        if (i > 0) await sleep(40);
+        res.write(tool ? `data: {"choices":[{"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\\"a\\":${i}"}}]}}]}\n\n` : `data: {"choices":[{"delta":{"content":"tok${i} "}}]}\n\n`);
+      }
+      res.write('data: {"choices":[],"usage":{"completion_tokens":4}}\n\n');
+      res.end('data: [DONE]\n\n');
+    });
+    const trace = join(tmp.dir, 'itl.trace.db');
+    const session = await startRecord({ upstream: up.url, host: '127.0.0.1', port: 0, out: trace }, captureOutput());
+    try {
+      for (const path of ['/v1/chat/completions', '/v1/chat/completions?tool=1']) {
+        const res = await request(session.proxy.url + path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]}' });
+        await res.body.text();
+      }
+      await session.stop();
+      const reader = new TraceReader(trace);
+      const recs = [...reader.records()];
+      reader.close();
+      for (const r of recs) {
+        expect(r.eventCount).toBe(7);
+        expect(r.features.nonContentEvents).toEqual([0, 5, 6]);
+        expect(r.ttftUs).toBe(r.eventOffsetsUs![1]);
+        expect(r.ttftUs! / 1000).toBeGreaterThanOrEqual(35);
+      }
+      // 2 streams × 3 gaps between their 4 content events, each about 40 ms; the near-zero gaps to the usage chunk
+      // and to [DONE] are not inter-token latencies.
+      const itl = inspectTrace(trace).features.itlMs!;
+      expect(itl.count).toBe(6);
+      expect(itl.p50).toBeGreaterThan(30);
+      expect(itl.p50).toBeLessThan(200);
+    } finally {
+      await up.close();
+      tmp.cleanup();
     }
   });
 

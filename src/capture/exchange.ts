@@ -37,6 +37,8 @@ export class Exchange {
   private serverTiming: Record<string, number> | null = null;
   private splitter: EventSplitter | null = null;
   private tracker: OpenAIStreamTracker | null = null;
+  /** Indexes of the stream's events that carried no content. */
+  private readonly nonContentEvents: number[] = [];
 
   constructor(
     readonly seq: number,
@@ -87,8 +89,9 @@ export class Exchange {
         if (this.splitter) {
           const at = monoUs() - this.arrivalUs;
           for (const ev of this.splitter.push(chunk)) {
-            this.eventOffsetsUs!.push(at);
             const content = this.splitter.format === 'sse' ? this.tracker!.onData(ev.data) : ndjsonContent(ev.data);
+            if (!content) this.nonContentEvents.push(this.eventOffsetsUs!.length);
+            this.eventOffsetsUs!.push(at);
             if (content && this.ttftUs === null) this.ttftUs = at;
           }
         } else if (this.respChunks && this.respCaptured + chunk.length <= this.maxCaptureBytes) {
@@ -127,6 +130,7 @@ export class Exchange {
     Object.assign(d.features, describeHeadersAndQuery(policy, this.requestHeaders, this.url));
     if (this.traceContext) d.features.traceContext = this.traceContext;
     if (this.serverTiming) d.features.serverTiming = this.serverTiming;
+    if (this.nonContentEvents.length > 0) d.features.nonContentEvents = this.nonContentEvents;
     let outputTokens: number | null = null;
     if (this.tracker) {
       if (isGenerative(d.protocol)) {

@@ -35,11 +35,13 @@ export function inspectTrace(path: string): InspectReport {
     add('responseBytes', r.column('response_bytes'));
     add('latencyMs', r.column('latency_us'), 1000);
     add('ttftMs', r.column('ttft_us'), 1000);
-    // Inter-token latency: gaps between the events after the first content event of each streamed answer.
+    // Inter-token latency: gaps between consecutive content events of each streamed answer (traces recorded before
+    // content events were marked: every event from the first content event on).
     const itl: number[] = [];
     for (const rec of r.records()) {
       if (!rec.eventOffsetsUs || rec.ttftUs === null) continue;
-      const content = rec.eventOffsetsUs.filter((t) => t >= rec.ttftUs!);
+      const skip = new Set(rec.features.nonContentEvents ?? []);
+      const content = rec.features.nonContentEvents ? rec.eventOffsetsUs.filter((_, i) => !skip.has(i)) : rec.eventOffsetsUs.filter((t) => t >= rec.ttftUs!);
       for (let i = 1; i < content.length; i++) itl.push((content[i]! - content[i - 1]!) / 1000);
     }
     add('itlMs', itl);

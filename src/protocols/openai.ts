@@ -209,13 +209,13 @@ export class OpenAIStreamTracker {
   private usageTokens: number | null = null;
   done = false;
 
-  /** Feeds one SSE event's `data` payload; returns true when it carried content (a token). */
+  /** Feeds one SSE event's `data` payload; returns true when it carried generated content (text, reasoning text or tool-call arguments). */
   onData(data: string): boolean {
     if (data === '[DONE]') {
       this.done = true;
       return false;
     }
-    let chunk: { usage?: { completion_tokens?: unknown } | null; choices?: Array<{ delta?: { content?: unknown; reasoning_content?: unknown }; text?: unknown }> };
+    let chunk: { usage?: { completion_tokens?: unknown } | null; choices?: Array<{ delta?: { content?: unknown; reasoning_content?: unknown; tool_calls?: Array<{ function?: { arguments?: unknown } }> }; text?: unknown }> };
     try {
       chunk = JSON.parse(data);
     } catch {
@@ -224,7 +224,9 @@ export class OpenAIStreamTracker {
     if (chunk.usage && typeof chunk.usage.completion_tokens === 'number') this.usageTokens = chunk.usage.completion_tokens;
     let content = false;
     for (const c of chunk.choices ?? []) {
-      const t = typeof c.text === 'string' ? c.text : typeof c.delta?.content === 'string' ? c.delta.content : typeof c.delta?.reasoning_content === 'string' ? c.delta.reasoning_content : '';
+      let t = typeof c.text === 'string' ? c.text : typeof c.delta?.content === 'string' ? c.delta.content : typeof c.delta?.reasoning_content === 'string' ? c.delta.reasoning_content : '';
+      // Streamed tool calls: the arguments arrive in pieces and are generated tokens like content.
+      if (Array.isArray(c.delta?.tool_calls)) for (const tc of c.delta.tool_calls) if (typeof tc?.function?.arguments === 'string') t += tc.function.arguments;
       if (t.length > 0) {
         content = true;
         if (this.text.length < 1 << 22) this.text += t;
