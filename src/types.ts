@@ -80,6 +80,8 @@ export interface Features {
    * events only. Absent when every event carried content, and in traces recorded before tracewarp 0.1.1.
    */
   nonContentEvents?: number[];
+  /** A WebSocket session relayed by the proxy (protocol `websocket`): message counts and sizes, never their data. */
+  websocket?: WebSocketSession;
   /** Request header names, with the value where the policy keeps it (else null). */
   headers?: Array<[string, string | null]>;
   /** Query keys, with the value where the policy keeps it (else null). */
@@ -99,7 +101,25 @@ export type ProtocolId =
   | 'multipart'
   | 'form'
   | 'generic-json'
+  | 'websocket'
   | 'other';
+
+/**
+ * What the trace keeps of a WebSocket session (the record's `latencyUs` is the session's duration, its status 101).
+ * Sizes are of message payloads in bytes; the close code is RFC 6455 §7.4's (1000 normal, 1001 going away, 1005 none
+ * given, 1006 closed without a close frame, 1011 server error).
+ */
+export interface WebSocketSession {
+  messagesFromClient: number;
+  messagesFromServer: number;
+  bytesFromClient: number;
+  bytesFromServer: number;
+  /** Offsets from the upgrade request's arrival, µs, of the server's first message (null when it sent none). */
+  firstServerMessageUs: number | null;
+  closeCode: number | null;
+  /** Which side closed first: `client`, `server` (the upstream), or `proxy` (shutdown). */
+  closedBy: 'client' | 'server' | 'proxy' | null;
+}
 
 /** Why an exchange failed; null when an HTTP answer came back whole. */
 export type ErrorKind =

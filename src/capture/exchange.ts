@@ -7,7 +7,7 @@ import { INFERENCE_HEADER } from '../protocols/kserve-v2.ts';
 import { isGenerative, OpenAIStreamTracker } from '../protocols/openai.ts';
 import type { IncomingHttpHeaders } from 'node:http';
 import { EventSplitter, streamFormatOf } from '../protocols/sse.ts';
-import type { ErrorKind, ProtocolId, TraceRecord } from '../types.ts';
+import type { ErrorKind, ProtocolId, TraceRecord, WebSocketSession } from '../types.ts';
 import { parseServerTiming } from '../trace-context.ts';
 import { monoUs } from '../units.ts';
 
@@ -39,6 +39,8 @@ export class Exchange {
   private tracker: OpenAIStreamTracker | null = null;
   /** Indexes of the stream's events that carried no content. */
   private readonly nonContentEvents: number[] = [];
+  /** Set when the request was a WebSocket upgrade the proxy accepted: the session's counters. */
+  websocket: WebSocketSession | null = null;
 
   constructor(
     readonly seq: number,
@@ -103,6 +105,14 @@ export class Exchange {
     });
   }
 
+  /** Marks the request as an accepted WebSocket upgrade (status 101) and starts its session counters. */
+  upgraded(): WebSocketSession {
+    this.status = 101;
+    this.ttfbUs = monoUs() - this.arrivalUs;
+    this.websocket = { messagesFromClient: 0, messagesFromServer: 0, bytesFromClient: 0, bytesFromServer: 0, firstServerMessageUs: null, closeCode: null, closedBy: null };
+    return this.websocket;
+  }
+
   /** Sets the error kind unless one is already known (the first cause wins). */
   fail(kind: ErrorKind): void {
     if (this.errorKind === null) this.errorKind = kind;
@@ -131,6 +141,10 @@ export class Exchange {
     if (this.traceContext) d.features.traceContext = this.traceContext;
     if (this.serverTiming) d.features.serverTiming = this.serverTiming;
     if (this.nonContentEvents.length > 0) d.features.nonContentEvents = this.nonContentEvents;
+    if (this.websocket) {
+      d.protocol = 'websocket';
+      d.features.websocket = this.websocket;
+    }
     let outputTokens: number | null = null;
     if (this.tracker) {
       if (isGenerative(d.protocol)) {

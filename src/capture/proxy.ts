@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
-import type { IncomingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
 import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyReply, type FastifyRequest } from 'fastify';
 import httpProxy from '@fastify/http-proxy';
 import { TracewarpError } from '../errors.ts';
@@ -12,6 +13,7 @@ import type { ProtocolId, TraceRecord } from '../types.ts';
 import { monoUs, wallUs } from '../units.ts';
 import { CancellablePool, EXCHANGE_HEADER } from './cancellable-pool.ts';
 import { Exchange, type RawRequest } from './exchange.ts';
+import { WebSocketRelay } from './websocket.ts';
 
 /** Options of the recording proxy. Timeouts are in ms. */
 export interface RecordingProxyOptions {
@@ -106,14 +108,10 @@ export async function startRecordingProxy(opts: RecordingProxyOptions): Promise<
   app.decorateRequest('tw', null);
 
   const describing = new Set<Promise<void>>();
-  const finish = (ex: Exchange, reply: FastifyReply): void => {
-    if (!open.has(ex)) return;
-    ex.endUs = monoUs();
-    // Answers the proxy made itself (502/504) have a status but no upstream response.
-    if (ex.status === null && reply.raw.headersSent) ex.status = reply.raw.statusCode;
-    if (!reply.raw.writableFinished) ex.fail(closing ? 'proxy_shutdown' : 'client_aborted');
+  /** Describes an ended exchange and hands it to `onRecord`; the exchange stays in flight until that is done. */
+  const record = (ex: Exchange, headers: IncomingHttpHeaders): void => {
     const p = ex.toRecord(startUs, { fingerprinter: opts.fingerprinter, protocol: opts.protocol, policy: opts.policy })
-      .then((record) => opts.onRecord(record, opts.captureRaw ? ex.rawRequest(reply.request.headers) : undefined))
+      .then((rec) => opts.onRecord(rec, opts.captureRaw ? ex.rawRequest(headers) : undefined))
       .catch(() => undefined) // a failing description or sink must never break the traffic
       .finally(() => {
         describing.delete(p);
@@ -121,6 +119,28 @@ export async function startRecordingProxy(opts: RecordingProxyOptions): Promise<
       });
     describing.add(p);
   };
+  const finish = (ex: Exchange, reply: FastifyReply): void => {
+    if (!open.has(ex)) return;
+    ex.endUs = monoUs();
+    // Answers the proxy made itself (502/504) have a status but no upstream response.
+    if (ex.status === null && reply.raw.headersSent) ex.status = reply.raw.statusCode;
+    if (!reply.raw.writableFinished) ex.fail(closing ? 'proxy_shutdown' : 'client_aborted');
+    record(ex, reply.request.headers);
+  };
+
+  // WebSocket upgrades bypass fastify's routing: the relay completes the upstream's handshake, then the client's.
+  const websockets = new WebSocketRelay({
+    upstream: opts.upstream,
+    handshakeTimeoutMs: opts.headersTimeoutMs ?? 600_000,
+    stripHopByHop,
+    begin: (req) => {
+      const ex = new Exchange(++seq, req.method ?? 'GET', req.url ?? '/', req.headers, maxCapture);
+      open.add(ex);
+      return ex;
+    },
+    end: (ex, req) => record(ex, req.headers),
+  });
+  app.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => websockets.handle(req, socket, head));
 
   const pool = new CancellablePool(opts.upstream, {
     connections: opts.connections ?? 512,
@@ -216,6 +236,8 @@ export async function startRecordingProxy(opts: RecordingProxyOptions): Promise<
     inFlight: () => open.size,
     async close(graceMs = 10_000) {
       closing = true;
+      // WebSocket sessions can last for hours: they are closed with 1001 (going away) at once, not waited for.
+      websockets.closeAll();
       const closed = app.close();
       const deadline = Date.now() + graceMs;
       while (open.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));

@@ -10,11 +10,11 @@ import type { Output } from './output.ts';
 import { workloadSteps } from './workload.ts';
 
 /** The transformed workload of a trace: the original and transformed arrivals. */
-export function buildWorkload(reader: TraceReader, argv: readonly string[], seed: number, scenario?: string): { before: Arrival[]; after: Arrival[] } {
+export function buildWorkload(reader: TraceReader, argv: readonly string[], seed: number, scenario?: string): { before: Arrival[]; after: Arrival[]; webSocketSessions: number } {
   const steps = workloadSteps(argv, [...reader.protocols(), ...(reader.hasImages() ? ['+images'] : [])], scenario);
   const before = reader.arrivals();
   try {
-    return { before, after: transform(before, steps, createRng(seed).child('workload')) };
+    return { before, after: transform(before, steps, createRng(seed).child('workload')), webSocketSessions: reader.webSocketSessions() };
   } catch (err) {
     // A transformation that cannot apply to this trace (e.g. --rate on one arrival) is a usage problem.
     if (err instanceof RangeError) throw new TracewarpError('TW_USAGE', err.message);
@@ -37,6 +37,8 @@ export interface PlanReport {
   seed: number;
   requests: number;
   originalRequests: number;
+  /** WebSocket sessions in the trace, which replay does not send (not counted in `originalRequests`). */
+  webSocketSessionsSkipped: number;
   durationS: number;
   meanRate: number | null;
   digest: string;
@@ -55,7 +57,7 @@ export interface PlanReport {
 export function runPlan(tracePath: string, argv: readonly string[], opts: { seed: number; json?: boolean; scenario?: string }, out: Output): PlanReport {
   const reader = new TraceReader(tracePath);
   try {
-    const { before, after } = buildWorkload(reader, argv, opts.seed, opts.scenario);
+    const { before, after, webSocketSessions } = buildWorkload(reader, argv, opts.seed, opts.scenario);
     const digest = new WorkloadDigest();
     const bytesAfter: number[] = [];
     for (const p of synthesizeWorkload(after, (seq) => reader.get(seq), createRng(opts.seed), digest)) bytesAfter.push(p.body?.length ?? 0);
@@ -80,6 +82,7 @@ export function runPlan(tracePath: string, argv: readonly string[], opts: { seed
       rateOverTime: span > 0 ? counts.map((c, i) => ({ fromS: Math.round(i * width * 1000) / 1000, toS: Math.round((i + 1) * width * 1000) / 1000, rate: Math.round((c / width) * 100) / 100 })) : [],
       anomalies,
       clones: after.filter((a) => a.clone > 0).length,
+      webSocketSessionsSkipped: webSocketSessions,
       features: {
         promptTokens: { before: dist(num(before.map((a) => a.promptTokens))), after: dist(num(after.map((a) => a.promptTokens))) },
         outputTokens: { before: dist(num(before.map((a) => a.outputTokens))), after: dist(num(after.map((a) => a.outputTokens))) },
@@ -99,6 +102,7 @@ function printPlan(r: PlanReport, out: Output): void {
   const f = (v: number | null) => (v === null ? '—' : String(Math.round(v * 10) / 10));
   out.out(`plan for ${r.trace} (seed ${r.seed}): ${r.requests} requests (${r.originalRequests} in the trace, ${r.clones} clones) over ${r.durationS.toFixed(1)} s, mean rate ${r.meanRate?.toFixed(2) ?? '—'} req/s`);
   out.out(`digest ${r.digest}  (schedule ${r.scheduleDigest})`);
+  if (r.webSocketSessionsSkipped > 0) out.out(`${r.webSocketSessionsSkipped} WebSocket session(s) in the trace are left out: replay sends HTTP requests only`);
   if (Object.keys(r.anomalies).length > 0) out.out(`anomalies: ${Object.entries(r.anomalies).map(([k, n]) => `${k}=${n}`).join('  ')}`);
   const peak = Math.max(1, ...r.rateOverTime.map((b) => b.rate));
   out.out('rate over time (req/s):');

@@ -64,8 +64,9 @@ export async function runReplay(tracePath: string, opts: ReplayCommandOptions, o
   const slo = opts.slo !== undefined ? parseSlo(opts.slo) : undefined;
   const reader = new TraceReader(tracePath);
   let arrivals;
+  let webSocketSessions = 0;
   try {
-    arrivals = buildWorkload(reader, opts.argv ?? ['--speed', String(opts.speed)], opts.seed, opts.scenario).after;
+    ({ after: arrivals, webSocketSessions } = buildWorkload(reader, opts.argv ?? ['--speed', String(opts.speed)], opts.seed, opts.scenario));
   } catch (err) {
     reader.close();
     throw err;
@@ -73,8 +74,11 @@ export async function runReplay(tracePath: string, opts: ReplayCommandOptions, o
   if (opts.limit !== undefined) arrivals = arrivals.slice(0, opts.limit);
   if (arrivals.length === 0) {
     reader.close();
-    throw new TracewarpError('TW_USAGE', `the workload is empty: the trace has no requests, or the transformations selected none (see 'tracewarp plan')`);
+    throw new TracewarpError('TW_USAGE', webSocketSessions > 0
+      ? `the workload is empty: the trace holds only WebSocket sessions (${webSocketSessions}), and replay sends HTTP requests only`
+      : `the workload is empty: the trace has no requests, or the transformations selected none (see 'tracewarp plan')`);
   }
+  if (webSocketSessions > 0) out.err(`note: ${webSocketSessions} WebSocket session(s) in the trace are left out: replay sends HTTP requests only`);
   const total = arrivals.length;
   const runId = randomUUID();
   const runPath = opts.out ?? `runs/${basename(tracePath).replace(/\.trace\.db$|\.db$/, '')}-${new Date().toISOString().replace(/[:.]/g, '-')}.run.db`;

@@ -117,9 +117,12 @@ export class TraceReader {
     return (this.db.prepare(`SELECT ${name} AS v FROM requests WHERE ${name} IS NOT NULL`).raw().all() as Array<[number]>).map((r) => r[0]);
   }
 
-  /** Light arrivals for workload planning (no blobs decoded), in offset order. */
+  /**
+   * Light arrivals for workload planning (no blobs decoded), in offset order. WebSocket sessions are left out: replay
+   * sends HTTP requests only (see {@link TraceReader.webSocketSessions}).
+   */
   arrivals(): Arrival[] {
-    const rows = this.db.prepare('SELECT seq, offset_us, route, protocol, prompt_tokens, output_tokens, request_bytes, model FROM requests ORDER BY offset_us, seq').all() as Array<{
+    const rows = this.db.prepare("SELECT seq, offset_us, route, protocol, prompt_tokens, output_tokens, request_bytes, model FROM requests WHERE protocol != 'websocket' ORDER BY offset_us, seq").all() as Array<{
       seq: number; offset_us: number; route: string; protocol: string; prompt_tokens: number | null; output_tokens: number | null; request_bytes: number; model: string | null;
     }>;
     return rows.map((r) => ({
@@ -132,6 +135,11 @@ export class TraceReader {
   hasImages(): boolean {
     const r = this.db.prepare("SELECT 1 FROM requests WHERE features IS NOT NULL AND (instr(features, CAST('images' AS BLOB)) > 0 OR instr(features, CAST('image' AS BLOB)) > 0) LIMIT 1").get();
     return r !== undefined;
+  }
+
+  /** How many recorded exchanges are WebSocket sessions (protocol `websocket`), which replay does not send. */
+  webSocketSessions(): number {
+    return (this.db.prepare("SELECT count(*) AS n FROM requests WHERE protocol = 'websocket'").get() as { n: number }).n;
   }
 
   /** Distinct protocols in the trace. */
