@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
 import { startRecordingProxy, type RecordingProxy } from '../src/capture/proxy.ts';
+import { inspectTrace } from '../src/cli/inspect.ts';
 import { startRecord } from '../src/cli/record.ts';
 import { runPlan } from '../src/cli/plan.ts';
 import { TraceReader } from '../src/trace/reader.ts';
@@ -136,6 +137,9 @@ describe('WebSocket sessions through the recording proxy (shared/cases 12)', () 
     expect(recs[0]!.features.websocket!.firstServerMessageUs).toBeGreaterThan(0);
     expect(recs[0]!.latencyUs).toBeGreaterThan(recs[0]!.features.websocket!.firstServerMessageUs!);
     expect(findPlanted(['ZQXtokenSECRET', 'ZQXmessageSECRET', 'ZQXMESSAGESECRET', 'ZQXsessionSECRET'], readAll(traceFiles(trace)))).toEqual([]);
+    const inspected = inspectTrace(trace);
+    expect(inspected).toMatchObject({ requests: 1, webSocketSessions: 1, statuses: { '101': 1 } });
+    expect(inspected.features.latencyMs).toBeUndefined(); // a session's duration is not an HTTP latency
     // Replay does not synthesize WebSocket sessions: plan leaves them out and says so.
     const out = captureOutput();
     expect(runPlan(trace, [], { seed: 1 }, out)).toMatchObject({ requests: 0, originalRequests: 0, webSocketSessionsSkipped: 1 });

@@ -14,6 +14,8 @@ export interface InspectReport {
   meanRate: number | null;
   statuses: Record<string, number>;
   recordsDropped: number;
+  /** Relayed WebSocket sessions among `requests` (left out of `features`). */
+  webSocketSessions: number;
   features: Record<string, FeatureStats>;
 }
 
@@ -56,6 +58,7 @@ export function inspectTrace(path: string): InspectReport {
       meanRate: n > 1 && durationS > 0 ? Math.round(((n - 1) / durationS) * 1000) / 1000 : null,
       statuses: r.statuses(),
       recordsDropped: r.meta.recordsDropped,
+      webSocketSessions: r.webSocketSessions(),
       features,
     };
   } finally {
@@ -71,7 +74,7 @@ export function runInspect(path: string, opts: { json?: boolean }, out: Output):
     return 0;
   }
   out.out(`${rep.file}: tracewarp trace v${rep.formatVersion}, source ${rep.source}${rep.sourceFile ? ` (${rep.sourceFile})` : ''}, created ${rep.createdAt}`);
-  out.out(`requests ${rep.requests}   duration ${rep.durationS.toFixed(1)} s   mean rate ${rep.meanRate?.toFixed(2) ?? '—'} req/s${rep.recordsDropped ? `   records dropped ${rep.recordsDropped}` : ''}`);
+  out.out(`requests ${rep.requests}   duration ${rep.durationS.toFixed(1)} s   mean rate ${rep.meanRate?.toFixed(2) ?? '—'} req/s${rep.recordsDropped ? `   records dropped ${rep.recordsDropped}` : ''}${rep.webSocketSessions ? `   (${rep.webSocketSessions} of them WebSocket sessions)` : ''}`);
   const imported = rep.source.startsWith('import:') && Object.keys(rep.statuses).every((k) => k === 'none');
   out.out(`statuses: ${imported ? '— (imported: the source has no answers)' : Object.entries(rep.statuses).map(([k, v]) => `${k}=${v}`).join('  ')}`);
   out.out(`  ${'feature'.padEnd(16)}${['p50', 'p90', 'p99', 'max', 'mean'].map((h) => h.padStart(11)).join('')}`);

@@ -112,9 +112,12 @@ export class TraceReader {
     return out;
   }
 
-  /** The values of one numeric column (non-null), for distributions. */
+  /**
+   * The values of one numeric column (non-null), for distributions of HTTP exchanges: WebSocket sessions (whose
+   * `latency_us` is a session's duration) are left out.
+   */
   column(name: 'prompt_tokens' | 'output_tokens' | 'request_bytes' | 'response_bytes' | 'latency_us' | 'ttft_us' | 'ttfb_us'): number[] {
-    return (this.db.prepare(`SELECT ${name} AS v FROM requests WHERE ${name} IS NOT NULL`).raw().all() as Array<[number]>).map((r) => r[0]);
+    return (this.db.prepare(`SELECT ${name} AS v FROM requests WHERE ${name} IS NOT NULL AND protocol != 'websocket'`).raw().all() as Array<[number]>).map((r) => r[0]);
   }
 
   /**
