@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { describeJson, templateRoute } from '../src/anonymize/skeleton.ts';
 import { EventSplitter } from '../src/protocols/sse.ts';
@@ -81,6 +82,19 @@ describe('SSE / NDJSON splitting', () => {
     const s = new EventSplitter('sse');
     const got = [...s.push(bytes.subarray(0, 8)), ...s.push(bytes.subarray(8))];
     expect(got).toEqual([{ data: 'héllo wörld' }]);
+  });
+  it('gives the same events for any chunking of any mix of LF, CRLF and CR line ends (fast-check)', () => {
+    const piece = fc.constantFrom('data: a', 'data: bb', 'event: e', ': c', 'id: 1', '\n', '\r\n', '\r', '\n\n', '\r\n\r\n', '\r\r', 'data: ' + 'x'.repeat(300));
+    fc.assert(fc.property(fc.array(piece, { maxLength: 40 }), fc.array(fc.integer({ min: 1, max: 50 }), { minLength: 1, maxLength: 20 }), (pieces, sizes) => {
+      for (const format of ['sse', 'ndjson'] as const) {
+        const bytes = Buffer.from(pieces.join(''));
+        const whole = new EventSplitter(format).push(bytes);
+        const s = new EventSplitter(format);
+        const got = [];
+        for (let i = 0, k = 0; i < bytes.length; i += sizes[k++ % sizes.length]!) got.push(...s.push(bytes.subarray(i, i + sizes[k % sizes.length]!)));
+        expect(got).toEqual(whole);
+      }
+    }));
   });
   it('splits NDJSON by line', () => {
     const s = new EventSplitter('ndjson');
