@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { request } from 'undici';
+import { Agent, request } from 'undici';
 import { startRecordingProxy, type RecordingProxy } from '../src/capture/proxy.ts';
 import type { TraceRecord } from '../src/types.ts';
 import { startUpstream, waitFor } from './helpers.ts';
@@ -35,6 +35,9 @@ describe('recording proxy pass-through (real upstream on port 0)', () => {
           }
           i++;
         }, 50);
+      } else if (req.url === '/big-headers') {
+        res.writeHead(200, { 'content-type': 'text/plain', 'x-big': 'b'.repeat(40_000) });
+        res.end('ok');
       } else if (req.url!.startsWith('/q')) {
         res.writeHead(204);
         res.end();
@@ -48,6 +51,31 @@ describe('recording proxy pass-through (real upstream on port 0)', () => {
   afterAll(async () => {
     await proxy.close(1000);
     await upstream.close();
+  });
+
+  it('answers Expect: 100-continue itself and forwards the body (not the expectation); passes 40 KB response headers', async () => {
+    const body = Buffer.from('{"model":"m","messages":[]}');
+    const answer = await new Promise<{ status: number; text: string; continued: boolean }>((resolve, reject) => {
+      let continued = false;
+      const req = httpRequest(`${proxy.url}/echo`, { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': body.length, expect: '100-continue' } }, (res) => {
+        let text = '';
+        res.on('data', (d) => (text += d));
+        res.on('end', () => resolve({ status: res.statusCode!, text, continued }));
+      });
+      req.on('continue', () => {
+        continued = true;
+        req.end(body);
+      });
+      req.on('error', reject);
+    });
+    expect(answer).toEqual({ status: 200, text: body.toString(), continued: true });
+    expect(seen.at(-1)!.headers.expect).toBeUndefined();
+    const client = new Agent({ maxHeaderSize: 1 << 20 }); // the test's own client must accept them too
+    const big = await request(`${proxy.url}/big-headers`, { dispatcher: client });
+    expect(big.statusCode).toBe(200);
+    expect(big.headers['x-big']).toHaveLength(40_000);
+    expect(await big.body.text()).toBe('ok');
+    await client.close();
   });
 
   it('forwards a JSON body byte for byte and answers unchanged', async () => {

@@ -147,6 +147,8 @@ export async function startRecordingProxy(opts: RecordingProxyOptions): Promise<
     pipelining: 1,
     headersTimeout: opts.headersTimeoutMs ?? 600_000,
     bodyTimeout: opts.idleTimeoutMs ?? 300_000,
+    // undici's default is 16 KiB; servers send more (long Set-Cookie or Link lists) and must still pass.
+    maxHeaderSize: 1024 * 1024,
   });
 
   app.addHook('onRequest', (request, reply, done) => {
@@ -184,6 +186,9 @@ export async function startRecordingProxy(opts: RecordingProxyOptions): Promise<
         retryDelay: () => null,
         rewriteRequestHeaders: (request: FastifyRequest, headers: IncomingHttpHeaders) => {
           const out: IncomingHttpHeaders = { ...stripHopByHop(headers), [EXCHANGE_HEADER]: String(request.tw!.seq) };
+          // `Expect: 100-continue` is answered by this server (Node sends the 100 itself) and not sent on, as nginx
+          // does: the body is already on its way, and undici refuses the header.
+          delete out.expect;
           // W3C trace context: keep the client's traceparent, or add one so the upstream's traces can be joined.
           if (isTraceparent(out.traceparent)) {
             request.tw!.traceContext = 'incoming';
