@@ -9,7 +9,7 @@ import { startSim, type SimServer } from '../src/sim/server.ts';
 import { textOfTokens } from '../src/synth/text.ts';
 import { TraceReader } from '../src/trace/reader.ts';
 import type { TraceRecord } from '../src/types.ts';
-import { captureOutput, runCli, startCli, tempDir } from './helpers.ts';
+import { captureOutput, runCli, startCli, startUpstream, tempDir, waitFor } from './helpers.ts';
 
 const SECRETS = ['sk-live-PLANTED0123456789abcdef', 'alice.planted@example.com', '4111-1111-1111-1111'];
 
@@ -148,6 +148,42 @@ describe('record CLI: SIGINT finishes in-flight exchanges and loses nothing', ()
       rec.child.kill('SIGKILL');
       sim.child.kill('SIGINT');
       await sim.exited;
+      tmp.cleanup();
+    }
+  });
+
+  it('a second Ctrl-C cuts the exchanges still in flight: those the clients completed and the cut ones are all in the trace', async () => {
+    const tmp = tempDir();
+    let received = 0;
+    const up = await startUpstream((req, res) => {
+      received++;
+      const ms = Number(new URL(req.url!, 'http://x').searchParams.get('ms'));
+      const t = setTimeout(() => res.writeHead(200, { 'content-type': 'application/json' }).end('{}'), ms);
+      res.on('close', () => clearTimeout(t));
+    });
+    const trace = join(tmp.dir, 'cut.trace.db');
+    const rec = await startCli(['record', '--upstream', up.url, '--listen', '127.0.0.1:0', '--out', trace]);
+    try {
+      const answers = [...Array(10).fill(300), ...Array(10).fill(30_000)].map((ms) =>
+        request(`${rec.url}/v1/x?ms=${ms}`).then(async (r) => ({ status: r.statusCode, body: await r.body.text() }), () => ({ status: 0, body: '' })));
+      await waitFor(() => received === 20, 20_000);
+      rec.child.kill('SIGINT');
+      await waitFor(() => rec.output().stderr.includes('Ctrl-C again'), 20_000);
+      await new Promise((r) => setTimeout(r, 1000)); // the 300 ms ones finish within the grace period
+      rec.child.kill('SIGINT');
+      expect(await rec.exited).toBe(0);
+      const got = await Promise.all(answers);
+      expect(got.filter((a) => a.status === 200)).toHaveLength(10);
+      expect(rec.output().stderr).toContain('cutting 10 exchanges still in flight');
+      const reader = new TraceReader(trace);
+      const recs = [...reader.records()];
+      reader.close();
+      expect(recs).toHaveLength(20);
+      expect(recs.filter((r) => r.status === 200 && r.errorKind === null)).toHaveLength(10);
+      expect(recs.filter((r) => r.errorKind === 'proxy_shutdown')).toHaveLength(10);
+    } finally {
+      rec.child.kill('SIGKILL');
+      await up.close();
       tmp.cleanup();
     }
   });

@@ -57,9 +57,9 @@ export interface RecordingProxy {
   /**
    * Stops accepting, lets in-flight exchanges finish for up to `graceMs` (default 10,000), then cuts the rest (they
    * are recorded with error kind `proxy_shutdown`). Every exchange that started is handed to `onRecord` before this
-   * resolves.
+   * resolves. `cut` ends the grace period early (a second Ctrl-C).
    */
-  close(graceMs?: number): Promise<void>;
+  close(graceMs?: number, cut?: AbortSignal): Promise<void>;
 }
 
 /** Hop-by-hop headers (RFC 9110 §7.6.1) that a proxy must not forward, besides those named in `Connection`. */
@@ -239,13 +239,13 @@ export async function startRecordingProxy(opts: RecordingProxyOptions): Promise<
     startUs,
     startWallUs,
     inFlight: () => open.size,
-    async close(graceMs = 10_000) {
+    async close(graceMs = 10_000, cut?: AbortSignal) {
       closing = true;
       // WebSocket sessions can last for hours: they are closed with 1001 (going away) at once, not waited for.
       websockets.closeAll();
       const closed = app.close();
       const deadline = Date.now() + graceMs;
-      while (open.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      while (open.size > 0 && Date.now() < deadline && !cut?.aborted) await new Promise((r) => setTimeout(r, 20));
       // Keep-alive connections that went idle after close() began are not closed by fastify: close them (and cut any
       // exchange still running past the grace period).
       app.server.closeAllConnections();

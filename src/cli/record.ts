@@ -34,7 +34,7 @@ export interface RecordCommandOptions {
 export interface RecordSession {
   proxy: RecordingProxy;
   writer: TraceWriter;
-  stop(): Promise<{ written: number; dropped: number }>;
+  stop(cut?: AbortSignal): Promise<{ written: number; dropped: number }>;
 }
 
 /** Starts the proxy and the trace writer and prints the `listening on` line. */
@@ -88,8 +88,8 @@ export async function startRecord(opts: RecordCommandOptions, out: Output): Prom
   return {
     proxy,
     writer: w,
-    async stop() {
-      await proxy.close(opts.graceMs ?? 10_000);
+    async stop(cut?: AbortSignal) {
+      await proxy.close(opts.graceMs ?? 10_000, cut);
       const stats = w.stats;
       w.close();
       return { written: stats.written + stats.queued, dropped: stats.dropped };
@@ -102,8 +102,25 @@ export async function runRecord(opts: RecordCommandOptions, out: Output): Promis
   const interrupted = onceInterrupted();
   const session = await startRecord(opts, out);
   const sig = await interrupted.promise;
-  out.err(`record: ${sig}: no longer accepting; finishing ${plural(session.proxy.inFlight(), 'exchange')} in flight…`);
-  const { written, dropped } = await session.stop();
+  out.err(`record: ${sig}: no longer accepting; finishing ${plural(session.proxy.inFlight(), 'exchange')} in flight (Ctrl-C again to cut them)…`);
+  // A second signal cuts what is still in flight (recorded as proxy_shutdown); the trace is still written and closed
+  // whole, so further signals only say so.
+  const cut = new AbortController();
+  const onSignal = () => {
+    if (!cut.signal.aborted) out.err(`record: cutting ${plural(session.proxy.inFlight(), 'exchange')} still in flight; writing the trace…`);
+    else out.err('record: still writing the trace; it will be complete in a moment');
+    cut.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  let result: { written: number; dropped: number };
+  try {
+    result = await session.stop(cut.signal);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+  const { written, dropped } = result;
   out.out(`recorded ${plural(written, 'exchange')} to ${opts.out}${dropped > 0 ? ` (${dropped} records dropped: the writer fell behind)` : ''}`);
   return 0;
 }
