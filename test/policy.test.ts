@@ -46,8 +46,44 @@ describe('anonymization policy file', () => {
     expect(meta.source).toBe(file);
     expect(meta.headers.keepValues).toEqual(['content-type', 'x-request-priority']);
     expect(rec!.params).toEqual({ model: 'm', priority: 3 });
-    expect(rec!.features.query).toEqual([['api-version', '2024-02-01'], ['tier', 'gold'], ['key', null]]);
+    // Allowed query values are kept only when they read like a version: `gold` is not one.
+    expect(rec!.features.query).toEqual([['api-version', '2024-02-01'], ['tier', null], ['key', null]]);
     expect(rec!.features.headers).toEqual(expect.arrayContaining([['x-request-priority', 'high'], ['authorization', null]]));
+    tmp.cleanup();
+  });
+
+  it('refuses to keep values of credential, session or client-address headers, by their wording', () => {
+    const names = ['x-forwarded-host', 'cf-connecting-ip', 'true-client-ip', 'x-client-ip', 'x-xsrf-token', 'x-auth-token', 'x-amz-security-token', 'x-session-id'];
+    let err: unknown;
+    try {
+      compilePolicy({ headers: { keepValues: ['content-type', 'x-request-priority', ...names] } }, 'p.yaml');
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(TracewarpError);
+    for (const n of names) expect((err as Error).message).toContain(`'${n}' carries credentials`);
+    expect((err as Error).message).not.toContain("'x-request-priority'");
+  });
+
+  it('dropParams also empties the model and max_tokens columns', async () => {
+    const tmp = tempDir();
+    const file = join(tmp.dir, 'drop.yaml');
+    writeFileSync(file, 'body:\n  dropParams: [model, max_tokens, seed]\n');
+    const up = await startUpstream((_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end('{}'));
+    const trace = join(tmp.dir, 'drop.trace.db');
+    const session = await startRecord({ upstream: up.url, host: '127.0.0.1', port: 0, out: trace, policyFile: file }, captureOutput());
+    const res = await request(`${session.proxy.url}/v1/chat/completions`, {
+      method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'plantmodelZQX', max_tokens: 4111111111111111, seed: 5, messages: [{ role: 'user', content: 'hi' }] }),
+    });
+    await res.body.text();
+    await session.stop();
+    await up.close();
+    const reader = new TraceReader(trace);
+    const [rec] = [...reader.records()];
+    reader.close();
+    expect(rec).toMatchObject({ model: null, maxTokens: null, protocol: 'openai-chat', promptTokens: 1 });
+    expect(rec!.params ?? {}).toEqual({});
     tmp.cleanup();
   });
 });

@@ -74,9 +74,14 @@ describe('privacy: values hidden where schema is kept (cases found in review)', 
     await post('/v1/chat/completions', { model: 'm', metadata: { seed: 4111111111111111, n: 987654321012 }, messages: [{ role: 'user', content: 'hi' }] });
     await post('/v1/chat/completions/ZQXa1b2c5SECRET', { 'sk-proj-ZQXa1B2c3SECRET': 1, ZQXa1KEYb2SECRETc3: 2 });
     await post('/v1/ZQX28.user:SECRET/chat/completions', { model: 'm', messages: [] }, { 'content-type': 'application/json; secret=ZQXhdrSECRET' });
+    // Schema keys of the binary extension outside their place, a data-like header name, free text as the model, a
+    // word where a version is allowed.
+    await post('/v2/models/m/infer', { inputs: [{ name: 't', datatype: 'FP32', shape: [1], data: [1], parameters: { binary_data_size: 4 } }], parameters: { binary_data_size: 4111111111111111 }, patient: { classification: 4242, record: { binary_data_size: 5550199887766 } } });
+    await post('/v1/chat/completions?api-version=ZQXplainword', { model: 'the ssn is 078-05-1120', messages: [{ role: 'user', content: 'hi' }] }, { 'x-card-4111111111111111': '1' });
     await session.stop();
     await up.close();
     const files = readAll(traceFiles(trace));
+    expect(findPlanted(['4242', '5550199887766', '078-05-1120', 'ZQXplainword'], files)).toEqual([]);
     expect(findPlanted(['ZQX8nameSECRET', 'ZQX8clsSECRET', 'ZQX8dtSECRET', 'ZQX8bdsSECRET', '4111111111111111', '987654321012', 'ZQXa1b2c5SECRET', 'ZQXa1B2c3SECRET', 'ZQXa1KEYb2SECRETc3', 'ZQX28.user:SECRET', 'ZQXhdrSECRET'], files)).toEqual([]);
     expect(files.join('').includes('SECRET')).toBe(false);
     tmp.cleanup();

@@ -38,3 +38,12 @@ export function isSchemaKey(k: string): boolean {
 export function isSchemaName(v: unknown): v is string {
   return typeof v === 'string' && /^[A-Za-z_][A-Za-z0-9_.:/-]{0,63}$/.test(v) && !looksLikeData(v);
 }
+
+/**
+ * A model name kept verbatim (the `model` parameter): an identifier such as `gpt-4o-2024-08-06`,
+ * `meta-llama/Llama-3.1-8B-Instruct` or `ft:gpt-4o-mini:org::id` — no spaces, at most 128 characters. Anything else
+ * (free text in the field) is treated as data.
+ */
+export function isModelName(v: unknown): v is string {
+  return typeof v === 'string' && /^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,127}$/.test(v);
+}

@@ -46,6 +46,20 @@ export interface CompiledPolicy {
 const HEADER_NAME = /^[a-z0-9!#$%&'*+.^_`|~-]+$/;
 /** Headers whose values are never recorded, whatever a policy says. */
 const NEVER_VALUES = new Set(['authorization', 'proxy-authorization', 'cookie', 'set-cookie', 'x-api-key', 'api-key', 'x-goog-api-key', 'x-csrf-token', 'x-forwarded-for', 'x-real-ip', 'forwarded']);
+/**
+ * Header names that carry credentials, sessions or a client's identity by their wording (`x-auth-token`,
+ * `x-amz-security-token`, `x-xsrf-token`), or a client's address (`x-forwarded-host`, `cf-connecting-ip`,
+ * `true-client-ip`): never recorded either.
+ */
+const NEVER_VALUE_WORDS = /(auth|token|secret|passw|credential|session|cookie|csrf|xsrf|signature|api-?key|(^|-)key$)|^x-forwarded-|^x-original-|(^|-)(client|connecting|real|remote|user)-?ip$|(^|-)ip$/;
+
+/** A version as API query parameters give one: a date (with a suffix such as `-preview`) or a short version number. */
+const VERSION = /^(\d{4}-\d{2}-\d{2}(-[a-z]{1,12})?|v?\d{1,3}(\.\d{1,4}){0,3}(-(alpha|beta|preview|rc)\d{0,2})?)$/;
+
+/** True when a header's value must never reach a trace, whatever a policy says. */
+function neverRecorded(name: string): boolean {
+  return NEVER_VALUES.has(name) || NEVER_VALUE_WORDS.test(name);
+}
 
 /**
  * Validates and compiles a policy; every problem is reported at once.
@@ -74,7 +88,7 @@ export function compilePolicy(raw: unknown, source = 'policy'): CompiledPolicy {
     for (const h of p.headers?.keepValues ?? []) {
       if (typeof h !== 'string') continue;
       if (!HEADER_NAME.test(h.toLowerCase())) errors.push(`headers.keepValues: '${h}' is not a header name`);
-      else if (NEVER_VALUES.has(h.toLowerCase())) errors.push(`headers.keepValues: '${h}' carries credentials or identities; its value is never recorded (use record --capture-raw if you really need it)`);
+      else if (neverRecorded(h.toLowerCase())) errors.push(`headers.keepValues: '${h}' carries credentials or identities; its value is never recorded (use record --capture-raw if you really need it)`);
     }
   }
   if (errors.length > 0) throw new TracewarpError('TW_USAGE', `${source}: ${errors.length} problem${errors.length > 1 ? 's' : ''}:\n  - ${errors.join('\n  - ')}`);
@@ -140,14 +154,17 @@ export function describeHeadersAndQuery(policy: CompiledPolicy, headers: Record<
   if (policy.headerNames) {
     out.headers = Object.entries(headers)
       .filter(([name]) => HEADER_NAME.test(name))
-      .map(([name, v]) => [name, policy.headerValues.has(name) && !NEVER_VALUES.has(name) ? headerValue(name, Array.isArray(v) ? v.join(', ') : (v ?? '')) : null]);
+      // A header name can carry data too (`x-user-4111111111111111`): such names are replaced, as query keys are.
+      .map(([name, v]) => looksLikeData(name)
+        ? ['{header}', null]
+        : [name, policy.headerValues.has(name) && !neverRecorded(name) ? headerValue(name, Array.isArray(v) ? v.join(', ') : (v ?? '')) : null]);
   }
   const q = url.indexOf('?');
   if (policy.queryKeys && q >= 0) {
     out.query = [...new URLSearchParams(url.slice(q + 1))].map(([k, v]) => [
       /^[A-Za-z0-9_.\-[\]]{1,64}$/.test(k) && !looksLikeData(k) ? k : '{key}',
-      // An allowed value is kept only when it reads like a version or a word (`2024-02-01-preview`, `json`).
-      policy.queryValues.has(k) && (/^\d{4}-\d{2}-\d{2}(-[a-z]+)?$/.test(v) || (/^[A-Za-z0-9._-]{1,32}$/.test(v) && !looksLikeData(v))) ? v : null,
+      // An allowed value is kept only when it reads like a version (`2024-02-01`, `2024-02-01-preview`, `v1`, `1.2`).
+      policy.queryValues.has(k) && VERSION.test(v) ? v : null,
     ]);
   }
   return out;

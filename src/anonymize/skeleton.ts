@@ -1,5 +1,5 @@
 import type { Params, SkeletonNode } from '../types.ts';
-import { isSchemaKey, looksLikeData } from './names.ts';
+import { isSchemaKey, looksLikeData, isModelName } from './names.ts';
 import { DEFAULT_KEPT_PARAMS } from './policy.ts';
 
 /**
@@ -83,7 +83,7 @@ function node(v: unknown, path: string, sizes: number[], params: Params, key: st
     case 'string': {
       const lit = key !== null ? LITERALS[key] : undefined;
       if (lit && lit.has(v)) return { t: 'l', v };
-      if (kept || (key === 'model' && param)) {
+      if (kept || (key === 'model' && param && isModelName(v))) {
         params[path] = v;
         return { t: 'p', name: path };
       }

@@ -14,10 +14,12 @@ import { isSchemaName } from '../anonymize/names.ts';
 export const KSERVE_SCHEMA: ReadonlyMap<string, (value: unknown, path: string) => boolean> = new Map<string, (value: unknown, path: string) => boolean>([
   ['name', (v, path) => /^(inputs|outputs)\[\d+\]\.name$/.test(path) && isSchemaName(v)],
   ['shape', (v, path) => /^(inputs|outputs)\[\d+\]\.shape$/.test(path) && Array.isArray(v) && v.length <= 16 && v.every((x) => Number.isInteger(x) && x >= -1 && x < 2 ** 31)],
-  ['binary_data_size', (v) => Number.isInteger(v) && (v as number) >= 0],
-  ['classification', (v) => Number.isInteger(v) && (v as number) >= 0 && (v as number) < 10_000],
-  ['binary_data', (v) => typeof v === 'boolean'],
-  ['binary_data_output', (v) => typeof v === 'boolean'],
+  // Only where the binary tensor extension puts them (an input's size, an output's options, the request's option),
+  // never the same key elsewhere in a body: a `binary_data_size` under some other object is somebody's data.
+  ['binary_data_size', (v, path) => /^inputs\[\d+\]\.parameters\.binary_data_size$/.test(path) && Number.isInteger(v) && (v as number) >= 0 && (v as number) < 2 ** 36],
+  ['classification', (v, path) => /^outputs\[\d+\]\.parameters\.classification$/.test(path) && Number.isInteger(v) && (v as number) >= 0 && (v as number) < 10_000],
+  ['binary_data', (v, path) => /^outputs\[\d+\]\.parameters\.binary_data$/.test(path) && typeof v === 'boolean'],
+  ['binary_data_output', (v, path) => path === 'parameters.binary_data_output' && typeof v === 'boolean'],
 ]);
 
 /** Datatypes of the Open Inference Protocol (any other value is not kept). */

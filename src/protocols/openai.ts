@@ -1,3 +1,4 @@
+import { isModelName } from '../anonymize/names.ts';
 import type { Features, ProtocolId, TraceRecord } from '../types.ts';
 import { countTokens, decodeTokens, encodeTokens } from '../tokens.ts';
 import { synthesizeImage, type ImageInfo } from '../synth/image.ts';
@@ -81,8 +82,9 @@ function extractOpenAI(protocol: ProtocolId, ctx: ExtractContext): RequestDescri
   const mt = body.max_completion_tokens ?? body.max_tokens;
   d.promptTokens = messageTokens.reduce((a, b) => a + b, 0);
   d.messageCount = messageTokens.length;
-  d.model = typeof body.model === 'string' ? body.model : null;
-  d.maxTokens = typeof mt === 'number' ? mt : null;
+  // The `model` and `max_tokens` columns follow the policy's kept parameters, like `params` (record --policy dropParams).
+  d.model = typeof body.model === 'string' && ctx.policy.params.has('model') && isModelName(body.model) ? body.model : null;
+  d.maxTokens = typeof mt === 'number' && ctx.policy.params.has(body.max_completion_tokens !== undefined ? 'max_completion_tokens' : 'max_tokens') ? mt : null;
   d.wantsStream = body.stream === true;
   return d;
 }
