@@ -78,6 +78,14 @@ describe('recording proxy pass-through (real upstream on port 0)', () => {
     await client.close();
   });
 
+  it('forwards every method with its body: PROPFIND, PURGE, QUERY, MKCOL', async () => {
+    for (const method of ['PROPFIND', 'PURGE', 'QUERY', 'MKCOL']) {
+      const res = await request(`${proxy.url}/echo`, { method, headers: { 'content-type': 'application/xml' }, body: `<${method.toLowerCase()}/>` });
+      expect({ method, status: res.statusCode, body: await res.body.text() }).toEqual({ method, status: 200, body: `<${method.toLowerCase()}/>` });
+      expect(seen.at(-1)!.method).toBe(method);
+    }
+  });
+
   it('forwards a JSON body byte for byte and answers unchanged', async () => {
     const body = '{"model":"m","messages":[{"role":"user","content":"héllo \\u00e9 wörld"}],  "max_tokens": 7}';
     const res = await request(`${proxy.url}/echo`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });

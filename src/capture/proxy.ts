@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import { METHODS, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyReply, type FastifyRequest } from 'fastify';
 import httpProxy from '@fastify/http-proxy';
@@ -106,6 +106,10 @@ export async function startRecordingProxy(opts: RecordingProxyOptions): Promise<
     routerOptions: { ignoreDuplicateSlashes: false, maxParamLength: 10_000 },
   });
   app.decorateRequest('tw', null);
+  // Every method Node's parser knows is forwarded (WebDAV's PROPFIND, PURGE, QUERY, …), with its body; CONNECT is
+  // not a request to forward.
+  const methods = METHODS.filter((m) => m !== 'CONNECT');
+  for (const m of methods) if (!app.supportedMethods.includes(m)) app.addHttpMethod(m, { hasBody: true });
 
   const describing = new Set<Promise<void>>();
   /** Describes an ended exchange and hands it to `onRecord`; the exchange stays in flight until that is done. */
@@ -177,7 +181,7 @@ export async function startRecordingProxy(opts: RecordingProxyOptions): Promise<
     await scope.register(httpProxy as unknown as FastifyPluginAsync<Record<string, unknown>>, {
       upstream: opts.upstream,
       proxyPayloads: false,
-      httpMethods: ['DELETE', 'GET', 'HEAD', 'PATCH', 'POST', 'PUT', 'OPTIONS', 'TRACE'],
+      httpMethods: methods,
       undici: pool,
       disableRequestLogging: true,
       // Forward the raw path and query byte for byte (http-proxy would re-serialize the query).
