@@ -101,6 +101,9 @@ describe('CLI misuse prints what is wrong and exits 2', () => {
     const speed = await runCli(['replay', 'x.trace.db', '--target', 'http://127.0.0.1:9', '--speed', '0']);
     expect(speed.code).toBe(2);
     expect(speed.stderr).toContain('--speed must be a number > 0');
+    const tiny = await runCli(['replay', 'x.trace.db', '--target', 'http://127.0.0.1:9', '--speed', '1e-320']);
+    expect(tiny.code).toBe(2);
+    expect(tiny.stderr).toContain("--speed must be between 0.000001 and 1000000, got '1e-320'");
     const target = await runCli(['replay', 'x.trace.db', '--target', 'ftp://x']);
     expect(target.code).toBe(2);
     expect(target.stderr).toContain('--target must be an http:// or https:// URL');

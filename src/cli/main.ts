@@ -1,4 +1,4 @@
-import { Command, CommanderError, Option } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { TracewarpError } from '../errors.ts';
 import { TOOL_VERSION } from '../version.ts';
 import { DEFAULT_PREFIX_BLOCK_TOKENS, FINGERPRINT_KEY_ENV } from '../anonymize/fingerprint.ts';
@@ -11,16 +11,25 @@ import { type Output, processOutput } from './output.ts';
 import { runRecord } from './record.ts';
 import { runPlan } from './plan.ts';
 import { runReplay } from './replay.ts';
-import { workloadHelp } from './workload.ts';
+import { parseSpeed, workloadHelp } from './workload.ts';
 import { runReport } from './report.ts';
 import { runSim } from './sim.ts';
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 
+/** `--speed`, validated as the workload pipeline does. */
+const speedArg = (text: string): number => {
+  try {
+    return parseSpeed(text);
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
+};
+
 /** Adds the workload transformation options shared by `plan` and `replay` (their order is read from argv). */
 function withWorkloadOptions(c: Command): Command {
   for (const [flags, help] of workloadHelp()) {
-    if (flags.startsWith('--speed')) c.option(flags, help, numberArg('--speed', 0, Infinity, true), 1);
+    if (flags.startsWith('--speed')) c.option(flags, help, speedArg, 1);
     else if (flags.startsWith('--drift') || flags.startsWith('--anomaly')) c.option(flags, help, collect);
     else c.option(flags, help);
   }
@@ -135,7 +144,7 @@ function program(out: Output, result: { code: number }, argv: readonly string[])
   p.command('demo')
     .description('run the whole job on the bundled simulator and real trace slice: record, replay at 2×, report')
     .option('--duration <s>', 'seconds of the Azure trace to drive through the proxy', numberArg('--duration', 0, 300, true), 30)
-    .option('--speed <factor>', 'replay time-warp factor', numberArg('--speed', 0, Infinity, true), 2)
+    .option('--speed <factor>', 'replay time-warp factor', speedArg, 2)
     .option('--seed <n>', 'seed', intArg('--seed', 0), 1)
     .option('--trace <file>', 'where the recorded trace goes (overwritten)', 'traces/demo.trace.db')
     .option('--run <file>', 'where the run file goes (overwritten)', 'runs/demo.run.db')

@@ -36,17 +36,24 @@ function parseArrivals(text: string): ArrivalModel {
   throw new Error(`--arrivals: expected poisson, constant or gamma:CV (CV > 0), got '${text}'`);
 }
 
-function positive(name: string, text: string): number {
+/** Parses `--speed F`. @throws Error naming the flag unless 10⁻⁶ ≤ F ≤ 10⁶. */
+export function parseSpeed(text: string): number {
+  return positive('--speed', text);
+}
+
+function positive(name: string, text: string, min = 1e-6, max = 1e6): number {
   const v = Number(text);
   if (!(v > 0) || !Number.isFinite(v)) throw new Error(`${name} must be a number > 0, got '${text}'`);
+  // Outside these bounds a schedule's µs offsets stop being exact integers (or a run would outlast its users).
+  if (v < min || v > max) throw new Error(`${name} must be between ${min} and ${max}, got '${text}'`);
   return v;
 }
 
 /** One step from a flag and its value. @throws Error with a message naming the flag. */
 function stepOf(flag: string, value: string, protocols: string[], keepDuplicates: boolean): Step {
   switch (flag) {
-    case '--speed': return { op: 'speed', factor: positive('--speed', value) };
-    case '--rate': return { op: 'rate', rate: positive('--rate', value) };
+    case '--speed': return { op: 'speed', factor: parseSpeed(value) };
+    case '--rate': return { op: 'rate', rate: positive('--rate', value, 1e-6, 1e7) };
     case '--window': {
       const sep = value.indexOf('..');
       if (sep < 0 || value.indexOf('..', sep + 2) >= 0) throw new Error(`--window: expected A..B, e.g. 60s..120s or 1.5m..2m, got '${value}'`);
