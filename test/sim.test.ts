@@ -40,13 +40,14 @@ describe('tracewarp sim', () => {
     expect(usage).toEqual({ prompt_tokens: 1000, completion_tokens: 20, total_tokens: 1020 });
     const tokens = r.events.filter((e) => e.data.includes('"content":"') && !e.data.includes('"content":""'));
     expect(tokens).toHaveLength(20);
-    // First token after one step with prefill: 10 ms + 1000 × 100 µs = 110 ms.
+    // First token after one step with prefill: 10 ms + 1000 × 100 µs = 110 ms (later on a loaded machine, never sooner).
     expect(tokens[0]!.at).toBeGreaterThanOrEqual(105);
-    expect(tokens[0]!.at).toBeLessThan(200);
-    // Then one token per 10 ms step: 19 more steps ≈ 190 ms.
-    const decode = tokens.at(-1)!.at - tokens[0]!.at;
-    expect(decode).toBeGreaterThanOrEqual(180);
-    expect(decode).toBeLessThan(300);
+    expect(tokens[0]!.at).toBeLessThan(400);
+    // Then one token per 10 ms step. The median gap, not the span, so that this process being late to read one
+    // token (a loaded machine) does not count as a short step.
+    const gaps = tokens.slice(1).map((t, i) => t.at - tokens[i]!.at).sort((a, b) => a - b);
+    expect(gaps[Math.floor(gaps.length / 2)]).toBeGreaterThanOrEqual(9);
+    expect(gaps[Math.floor(gaps.length / 2)]).toBeLessThan(20);
   });
 
   it('answers non-streamed requests with usage; output length is max_tokens', async () => {

@@ -6,7 +6,8 @@
  *   `decodeStepMs + perSeqStepMs × (running − 1)` ms, plus `prefillUsPerToken × prompt tokens` for sequences admitted
  *   in that step (their prefill runs inside the step, which then emits their first token), so steps slow down as more
  *   sequences share them and long prompts delay everyone's next token, as on real servers.
- * - Steps are scheduled on absolute monotonic times (no drift from timer lateness).
+ * - Steps are scheduled on absolute monotonic times (no drift from timer jitter); a step that starts late after a
+ *   stall is late, and the next ones keep their full length (no catch-up bursts).
  */
 export interface EngineTiming {
   /** Prefill cost per prompt token, µs. Default 40 (a 1,000-token prompt adds 40 ms). */
@@ -94,8 +95,9 @@ export class Engine {
     }
     this.running = still;
     if (this.stopped) return;
-    // Keep absolute time unless we fell far behind (then restart from now, as a real engine would).
+    // Keep absolute time through timer jitter (≤ 1 ms late); after a longer stall start the next step now, as a real
+    // engine would: a late step is late, the following ones are not squeezed to catch up (that sent tokens in bursts).
     const now = performance.now();
-    this.scheduleStep(now - stepEnd > 50 ? now : stepEnd);
+    this.scheduleStep(now - stepEnd > 1 ? now : stepEnd);
   }
 }
