@@ -107,9 +107,25 @@ describe('CLI misuse prints what is wrong and exits 2', () => {
     const target = await runCli(['replay', 'x.trace.db', '--target', 'ftp://x']);
     expect(target.code).toBe(2);
     expect(target.stderr).toContain('--target must be an http:// or https:// URL');
+    const timeout = await runCli(['record', '--upstream', 'http://127.0.0.1:9', '--headers-timeout', 'soon']);
+    expect(timeout.code).toBe(2);
+    expect(timeout.stderr).toContain("--headers-timeout must be a duration (e.g. 500ms, 10s or a bare number of ms), got 'soon'");
+    const long = await runCli(['demo', '--duration', '10m']);
+    expect(long.code).toBe(2);
+    expect(long.stderr).toContain("--duration must be between 1 and 300 s, got '10m'");
     const listen = await runCli(['sim', '--listen', 'nope']);
     expect(listen.code).toBe(2);
     expect(listen.stderr).toContain('expected HOST:PORT');
+  });
+  it('demo never replaces a file the user named without --force (checked before any work)', async () => {
+    const tmp = tempDir();
+    const precious = join(tmp.dir, 'precious.trace.db');
+    writeFileSync(precious, 'mine');
+    const r = await runCli(['demo', '--trace', precious, '--duration', '1']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`${precious} exists (--trace); the demo replaces only its own default files`);
+    expect(readFileSync(precious, 'utf8')).toBe('mine');
+    tmp.cleanup();
   });
   it('unknown command and unknown import format', async () => {
     expect((await runCli(['frobnicate'])).code).toBe(2);

@@ -1,3 +1,4 @@
+import { parseDurationUs } from '../units.ts';
 import { InvalidArgumentError } from 'commander';
 
 /** Parses `HOST:PORT` (`[::1]:0` for IPv6; port 0 picks a free port). @throws InvalidArgumentError (exit 2). */
@@ -48,4 +49,22 @@ export function headerArg(text: string, previous: Record<string, string> = {}): 
   const name = i > 0 ? text.slice(0, i).trim().toLowerCase() : '';
   if (!/^[a-z0-9!#$%&'*+.^_`|~-]+$/.test(name)) throw new InvalidArgumentError(`expected 'Name: value', got '${text}'`);
   return { ...previous, [name]: text.slice(i + 1).trim() };
+}
+
+/**
+ * A commander value parser for a duration: a bare number in `unit` (backwards compatible: `--grace 2000` is ms), or
+ * a number with its own unit (`500ms`, `2s`, `1.5m`, `1h`). Returns the value in `unit`, within [min, max].
+ */
+export function durationArg(name: string, unit: 'ms' | 's', min: number, max = Number.MAX_SAFE_INTEGER): (text: string) => number {
+  return (text: string) => {
+    const bare = /^\s*\d+(\.\d+)?\s*$/.test(text);
+    let v: number;
+    try {
+      v = bare ? Number(text) : parseDurationUs(text) / (unit === 'ms' ? 1e3 : 1e6);
+    } catch {
+      throw new InvalidArgumentError(`${name} must be a duration (e.g. ${unit === 'ms' ? '500ms, 10s or a bare number of ms' : '30s, 2m or a bare number of seconds'}), got '${text}'`);
+    }
+    if (!(v >= min) || v > max) throw new InvalidArgumentError(`${name} must be between ${min} and ${max} ${unit}, got '${text}'`);
+    return unit === 'ms' ? Math.round(v) : v;
+  };
 }

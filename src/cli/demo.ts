@@ -1,7 +1,8 @@
 import { fileURLToPath } from 'node:url';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { TracewarpError } from '../errors.ts';
 import { ReplayEngine } from '../replay/engine.ts';
 import { createRng } from '../rng.ts';
 import { startSim } from '../sim/server.ts';
@@ -25,14 +26,21 @@ export interface DemoOptions {
   /** Replay time-warp factor. Default 2. */
   speed: number;
   seed: number;
-  /** Where the recorded trace goes. Default `traces/demo.trace.db` (overwritten). */
+  /** Where the recorded trace goes. Default {@link DEMO_TRACE}, replaced on each run. */
   trace: string;
-  /** Where the replay's run file goes. Default `runs/demo.run.db` (overwritten). */
+  /** Where the replay's run file goes. Default {@link DEMO_RUN}, replaced on each run. */
   run: string;
+  /** Replace an existing `trace` or `run` file that is not the default one. */
+  force?: boolean;
   json?: boolean;
   /** Goodput objectives for the report. Default `ttft<500ms,tpot<25ms`. */
   slo?: string;
 }
+
+/** The demo's default trace file, replaced on each run. */
+export const DEMO_TRACE = 'traces/demo.trace.db';
+/** The demo's default run file, replaced on each run. */
+export const DEMO_RUN = 'runs/demo.run.db';
 
 /**
  * The whole job on the embedded default, all on 127.0.0.1: start `sim`; start `record` in front of it; drive traffic
@@ -40,6 +48,13 @@ export interface DemoOptions {
  * replay it at `speed`× against `sim`; print the report.
  */
 export async function runDemo(opts: DemoOptions, out: Output): Promise<number> {
+  // The demo's own files are replaced on each run; a file the user named is not, unless --force (checked before the
+  // minute of work, not after).
+  for (const [flag, path, dflt] of [['--trace', opts.trace, DEMO_TRACE], ['--run', opts.run, DEMO_RUN]] as const) {
+    if (!opts.force && resolve(path) !== resolve(dflt) && existsSync(path)) {
+      throw new TracewarpError('TW_USAGE', `${path} exists (${flag}); the demo replaces only its own default files: choose another path or add --force`);
+    }
+  }
   const sim = await startSim({ seed: opts.seed });
   out.err(`demo: 1/4 sim (OpenAI-compatible LLM simulator) listening on ${sim.url}`);
   try {

@@ -3,8 +3,8 @@ import { TracewarpError } from '../errors.ts';
 import { TOOL_VERSION } from '../version.ts';
 import { DEFAULT_PREFIX_BLOCK_TOKENS, FINGERPRINT_KEY_ENV } from '../anonymize/fingerprint.ts';
 import { PROTOCOL_IDS } from '../protocols/index.ts';
-import { headerArg, intArg, numberArg, parseListen, urlArg } from './args.ts';
-import { runDemo } from './demo.ts';
+import { durationArg, headerArg, intArg, numberArg, parseListen, urlArg } from './args.ts';
+import { DEMO_RUN, DEMO_TRACE, runDemo } from './demo.ts';
 import { IMPORT_FORMATS, runImport } from './import.ts';
 import { runInspect } from './inspect.ts';
 import { type Output, processOutput } from './output.ts';
@@ -66,9 +66,9 @@ function program(out: Output, result: { code: number }, argv: readonly string[])
     .option('--out <file>', 'trace file to write', 'traces/capture.trace.db')
     .option('--force', 'overwrite an existing trace file')
     .option('--max-capture-bytes <n>', 'request/response bytes held per exchange to describe it', intArg('--max-capture-bytes', 0), 16 << 20)
-    .option('--headers-timeout <ms>', 'time allowed for upstream response headers (ms)', intArg('--headers-timeout', 1), 600_000)
-    .option('--idle-timeout <ms>', 'longest silence between answer chunks (ms); never a total-duration cap', intArg('--idle-timeout', 1), 300_000)
-    .option('--grace <ms>', 'on shutdown, how long in-flight exchanges may finish (ms)', intArg('--grace', 0), 10_000)
+    .option('--headers-timeout <duration>', 'time allowed for upstream response headers (ms, or with a unit: 10s)', durationArg('--headers-timeout', 'ms', 1), 600_000)
+    .option('--idle-timeout <duration>', 'longest silence between answer chunks (ms, or with a unit); never a total-duration cap', durationArg('--idle-timeout', 'ms', 1), 300_000)
+    .option('--grace <duration>', 'on shutdown, how long in-flight exchanges may finish (ms, or with a unit)', durationArg('--grace', 'ms', 0), 10_000)
     .option('--capture-raw', 'ALSO STORE RAW REQUESTS (URLs, headers with credentials, bodies): explicit opt-in, the trace is then secret')
     .option('--fingerprint-key-file <file>', `key for prompt fingerprints (else $${FINGERPRINT_KEY_ENV}, else a random per-trace key)`)
     .option('--prefix-block-tokens <n>', 'tokens per fingerprinted prompt prefix block', intArg('--prefix-block-tokens', 1), DEFAULT_PREFIX_BLOCK_TOKENS)
@@ -143,15 +143,16 @@ function program(out: Output, result: { code: number }, argv: readonly string[])
 
   p.command('demo')
     .description('run the whole job on the bundled simulator and real trace slice: record, replay at 2×, report')
-    .option('--duration <s>', 'seconds of the Azure trace to drive through the proxy', numberArg('--duration', 0, 300, true), 30)
+    .option('--duration <duration>', 'how much of the Azure trace to drive through the proxy (seconds, or with a unit: 2m; at most 300 s)', durationArg('--duration', 's', 1, 300), 30)
     .option('--speed <factor>', 'replay time-warp factor', speedArg, 2)
     .option('--seed <n>', 'seed', intArg('--seed', 0), 1)
-    .option('--trace <file>', 'where the recorded trace goes (overwritten)', 'traces/demo.trace.db')
-    .option('--run <file>', 'where the run file goes (overwritten)', 'runs/demo.run.db')
+    .option('--trace <file>', 'where the recorded trace goes (the default file is replaced on each run)', DEMO_TRACE)
+    .option('--run <file>', 'where the run file goes (the default file is replaced on each run)', DEMO_RUN)
+    .option('--force', 'replace an existing --trace or --run file of your choosing')
     .option('--slo <objectives>', 'goodput objectives for the report', 'ttft<500ms,tpot<25ms')
     .option('--json', 'print the replay summary as one JSON object')
     .action(async (o) => {
-      result.code = await runDemo({ durationS: o.duration, speed: o.speed, seed: o.seed, trace: o.trace, run: o.run, json: o.json, slo: o.slo }, out);
+      result.code = await runDemo({ durationS: o.duration, speed: o.speed, seed: o.seed, trace: o.trace, run: o.run, force: o.force, json: o.json, slo: o.slo }, out);
     });
   return p;
 }
