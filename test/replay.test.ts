@@ -170,6 +170,31 @@ describe('open-loop schedule keeping and coordinated omission (fixture upstreams
     tmp.cleanup();
   });
 
+  it('a --target with the OpenAI base path /v1 sends /v1/chat/completions, a gateway prefix goes in front; report shows the transformations', async () => {
+    const tmp = tempDir();
+    const paths: string[] = [];
+    const up = await startUpstream((req, res) => {
+      paths.push(req.url!);
+      res.writeHead(req.url!.startsWith('/v1/chat/completions') || req.url!.startsWith('/gw/v1/') ? 200 : 404, { 'content-type': 'application/json' }).end('{}');
+    });
+    try {
+      const trace = join(tmp.dir, 'p.trace.db');
+      writeTrace(trace, [0, 1000]);
+      await runReplay(trace, { target: `${up.url}/v1`, speed: 1, seed: 1, out: join(tmp.dir, 'a.run.db'), quiet: true, warmup: 0 }, captureOutput());
+      await runReplay(trace, { target: `${up.url}/gw/`, speed: 1, seed: 1, out: join(tmp.dir, 'b.run.db'), quiet: true, warmup: 0 }, captureOutput());
+      const wrong = captureOutput();
+      const argv = ['--speed', '2', '--amplify', '1'];
+      await runReplay(trace, { target: `${up.url}/nope`, speed: 2, argv, seed: 1, out: join(tmp.dir, 'c.run.db'), quiet: true, warmup: 0 }, wrong);
+      expect(paths).toEqual(['/v1/chat/completions', '/v1/chat/completions', '/gw/v1/chat/completions', '/gw/v1/chat/completions', '/nope/v1/chat/completions', '/nope/v1/chat/completions']);
+      expect(wrong.stderr.join('\n')).toContain('warning: 2 of 2 answers were 404 Not Found: check --target');
+      const report = await runCli(['report', join(tmp.dir, 'c.run.db')]);
+      expect(report.stdout).toContain('(--speed 2 --amplify 1) against');
+    } finally {
+      await up.close();
+      tmp.cleanup();
+    }
+  });
+
   it('gives the same bodies for the same seed and different ones for another seed', async () => {
     const tmp = tempDir();
     const bodies: string[][] = [[], [], []];

@@ -80,6 +80,7 @@ export async function runReplay(tracePath: string, opts: ReplayCommandOptions, o
   }
   if (webSocketSessions > 0) out.err(`note: ${webSocketSessions} WebSocket session(s) in the trace are left out: replay sends HTTP requests only`);
   const total = arrivals.length;
+  const firstRoute = arrivals[0]?.route;
   const runId = randomUUID();
   const runPath = opts.out ?? `runs/${basename(tracePath).replace(/\.trace\.db$|\.db$/, '')}-${new Date().toISOString().replace(/[:.]/g, '-')}.run.db`;
   const engine = new ReplayEngine({ target: opts.target, maxInFlight: opts.maxInFlight, capPolicy: opts.capPolicy, headers: opts.headers, warmupConnections: opts.warmup, runId });
@@ -127,14 +128,21 @@ export async function runReplay(tracePath: string, opts: ReplayCommandOptions, o
   const d = digest.result();
   writer.setMeta('digest', d);
   writer.setMeta('plannedRequests', total);
+  writer.setMeta('workload', describeSteps(opts));
   writer.close();
   // The digest covers the workload as planned only when every request was synthesized (not after Ctrl-C).
   const digestOut = wasInterrupted ? {} : { digest: d.digest, scheduleDigest: d.schedule };
-  if (opts.json) out.out(JSON.stringify({ ...summary, runFile: runPath, runId, speed: opts.speed, seed: opts.seed, target: opts.target, interrupted: wasInterrupted, ...digestOut }));
+  if (opts.json) out.out(JSON.stringify({ ...summary, plannedRequests: total, workload: describeSteps(opts), runFile: runPath, runId, speed: opts.speed, seed: opts.seed, target: opts.target, interrupted: wasInterrupted, ...digestOut }));
   else {
     out.out(formatSummary(summary, `replay of ${tracePath} (${describeSteps(opts)}) against ${opts.target} (seed ${opts.seed}) → ${runPath}`));
     if (!wasInterrupted) out.out(`workload digest ${d.digest} (schedule ${d.schedule})`);
     if (wasInterrupted) out.out(`INTERRUPTED: ${summary.requests} of ${total} planned requests were scheduled; the summary covers those only`);
+  }
+  // Every answer a 404 is most often a target URL whose path does not fit the recorded routes.
+  const notFound = summary.statuses['404'] ?? 0;
+  const answered = Object.values(summary.statuses).reduce((a, b) => a + b, 0);
+  if (answered > 0 && notFound >= answered / 2) {
+    out.err(`warning: ${notFound} of ${answered} answers were 404 Not Found: check --target (recorded paths such as ${firstRoute ?? '/v1/chat/completions'} are sent under its path)`);
   }
   return { summary, runPath, interrupted: wasInterrupted };
 }

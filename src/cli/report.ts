@@ -9,7 +9,8 @@ export function runReport(path: string, opts: { json?: boolean; slo?: string }, 
   const { meta, results } = readRunFile(path);
   const sloText = opts.slo ?? (typeof meta.slo === 'string' ? meta.slo : undefined);
   const s = summarize(results, sloText ? parseSlo(sloText) : undefined);
-  if (opts.json) out.out(JSON.stringify({ ...s, runFile: path, runId: meta.runId, target: meta.target, speed: meta.speed, seed: Number.isFinite(Number(meta.seed)) ? Number(meta.seed) : meta.seed, interrupted: meta.interrupted === true, ...(meta.digest && !meta.interrupted ? { digest: (meta.digest as { digest: string }).digest, scheduleDigest: (meta.digest as { schedule: string }).schedule } : {}) }));
-  else out.out(formatSummary(s, `run ${meta.runId}: ${meta.tracePath} at ${meta.speed}× against ${meta.target}`));
+  const workload = typeof meta.workload === 'string' ? meta.workload : `--speed ${meta.speed}`;
+  if (opts.json) out.out(JSON.stringify({ ...s, ...(typeof meta.plannedRequests === 'number' ? { plannedRequests: meta.plannedRequests } : {}), workload, runFile: path, runId: meta.runId, target: meta.target, speed: meta.speed, seed: Number.isFinite(Number(meta.seed)) ? Number(meta.seed) : meta.seed, interrupted: meta.interrupted === true, ...(meta.digest && !meta.interrupted ? { digest: (meta.digest as { digest: string }).digest, scheduleDigest: (meta.digest as { schedule: string }).schedule } : {}) }));
+  else out.out(formatSummary(s, `run ${meta.runId}: ${meta.tracePath} (${workload}) against ${meta.target}`));
   return 0;
 }

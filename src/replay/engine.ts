@@ -180,6 +180,15 @@ export class ReplayEngine extends EventEmitter {
     this.emit('progress', p);
   }
 
+  /**
+   * The path sent for a recorded path: the target's path goes in front, unless the recorded path already begins
+   * with it (`--target http://host/v1`, the usual OpenAI base URL, sends `/v1/chat/completions`, not `/v1/v1/…`).
+   */
+  private targetPath(recorded: string): string {
+    if (this.basePath === '' || recorded === this.basePath || recorded.startsWith(this.basePath + '/') || recorded.startsWith(this.basePath + '?')) return recorded;
+    return this.basePath + recorded;
+  }
+
   private async warmup(): Promise<void> {
     const n = this.opts.warmupConnections ?? Math.min(8, this.opts.maxInFlight ?? 8);
     await Promise.all(Array.from({ length: n }, async () => {
@@ -219,7 +228,7 @@ export class ReplayEngine extends EventEmitter {
         headers = { ...headers, traceparent: tc.traceparent, 'x-tracewarp-run': this.opts.runId, 'x-tracewarp-seq': String(req.index) };
         result.traceId = tc.traceId;
       }
-      const res = await this.pool.request({ method: req.method, path: this.basePath + req.path, headers, body: req.body, signal: this.abort.signal });
+      const res = await this.pool.request({ method: req.method, path: this.targetPath(req.path), headers, body: req.body, signal: this.abort.signal });
       result.ttfbAtUs = rel();
       result.status = res.statusCode;
       result.serverTiming = parseServerTiming(res.headers['server-timing']);
