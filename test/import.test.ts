@@ -108,7 +108,7 @@ describe('import mooncake', () => {
     const tmp = tempDir();
     const missing = await runCli(['import', 'azure-llm', join(tmp.dir, 'nope.csv'), '--out', join(tmp.dir, 'x.trace.db')]);
     expect(missing.code).toBe(1);
-    expect(missing.stderr.trim()).toBe(`tracewarp: ${join(tmp.dir, 'nope.csv')}: no such file`);
+    expect(missing.stderr.trim()).toBe(`tracewarp: ${join(tmp.dir, 'nope.csv')}: no such file [TW_IMPORT_FORMAT]`);
     const dir = await runCli(['import', 'azure-llm', tmp.dir, '--out', join(tmp.dir, 'x.trace.db')]);
     expect(dir.code).toBe(1);
     expect(dir.stderr).toContain('is a directory');

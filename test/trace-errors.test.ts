@@ -59,7 +59,10 @@ describe('a trace that is not a readable trace is refused with a clear error', (
     // Overwrite the middle pages (table b-tree pages) with garbage, keeping the header and length intact.
     for (let i = 8192; i < bytes.length - 4096; i++) bytes[i] = (i * 7919) & 0xff;
     writeFileSync(p, bytes);
-    refused(p, 'TW_TRACE_CORRUPT');
+    const err = refused(p, 'TW_TRACE_CORRUPT');
+    // One line, however many pages are damaged.
+    expect(err.message.split('\n')).toHaveLength(1);
+    expect(err.message.length).toBeLessThan(500);
   });
 
   it('another SQLite database → TW_TRACE_FOREIGN', () => {
@@ -85,6 +88,7 @@ describe('a trace that is not a readable trace is refused with a clear error', (
     const r = await runCli(['inspect', p]);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain(`tracewarp: ${p}`);
+    expect(r.stderr).toContain('[TW_TRACE_CORRUPT]');
     const rr = await runCli(['replay', p, '--target', 'http://127.0.0.1:9']);
     expect(rr.code).toBe(1);
     expect(rr.stderr).toMatch(/truncated/);

@@ -172,7 +172,8 @@ export async function main(argv: string[], out: Output = processOutput): Promise
       return 2;
     }
     if (err instanceof TracewarpError) {
-      out.err(`tracewarp: ${err.message}`);
+      // The stable code for scripts, except on usage errors (whose exit code 2 says it).
+      out.err(`tracewarp: ${err.message}${err.code !== 'TW_USAGE' ? ` [${err.code}]` : ''}`);
       return err.exitCode;
     }
     out.err(`tracewarp: unexpected error: ${(err as Error)?.stack ?? String(err)}`);

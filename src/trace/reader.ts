@@ -52,7 +52,12 @@ export class TraceReader {
   private validate(): TraceMeta {
     const p = this.path;
     const check = this.db.pragma('quick_check', { simple: true });
-    if (check !== 'ok') throw new TracewarpError('TW_TRACE_CORRUPT', `${p}: damaged or truncated trace (PRAGMA quick_check: ${String(check)})`);
+    if (check !== 'ok') {
+      // quick_check lists every damaged page (dozens of lines): the first problem and a count are enough.
+      const lines = String(check).split('\n');
+      const first = lines[0]!.slice(0, 200);
+      throw new TracewarpError('TW_TRACE_CORRUPT', `${p}: damaged or truncated trace (PRAGMA quick_check: ${first}${lines.length > 1 ? ` and ${lines.length - 1} more problems` : ''})`);
+    }
     const tables = new Set(
       (this.db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as Array<{ name: string }>).map((r) => r.name),
     );

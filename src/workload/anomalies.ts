@@ -66,6 +66,7 @@ export function parseAnomalies(texts: readonly string[], protocols: Iterable<str
  * Marks anomalies (pure, seeded): each per-request kind marks about its rate of the (applicable) requests, among those
  * no earlier kind marked (a request carries one label); a burst clones the arrivals in its window (new fingerprints) so the window
  * carries `factor`× its traffic, the extra requests labelled `burst`.
+ * @throws RangeError when a burst's window holds no arrival (it would do nothing).
  */
 export function applyAnomalies(arrivals: readonly Arrival[], specs: readonly AnomalySpec[], rng: Rng): Arrival[] {
   let out = arrivals.map((a) => ({ ...a }));
@@ -73,6 +74,10 @@ export function applyAnomalies(arrivals: readonly Arrival[], specs: readonly Ano
     const r = rng.child(spec.kind);
     if (spec.burst) {
       const { factor, fromUs, toUs } = spec.burst;
+      if (!out.some((a) => a.atUs >= fromUs && a.atUs < toUs)) {
+        const span = out.length > 0 ? out[out.length - 1]!.atUs / 1e6 : 0;
+        throw new RangeError(`--anomaly burst:${factor}x@${fromUs / 1e6}s-${toUs / 1e6}s: no arrival falls in that window (the workload at that step spans 0–${Math.round(span * 10) / 10} s)`);
+      }
       const extra: Arrival[] = [];
       out.forEach((a, i) => {
         if (a.atUs < fromUs || a.atUs >= toUs) return;
