@@ -82,6 +82,19 @@ describe('a trace that is not a readable trace is refused with a clear error', (
     expect(refused(p, 'TW_TRACE_VERSION').message).toContain('99');
   });
 
+  it('a run file given where a trace goes, and a trace where a run file goes, name the command to use', async () => {
+    const run = join(tmp.dir, 'a.run.db');
+    const db = new Database(run);
+    db.exec("CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT); INSERT INTO meta VALUES ('format', '\"tracewarp-run\"')");
+    db.close();
+    const r = await runCli(['inspect', run]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('it is a run file, read it with `tracewarp report`');
+    const t = await runCli(['report', good]);
+    expect(t.code).toBe(1);
+    expect(t.stderr).toContain('not a tracewarp run file but a trace: use `tracewarp inspect`');
+  });
+
   it('the CLI prints the problem and exits 1 for a corrupt trace', async () => {
     const p = join(tmp.dir, 'cli-trunc.trace.db');
     writeFileSync(p, readFileSync(good).subarray(0, 5000));

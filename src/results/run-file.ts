@@ -94,7 +94,7 @@ export function readRunFile(path: string): { meta: RunMeta & Record<string, unkn
     db = new Database(path, { readonly: true, fileMustExist: true });
     const meta: Record<string, unknown> = {};
     for (const r of db.prepare('SELECT key, value FROM meta').all() as Array<{ key: string; value: string }>) meta[r.key] = JSON.parse(r.value);
-    if (meta.format !== RUN_FORMAT) throw new Error('not a tracewarp run file');
+    if (meta.format !== RUN_FORMAT) throw new Error(meta.format === 'tracewarp-trace' ? 'not a tracewarp run file but a trace: use `tracewarp inspect` (or `replay` it to get a run file)' : 'not a tracewarp run file');
     const results = (db.prepare('SELECT * FROM results ORDER BY idx').all() as ResultRow[]).map((r): RequestResult => ({
       index: r.idx, traceSeq: r.trace_seq, scheduledUs: r.scheduled_us, sentUs: r.sent_us, ttfbAtUs: r.ttfb_at_us, ttftAtUs: r.ttft_at_us,
       endUs: r.end_us, status: r.status, errorKind: r.error_kind as RequestResult['errorKind'], requestBytes: r.request_bytes,

@@ -71,7 +71,8 @@ export class TraceReader {
       }
     }
     if (raw.get('format') !== FORMAT_NAME) {
-      throw new TracewarpError('TW_TRACE_FOREIGN', `${p}: an SQLite database but not a tracewarp trace (meta.format is ${JSON.stringify(raw.get('format') ?? null)})`);
+      const fmt = raw.get('format') ?? null;
+      throw new TracewarpError('TW_TRACE_FOREIGN', `${p}: an SQLite database but not a tracewarp trace (meta.format is ${JSON.stringify(fmt)})${fmt === 'tracewarp-run' ? ': it is a run file, read it with `tracewarp report`' : ''}`);
     }
     const version = raw.get('format_version');
     if (typeof version !== 'number' || !Number.isInteger(version) || version < 1 || version > FORMAT_VERSION) {
