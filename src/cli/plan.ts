@@ -63,7 +63,7 @@ export function runPlan(tracePath: string, argv: readonly string[], opts: { seed
     for (const p of synthesizeWorkload(after, (seq) => reader.get(seq), createRng(opts.seed), digest)) bytesAfter.push(p.body?.length ?? 0);
     const d = digest.result();
     const span = after.length > 0 ? after[after.length - 1]!.atUs / 1e6 : 0;
-    const bins = 20;
+    const bins = Math.max(1, Math.min(20, after.length - 1)); // a few requests do not fill 20 bins
     const width = span > 0 ? span / bins : 1;
     const counts = new Array<number>(bins).fill(0);
     for (const a of after) counts[Math.min(bins - 1, Math.floor(a.atUs / 1e6 / width))]!++;
@@ -106,7 +106,9 @@ function printPlan(r: PlanReport, out: Output): void {
   if (Object.keys(r.anomalies).length > 0) out.out(`anomalies: ${Object.entries(r.anomalies).map(([k, n]) => `${k}=${n}`).join('  ')}`);
   const peak = Math.max(1, ...r.rateOverTime.map((b) => b.rate));
   out.out('rate over time (req/s):');
-  for (const b of r.rateOverTime) out.out(`  ${b.fromS.toFixed(1).padStart(8)}–${b.toS.toFixed(1).padEnd(8)} s ${b.rate.toFixed(2).padStart(9)}  ${'█'.repeat(Math.round((b.rate / peak) * 40))}`);
+  const width = r.rateOverTime.length > 0 ? r.rateOverTime[0]!.toS - r.rateOverTime[0]!.fromS : 1;
+  const digits = width >= 1 ? 1 : width >= 0.1 ? 2 : 3; // bins of a short workload stay readable
+  for (const b of r.rateOverTime) out.out(`  ${b.fromS.toFixed(digits).padStart(8)}–${b.toS.toFixed(digits).padEnd(8)} s ${b.rate.toFixed(2).padStart(9)}  ${'█'.repeat(Math.round((b.rate / peak) * 40))}`);
   out.out(`  ${'feature'.padEnd(16)} ${'before p50/p90/p99/mean'.padEnd(34)} after p50/p90/p99/mean`);
   for (const [name, v] of Object.entries(r.features)) {
     const show = (d: { p50: number | null; p90: number | null; p99: number | null; mean: number | null }) => [d.p50, d.p90, d.p99, d.mean].map(f).join(' / ');
