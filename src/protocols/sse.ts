@@ -38,7 +38,7 @@ export class EventSplitter {
     const text = this.decoder.decode(chunk, { stream: true });
     if (text.length === 0) return [];
     const boundary = this.format === 'sse' ? /\r\n\r\n|\n\n|\r\r/ : /\n/;
-    if (!boundary.test(this.tail + text)) {
+    if (this.pendingLength > 0 && !boundary.test(this.tail + text)) {
       this.pending.push(text);
       this.pendingLength += text.length;
       this.tail = (this.tail + text).slice(-3);
