@@ -181,13 +181,16 @@ describe('WebSocket sessions through the recording proxy (shared/cases 12)', () 
     const records: TraceRecord[] = [];
     const proxy = await startRecordingProxy({ upstream: up.url, onRecord: (r) => records.push(r) });
     // A raw upgrade to another protocol: an HTTP answer, and the proxy keeps working.
-    const other = await new Promise<string>((resolve) => {
-      const s = connect((new URL(proxy.url)).port as unknown as number, '127.0.0.1', () => s.write('GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n'));
+    const raw = (head: string) => new Promise<string>((resolve) => {
+      const s = connect(Number(new URL(proxy.url).port), '127.0.0.1', () => s.write(head));
       let text = '';
       s.on('data', (d) => (text += d));
       s.on('close', () => resolve(text));
     });
-    expect(other.startsWith('HTTP/1.1 501')).toBe(true);
+    expect(await raw('GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n')).toMatch(/^HTTP\/1\.1 501/);
+    // An absolute-form target the WebSocket client cannot use: 400, and the proxy lives on.
+    const wsHead = 'Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n';
+    expect(await raw(`GET http://evil.example/x HTTP/1.1\r\nHost: x\r\n${wsHead}`)).toMatch(/^HTTP\/1\.1 400/);
     const sessions = await Promise.all([open(proxy.url), open(proxy.url)]);
     sessions[0]!.send('ping me');
     expect(String((await nextMessage(sessions[0]!)).data)).toBe('PING ME');
@@ -200,5 +203,6 @@ describe('WebSocket sessions through the recording proxy (shared/cases 12)', () 
     expect(ws).toHaveLength(2);
     for (const r of ws) expect(r.features.websocket).toMatchObject({ closeCode: 1001, closedBy: 'proxy' });
     expect(records.find((r) => r.status === 501)).toBeDefined();
+    expect(records.find((r) => r.status === 400)).toBeDefined();
   });
 });

@@ -84,9 +84,15 @@ export class WebSocketRelay {
       ex.endUs = monoUs();
       this.opts.end(ex, req);
     };
+    // The proxy's own answers; the exchange is recorded at once (not on the socket's flush, which a gone client never does).
+    const answer = (status: number, reason: string, message: string, code?: string) => {
+      ex.status = status;
+      const body = JSON.stringify({ error: { message: `tracewarp proxy: ${message}`, type: 'proxy_error', ...(code ? { code } : {}) } });
+      socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+      end();
+    };
     if ((req.headers.upgrade ?? '').toLowerCase() !== 'websocket') {
-      ex.status = 501;
-      socket.end('HTTP/1.1 501 Not Implemented\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: 78\r\n\r\n{"error":{"message":"tracewarp proxy: only WebSocket upgrades are relayed"}}\n', end);
+      answer(501, 'Not Implemented', 'only WebSocket upgrades are relayed');
       return;
     }
     const headers = this.opts.stripHopByHop(req.headers);
@@ -98,9 +104,16 @@ export class WebSocketRelay {
       forwarded.traceparent = randomTraceparent();
     }
     const protocols = (req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim()).filter(Boolean);
-    const target = new WebSocket(this.wsBase + (req.url ?? '/'), protocols, {
-      headers: forwarded, perMessageDeflate: false, followRedirects: false, handshakeTimeout: this.opts.handshakeTimeoutMs, maxPayload: 1 << 30,
-    });
+    let target: WebSocket;
+    try {
+      target = new WebSocket(this.wsBase + (req.url ?? '/'), protocols, {
+        headers: forwarded, perMessageDeflate: false, followRedirects: false, handshakeTimeout: this.opts.handshakeTimeoutMs, maxPayload: 1 << 30,
+      });
+    } catch (err) {
+      // A request target or header the WebSocket client refuses (e.g. not a path): the client's mistake, not a crash.
+      answer(400, 'Bad Request', `cannot relay this upgrade: ${(err as Error).message}`);
+      return;
+    }
     target.on('error', () => undefined);
     // The upstream's handshake ends one way: open, refused with an HTTP answer, or failed. The first one decides.
     let decided = false;
@@ -156,11 +169,9 @@ export class WebSocketRelay {
     target.once('error', (err) => {
       if (!decide()) return;
       ex.fail(/handshake has timed out/i.test(err.message) ? 'upstream_timeout' : upstreamErrorKind(err));
-      const status = ex.errorKind === 'upstream_timeout' ? 504 : 502;
-      ex.status = status;
-      const body = JSON.stringify({ error: { message: `tracewarp proxy: upstream ${ex.errorKind!.replace('upstream_', '')}`, type: 'proxy_error', code: ex.errorKind } });
-      socket.end(`HTTP/1.1 ${status} ${status === 504 ? 'Gateway Timeout' : 'Bad Gateway'}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
-      end();
+      const kind = ex.errorKind!;
+      if (kind === 'upstream_timeout') answer(504, 'Gateway Timeout', 'upstream timeout', kind);
+      else answer(502, 'Bad Gateway', `upstream ${kind.replace('upstream_', '')}`, kind);
     });
     target.once('open', () => {
       if (!decide()) return;
