@@ -47,7 +47,13 @@ function closeWith(ws: WebSocket, code: number, reason: Buffer): void {
   if (ws.readyState === WebSocket.CLOSED || ws.readyState === WebSocket.CLOSING) return;
   if (code === 1006) ws.terminate();
   else if (RESERVED_CLOSE.has(code) || code < 1000 || code >= 5000) ws.close();
-  else ws.close(code, reason);
+  else {
+    try {
+      ws.close(code, reason);
+    } catch {
+      ws.close(); // a code or reason `ws` will not send (e.g. 1016–2999): close without one rather than throw
+    }
+  }
 }
 
 /**
