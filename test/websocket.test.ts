@@ -175,6 +175,53 @@ describe('WebSocket sessions through the recording proxy (shared/cases 12)', () 
     expect(refused[0]).toMatchObject({ status: 502, errorKind: 'upstream_refused' });
   });
 
+  it('every upgrade attempt ends in one record: a handshake ws refuses, a client that leaves while the upstream is silent, peers that ignore the close', async () => {
+    const silent = createServer(); // accepts, never answers the handshake
+    const held: import('node:net').Socket[] = [];
+    silent.on('upgrade', (_req, sock) => held.push(sock));
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', () => r()));
+    cleanups.push(() => new Promise<void>((r) => {
+      for (const h of held) h.destroy();
+      silent.close(() => r());
+    }));
+    const { proxy, records } = await proxyTo(`http://127.0.0.1:${(silent.address() as { port: number }).port}`);
+    const port = Number(new URL(proxy.url).port);
+    const handshake = (key: string) => `GET /v1/realtime HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ${key}\r\n\r\n`;
+    // The client leaves (FIN) while the upstream has not answered: recorded at once, not at shutdown.
+    const leaving = connect(port, '127.0.0.1', () => leaving.write(handshake('dGhlIHNhbXBsZSBub25jZQ==')));
+    await waitFor(() => held.length === 1);
+    leaving.end();
+    await waitFor(() => records.length === 1, 2000);
+    expect(records[0]).toMatchObject({ errorKind: 'client_aborted', status: null });
+    expect(proxy.inFlight()).toBe(0);
+
+    // A key ws refuses, once the upstream has accepted: 400 to the client, one record, the upstream hop cut.
+    const up = await startWsUpstream({ onConnection: () => undefined });
+    cleanups.push(up.close);
+    const { proxy: p2, records: r2 } = await proxyTo(up.url);
+    const bad = await new Promise<string>((resolve) => {
+      const s = connect(Number(new URL(p2.url).port), '127.0.0.1', () => s.write(handshake('not-a-key')));
+      let text = '';
+      s.on('data', (d) => (text += d));
+      s.on('close', () => resolve(text));
+    });
+    expect(bad).toMatch(/^HTTP\/1\.1 400/);
+    await waitFor(() => r2.length === 1);
+    expect(r2[0]).toMatchObject({ status: 400 });
+    expect(p2.inFlight()).toBe(0);
+
+    // A client that never answers the close frame: shutdown still ends soon after the grace period.
+    const mute = await new Promise<import('node:net').Socket>((resolve) => {
+      const s = connect(Number(new URL(p2.url).port), '127.0.0.1', () => s.write(handshake('dGhlIHNhbXBsZSBub25jZQ==')));
+      s.once('data', () => resolve(s)); // the 101; then it reads nothing more and sends nothing
+    });
+    cleanups.push(() => void mute.destroy());
+    const t0 = Date.now();
+    await p2.close(500);
+    expect(Date.now() - t0).toBeLessThan(3000);
+    expect(r2.filter((r) => r.protocol === 'websocket')).toHaveLength(1);
+  });
+
   it('on shutdown closes open sessions with 1001 (going away) and records them; never crashes on a non-WebSocket upgrade', async () => {
     const up = await startWsUpstream({ onConnection: echo });
     cleanups.push(up.close);

@@ -113,7 +113,10 @@ export async function startRecordingProxy(opts: RecordingProxyOptions): Promise<
 
   const describing = new Set<Promise<void>>();
   /** Describes an ended exchange and hands it to `onRecord`; the exchange stays in flight until that is done. */
+  const recording = new WeakSet<Exchange>();
   const record = (ex: Exchange, headers: IncomingHttpHeaders): void => {
+    if (recording.has(ex)) return; // one record per exchange, even if an end event comes after a forced one
+    recording.add(ex);
     const p = ex.toRecord(startUs, { fingerprinter: opts.fingerprinter, protocol: opts.protocol, policy: opts.policy })
       .then((rec) => opts.onRecord(rec, opts.captureRaw ? ex.rawRequest(headers) : undefined))
       .catch(() => undefined) // a failing description or sink must never break the traffic
@@ -251,9 +254,20 @@ export async function startRecordingProxy(opts: RecordingProxyOptions): Promise<
       const deadline = Date.now() + graceMs;
       while (open.size > 0 && Date.now() < deadline && !cut?.aborted) await new Promise((r) => setTimeout(r, 20));
       // Keep-alive connections that went idle after close() began are not closed by fastify: close them (and cut any
-      // exchange still running past the grace period).
+      // exchange still running past the grace period), and WebSocket peers that ignored the close frame.
       app.server.closeAllConnections();
+      websockets.terminateAll();
       await closed;
+      // Every exchange ends in a record. One that still has not ended 2 s after the cut (a path that lost its end
+      // event) is recorded as it stands, as proxy_shutdown, rather than holding the shutdown forever.
+      const last = Date.now() + 2000;
+      while (open.size > 0 && Date.now() < last) await new Promise((r) => setTimeout(r, 5));
+      for (const ex of open) {
+        if (recording.has(ex)) continue;
+        ex.endUs ??= monoUs();
+        ex.fail('proxy_shutdown');
+        record(ex, ex.requestHeaders);
+      }
       while (open.size > 0) await new Promise((r) => setTimeout(r, 5));
     },
   };

@@ -83,10 +83,32 @@ export class WebSocketRelay {
   handle(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', () => undefined); // a reset client must not crash the proxy; the close path records it
     const ex = this.opts.begin(req);
+    // Until a session exists, `cancel` ends the exchange when the client leaves or the proxy shuts down; every path
+    // ends in exactly one `end` (one record).
     let ended = false;
+    let sessionStarted = false;
+    let upstreamRequest: { destroy(): void } | null = null;
+    let target: WebSocket | null = null;
+    const cancel = (kind: ErrorKind) => {
+      if (ended || sessionStarted) return;
+      ex.fail(kind);
+      upstreamRequest?.destroy();
+      target?.terminate();
+      socket.destroy();
+      end();
+    };
+    const onClientClose = () => cancel('client_aborted');
+    // Read the client while the upstream decides, so that its FIN is noticed at once; a well-behaved client sends
+    // nothing before the 101, and whatever it did send is handed on with the upgrade's head.
+    const early: Buffer[] = [];
+    const onEarly = (b: Buffer) => early.push(b);
     const end = () => {
       if (ended) return;
       ended = true;
+      this.pending.delete(cancel);
+      socket.off('close', onClientClose);
+      socket.off('end', onClientClose);
+      socket.off('data', onEarly);
       ex.endUs = monoUs();
       this.opts.end(ex, req);
     };
@@ -101,6 +123,10 @@ export class WebSocketRelay {
       answer(501, 'Not Implemented', 'only WebSocket upgrades are relayed');
       return;
     }
+    if (req.method !== 'GET') {
+      answer(405, 'Method Not Allowed', 'a WebSocket upgrade is a GET request');
+      return;
+    }
     const headers = this.opts.stripHopByHop(req.headers);
     const forwarded: Record<string, string | string[]> = {};
     for (const [k, v] of Object.entries(headers)) if (v !== undefined && !HANDSHAKE.has(k)) forwarded[k] = v;
@@ -110,9 +136,9 @@ export class WebSocketRelay {
       forwarded.traceparent = randomTraceparent();
     }
     const protocols = (req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim()).filter(Boolean);
-    let target: WebSocket;
+    let up: WebSocket;
     try {
-      target = new WebSocket(this.wsBase + (req.url ?? '/'), protocols, {
+      up = new WebSocket(this.wsBase + (req.url ?? '/'), protocols, {
         headers: forwarded, perMessageDeflate: false, followRedirects: false, handshakeTimeout: this.opts.handshakeTimeoutMs, maxPayload: 1 << 30,
       });
     } catch (err) {
@@ -120,31 +146,18 @@ export class WebSocketRelay {
       answer(400, 'Bad Request', `cannot relay this upgrade: ${(err as Error).message}`);
       return;
     }
-    target.on('error', () => undefined);
-    // The upstream's handshake ends one way: open, refused with an HTTP answer, or failed. The first one decides.
-    let decided = false;
-    const decide = (): boolean => {
-      if (decided) return false;
-      decided = true;
-      this.pending.delete(abandon);
-      socket.off('close', onClientClose);
-      return true;
-    };
-    const abandon = (kind: ErrorKind) => {
-      // The client left, or the proxy is closing, before the upstream accepted.
-      if (!decide()) return;
-      ex.fail(kind);
-      target.terminate();
-      socket.destroy();
-      end();
-    };
-    const onClientClose = () => abandon('client_aborted');
-    this.pending.add(abandon);
+    target = up;
+    up.on('error', () => undefined);
+    this.pending.add(cancel);
     socket.once('close', onClientClose);
-    target.once('unexpected-response', (upReq, res) => {
+    socket.once('end', onClientClose); // HTTP server sockets allow half-open: a client's FIN alone does not close them
+    socket.on('data', onEarly);
+    // The upstream's handshake ends one way: refused with an HTTP answer, failed, or open.
+    up.once('unexpected-response', (upReq, res) => {
+      if (ended) return;
       // The upstream refused the upgrade: its HTTP answer goes to the client as it is (hop-by-hop and framing
-      // headers dropped; the body delimited by the connection's end).
-      if (!decide()) return;
+      // headers dropped; the body delimited by the connection's end). The client leaving still cancels it.
+      upstreamRequest = upReq;
       ex.status = res.statusCode ?? 502;
       ex.ttfbUs = monoUs() - ex.arrivalUs;
       const lines = [`HTTP/1.1 ${ex.status} ${res.statusMessage ?? ''}`];
@@ -166,31 +179,50 @@ export class WebSocketRelay {
         end();
       });
       res.once('error', () => {
+        if (ended) return;
         ex.fail('upstream_reset');
         socket.destroy();
         upReq.destroy();
         end();
       });
     });
-    target.once('error', (err) => {
-      if (!decide()) return;
+    up.once('error', (err) => {
+      if (ended || sessionStarted) return;
       ex.fail(/handshake has timed out/i.test(err.message) ? 'upstream_timeout' : upstreamErrorKind(err));
       const kind = ex.errorKind!;
       if (kind === 'upstream_timeout') answer(504, 'Gateway Timeout', 'upstream timeout', kind);
       else answer(502, 'Bad Gateway', `upstream ${kind.replace('upstream_', '')}`, kind);
     });
-    target.once('open', () => {
-      if (!decide()) return;
+    up.once('open', () => {
+      if (ended) {
+        up.terminate();
+        return;
+      }
       // Accepted with the subprotocol the upstream chose (see handleProtocols).
-      (req as UpgradeRequest).twProtocol = target.protocol;
+      (req as UpgradeRequest).twProtocol = up.protocol;
       // A server that speaks first must not lose its first messages while the client's handshake completes.
-      const early: Array<[RawData, boolean]> = [];
-      const hold = (data: RawData, isBinary: boolean) => early.push([data, isBinary]);
-      target.on('message', hold);
-      this.wss.handleUpgrade(req, socket, head, (client) => {
-        target.off('message', hold);
-        this.relay(client, target, ex, end, early);
+      const fromServer: Array<[RawData, boolean]> = [];
+      const hold = (data: RawData, isBinary: boolean) => fromServer.push([data, isBinary]);
+      up.on('message', hold);
+      // `ws` takes over reading the client (synchronously, so no chunk falls between the two listeners).
+      socket.off('data', onEarly);
+      socket.off('close', onClientClose);
+      socket.off('end', onClientClose);
+      this.wss.handleUpgrade(req, socket, Buffer.concat([head, ...early]), (client) => {
+        sessionStarted = true;
+        this.pending.delete(cancel);
+        up.off('message', hold);
+        this.relay(client, up, ex, end, fromServer);
       });
+      // `ws` refused the client's handshake (a bad key or version: it answered 400 itself) or found the client gone;
+      // it does so synchronously, without calling back.
+      if (!sessionStarted) {
+        up.terminate();
+        if (socket.destroyed && !socket.writableFinished) ex.fail('client_aborted');
+        else ex.status = 400;
+        socket.destroy();
+        end();
+      }
     });
   }
 
@@ -240,15 +272,23 @@ export class WebSocketRelay {
 
   /**
    * Shutdown: every open session is closed on both sides with 1001 (going away) and recorded as closed by the proxy;
-   * upgrades still waiting for the upstream are cut and recorded as `proxy_shutdown`.
+   * upgrades still waiting for (or relaying the refusal of) the upstream are cut and recorded as `proxy_shutdown`.
    */
   closeAll(): void {
-    for (const abandon of [...this.pending]) abandon('proxy_shutdown');
+    for (const cancel of [...this.pending]) cancel('proxy_shutdown');
     for (const s of this.sessions) {
       s.stats.closedBy ??= 'proxy';
       s.stats.closeCode ??= 1001;
       s.client.close(1001, 'proxy shutting down');
       s.target.close(1001, 'proxy shutting down');
+    }
+  }
+
+  /** End of the grace period: sessions whose peers did not finish the closing handshake are cut now. */
+  terminateAll(): void {
+    for (const s of this.sessions) {
+      s.client.terminate();
+      s.target.terminate();
     }
   }
 }
