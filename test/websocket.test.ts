@@ -177,7 +177,7 @@ describe('WebSocket sessions through the recording proxy (shared/cases 12)', () 
 
   it('every upgrade attempt ends in one record: a handshake ws refuses, a client that leaves while the upstream is silent, peers that ignore the close', async () => {
     const silent = createServer(); // accepts, never answers the handshake
-    const held: import('node:net').Socket[] = [];
+    const held: import('node:stream').Duplex[] = [];
     silent.on('upgrade', (_req, sock) => held.push(sock));
     await new Promise<void>((r) => silent.listen(0, '127.0.0.1', () => r()));
     cleanups.push(() => new Promise<void>((r) => {
