@@ -6,13 +6,13 @@ import httpProxy from '@fastify/http-proxy';
 import { TracewarpError } from '../errors.ts';
 import { httpUrl } from '../address.ts';
 import { upstreamErrorKind } from '../error-kinds.ts';
-import { isTraceparent, randomTraceparent } from '../trace-context.ts';
 import type { Fingerprinter } from '../anonymize/fingerprint.ts';
 import type { CompiledPolicy } from '../anonymize/policy.ts';
 import type { ProtocolId, TraceRecord } from '../types.ts';
 import { monoUs, wallUs } from '../units.ts';
 import { CancellablePool, EXCHANGE_HEADER } from './cancellable-pool.ts';
 import { Exchange, type RawRequest } from './exchange.ts';
+import { stripHopByHop, upstreamFailureAnswer, withTraceContext } from './http.ts';
 import { WebSocketRelay } from './websocket.ts';
 
 /** Options of the recording proxy. Timeouts are in ms. */
@@ -62,22 +62,6 @@ export interface RecordingProxy {
   close(graceMs?: number, cut?: AbortSignal): Promise<void>;
 }
 
-/** Hop-by-hop headers (RFC 9110 §7.6.1) that a proxy must not forward, besides those named in `Connection`. */
-const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'proxy-authorization', 'proxy-authenticate', 'te', 'trailer', 'transfer-encoding', 'upgrade'];
-
-function stripHopByHop(headers: IncomingHttpHeaders): IncomingHttpHeaders {
-  // Hot path (twice per exchange): copy only when there is something to drop.
-  const named = typeof headers.connection === 'string' ? headers.connection.split(',').map((s) => s.trim().toLowerCase()) : null;
-  let out: IncomingHttpHeaders | null = null;
-  for (const h of named ? [...HOP_BY_HOP, ...named] : HOP_BY_HOP) {
-    if (h !== 'transfer-encoding' && headers[h] !== undefined) {
-      out ??= { ...headers };
-      delete out[h];
-    }
-  }
-  return out ?? headers;
-}
-
 declare module 'fastify' {
   interface FastifyRequest {
     tw: Exchange | null;
@@ -111,6 +95,12 @@ export async function startRecordingProxy(opts: RecordingProxyOptions): Promise<
   const methods = METHODS.filter((m) => m !== 'CONNECT');
   for (const m of methods) if (!app.supportedMethods.includes(m)) app.addHttpMethod(m, { hasBody: true });
 
+  /** A new exchange, numbered in arrival order and in flight until its record is handed over. */
+  const begin = (method: string, url: string, headers: IncomingHttpHeaders): Exchange => {
+    const ex = new Exchange(++seq, method, url, headers, maxCapture);
+    open.add(ex);
+    return ex;
+  };
   const describing = new Set<Promise<void>>();
   /** Describes an ended exchange and hands it to `onRecord`; the exchange stays in flight until that is done. */
   const recording = new WeakSet<Exchange>();
@@ -139,12 +129,7 @@ export async function startRecordingProxy(opts: RecordingProxyOptions): Promise<
   const websockets = new WebSocketRelay({
     upstream: opts.upstream,
     handshakeTimeoutMs: opts.headersTimeoutMs ?? 600_000,
-    stripHopByHop,
-    begin: (req) => {
-      const ex = new Exchange(++seq, req.method ?? 'GET', req.url ?? '/', req.headers, maxCapture);
-      open.add(ex);
-      return ex;
-    },
+    begin: (req) => begin(req.method ?? 'GET', req.url ?? '/', req.headers),
     end: (ex, req) => record(ex, req.headers),
   });
   app.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => websockets.handle(req, socket, head));
@@ -159,9 +144,8 @@ export async function startRecordingProxy(opts: RecordingProxyOptions): Promise<
   });
 
   app.addHook('onRequest', (request, reply, done) => {
-    const ex = new Exchange(++seq, request.method, request.raw.url ?? '/', request.headers, maxCapture);
+    const ex = begin(request.method, request.raw.url ?? '/', request.headers);
     request.tw = ex;
-    open.add(ex);
     reply.raw.once('close', () => {
       // The client left before the upstream answered: cancel the upstream request now, not when it answers.
       if (ex.status === null) pool.cancel(String(ex.seq));
@@ -196,13 +180,7 @@ export async function startRecordingProxy(opts: RecordingProxyOptions): Promise<
           // `Expect: 100-continue` is answered by this server (Node sends the 100 itself) and not sent on, as nginx
           // does: the body is already on its way, and undici refuses the header.
           delete out.expect;
-          // W3C trace context: keep the client's traceparent, or add one so the upstream's traces can be joined.
-          if (isTraceparent(out.traceparent)) {
-            request.tw!.traceContext = 'incoming';
-            return out;
-          }
-          request.tw!.traceContext = 'added';
-          return { ...out, traceparent: randomTraceparent() };
+          return withTraceContext(request.tw!, out);
         },
         rewriteHeaders: (headers: IncomingHttpHeaders) => stripHopByHop(headers),
         onResponse: (request: FastifyRequest, reply: FastifyReply, res: { statusCode: number; headers: IncomingHttpHeaders; stream: Readable }) => {
@@ -224,10 +202,8 @@ export async function startRecordingProxy(opts: RecordingProxyOptions): Promise<
           const ex = reply.request.tw!;
           const kind = upstreamErrorKind(error);
           ex.fail(kind);
-          const status = kind === 'upstream_timeout' ? 504 : 502;
-          reply.code(status).header('content-type', 'application/json').send(
-            JSON.stringify({ error: { message: `tracewarp proxy: upstream ${kind.replace('upstream_', '')}`, type: 'proxy_error', code: kind } }),
-          );
+          const answer = upstreamFailureAnswer(kind);
+          reply.code(answer.status).header('content-type', 'application/json').send(answer.body);
         },
       },
     });

@@ -1,11 +1,11 @@
-import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import WebSocket, { WebSocketServer, type RawData } from 'ws';
 import { upstreamErrorKind } from '../error-kinds.ts';
-import { isTraceparent, randomTraceparent } from '../trace-context.ts';
 import { monoUs } from '../units.ts';
 import type { ErrorKind, WebSocketSession } from '../types.ts';
 import type { Exchange } from './exchange.ts';
+import { proxyErrorBody, stripHopByHop, upstreamFailureAnswer, withTraceContext } from './http.ts';
 
 /** Options of {@link WebSocketRelay}. */
 export interface WebSocketRelayOptions {
@@ -17,8 +17,6 @@ export interface WebSocketRelayOptions {
   end(ex: Exchange, req: IncomingMessage): void;
   /** Time allowed for the upstream's handshake answer, ms. */
   handshakeTimeoutMs: number;
-  /** Drops hop-by-hop headers (and the ones `Connection` names) from a header set. */
-  stripHopByHop(headers: IncomingHttpHeaders): IncomingHttpHeaders;
 }
 
 /** Handshake headers the relay's own WebSocket client sets for the upstream hop; the client's values never pass. */
@@ -113,28 +111,23 @@ export class WebSocketRelay {
       this.opts.end(ex, req);
     };
     // The proxy's own answers; the exchange is recorded at once (not on the socket's flush, which a gone client never does).
-    const answer = (status: number, reason: string, message: string, code?: string) => {
+    const answer = (status: number, reason: string, body: string) => {
       ex.status = status;
-      const body = JSON.stringify({ error: { message: `tracewarp proxy: ${message}`, type: 'proxy_error', ...(code ? { code } : {}) } });
       socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
       end();
     };
     if ((req.headers.upgrade ?? '').toLowerCase() !== 'websocket') {
-      answer(501, 'Not Implemented', 'only WebSocket upgrades are relayed');
+      answer(501, 'Not Implemented', proxyErrorBody('only WebSocket upgrades are relayed'));
       return;
     }
     if (req.method !== 'GET') {
-      answer(405, 'Method Not Allowed', 'a WebSocket upgrade is a GET request');
+      answer(405, 'Method Not Allowed', proxyErrorBody('a WebSocket upgrade is a GET request'));
       return;
     }
-    const headers = this.opts.stripHopByHop(req.headers);
+    const headers = stripHopByHop(req.headers);
     const forwarded: Record<string, string | string[]> = {};
     for (const [k, v] of Object.entries(headers)) if (v !== undefined && !HANDSHAKE.has(k)) forwarded[k] = v;
-    if (isTraceparent(forwarded.traceparent)) ex.traceContext = 'incoming';
-    else {
-      ex.traceContext = 'added';
-      forwarded.traceparent = randomTraceparent();
-    }
+    withTraceContext(ex, forwarded);
     const protocols = (req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim()).filter(Boolean);
     let up: WebSocket;
     try {
@@ -143,7 +136,7 @@ export class WebSocketRelay {
       });
     } catch (err) {
       // A request target or header the WebSocket client refuses (e.g. not a path): the client's mistake, not a crash.
-      answer(400, 'Bad Request', `cannot relay this upgrade: ${(err as Error).message}`);
+      answer(400, 'Bad Request', proxyErrorBody(`cannot relay this upgrade: ${(err as Error).message}`));
       return;
     }
     target = up;
@@ -161,7 +154,7 @@ export class WebSocketRelay {
       ex.status = res.statusCode ?? 502;
       ex.ttfbUs = monoUs() - ex.arrivalUs;
       const lines = [`HTTP/1.1 ${ex.status} ${res.statusMessage ?? ''}`];
-      const kept = this.opts.stripHopByHop(res.headers);
+      const kept = stripHopByHop(res.headers);
       for (let i = 0; i < res.rawHeaders.length; i += 2) {
         const name = res.rawHeaders[i]!;
         const lower = name.toLowerCase();
@@ -189,9 +182,8 @@ export class WebSocketRelay {
     up.once('error', (err) => {
       if (ended || sessionStarted) return;
       ex.fail(/handshake has timed out/i.test(err.message) ? 'upstream_timeout' : upstreamErrorKind(err));
-      const kind = ex.errorKind!;
-      if (kind === 'upstream_timeout') answer(504, 'Gateway Timeout', 'upstream timeout', kind);
-      else answer(502, 'Bad Gateway', `upstream ${kind.replace('upstream_', '')}`, kind);
+      const failure = upstreamFailureAnswer(ex.errorKind!);
+      answer(failure.status, failure.reason, failure.body);
     });
     up.once('open', () => {
       if (ended) {

@@ -128,13 +128,14 @@ export async function runReplay(tracePath: string, opts: ReplayCommandOptions, o
   const d = digest.result();
   writer.setMeta('digest', d);
   writer.setMeta('plannedRequests', total);
-  writer.setMeta('workload', describeSteps(opts));
+  const workload = describeSteps(opts);
+  writer.setMeta('workload', workload);
   writer.close();
   // The digest covers the workload as planned only when every request was synthesized (not after Ctrl-C).
   const digestOut = wasInterrupted ? {} : { digest: d.digest, scheduleDigest: d.schedule };
-  if (opts.json) out.out(JSON.stringify({ ...summary, plannedRequests: total, workload: describeSteps(opts), runFile: runPath, runId, speed: opts.speed, seed: opts.seed, target: opts.target, interrupted: wasInterrupted, ...digestOut }));
+  if (opts.json) out.out(JSON.stringify({ ...summary, plannedRequests: total, workload, runFile: runPath, runId, speed: opts.speed, seed: opts.seed, target: opts.target, interrupted: wasInterrupted, ...digestOut }));
   else {
-    out.out(formatSummary(summary, `replay of ${tracePath} (${describeSteps(opts)}) against ${opts.target} (seed ${opts.seed}) → ${runPath}`));
+    out.out(formatSummary(summary, `replay of ${tracePath} (${workload}) against ${opts.target} (seed ${opts.seed}) → ${runPath}`));
     if (!wasInterrupted) out.out(`workload digest ${d.digest} (schedule ${d.schedule})`);
     if (wasInterrupted) out.out(`INTERRUPTED: ${summary.requests} of ${total} planned requests were scheduled; the summary covers those only`);
   }

@@ -21,6 +21,11 @@ export interface StreamEvent {
   event?: string;
 }
 
+/** The end of an SSE event: a blank line, with any of the three line ends. */
+const SSE_BOUNDARY = /\r\n\r\n|\n\n|\r\r/;
+const LINE_END = /\n/;
+
+/** Splits one answer's stream (SSE or NDJSON) into events as its chunks arrive; one instance per answer. */
 export class EventSplitter {
   private readonly decoder = new TextDecoder('utf-8');
   /**
@@ -37,8 +42,7 @@ export class EventSplitter {
   push(chunk: Uint8Array): StreamEvent[] {
     const text = this.decoder.decode(chunk, { stream: true });
     if (text.length === 0) return [];
-    const boundary = this.format === 'sse' ? /\r\n\r\n|\n\n|\r\r/ : /\n/;
-    if (this.pendingLength > 0 && !boundary.test(this.tail + text)) {
+    if (this.pendingLength > 0 && !(this.format === 'sse' ? SSE_BOUNDARY : LINE_END).test(this.tail + text)) {
       this.pending.push(text);
       this.pendingLength += text.length;
       this.tail = (this.tail + text).slice(-3);
@@ -70,7 +74,7 @@ function lineEvents(buf: string, from: number): { events: StreamEvent[]; rest: s
 /** Complete SSE events of `buf` (no boundary starts before `from`); `rest` is the unfinished last event. */
 function sseEvents(buf: string, from: number): { events: StreamEvent[]; rest: string } {
   const events: StreamEvent[] = [];
-  const boundary = /\r\n\r\n|\n\n|\r\r/g;
+  const boundary = new RegExp(SSE_BOUNDARY.source, 'g'); // own lastIndex per call
   let start = 0;
   for (;;) {
     boundary.lastIndex = Math.max(start, from);
