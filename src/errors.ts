@@ -26,6 +26,27 @@ export class TracewarpError extends Error {
   }
 }
 
+/** A plain copy of an error that can cross a thread boundary (worker `postMessage`). */
+export interface ErrorMessage {
+  message: string;
+  code: ErrorCode | null;
+  stack?: string;
+}
+
+/** The transferable form of any thrown value. */
+export function toErrorMessage(err: unknown): ErrorMessage {
+  const e = err as Error;
+  return { message: e?.message ?? String(err), code: err instanceof TracewarpError ? err.code : null, stack: e?.stack };
+}
+
+/** The error again on this side: a {@link TracewarpError} with its code when it was one; `where` prefixes other messages. */
+export function fromErrorMessage(m: ErrorMessage, where: string): Error {
+  if (m.code) return new TracewarpError(m.code, m.message);
+  const err = new Error(`${where}: ${m.message}`);
+  if (m.stack) err.stack = `${err.message}\n(in the thread) ${m.stack}`;
+  return err;
+}
+
 /** Throws a `TW_USAGE` error (CLI exit code 2). */
 export function usageError(message: string): never {
   throw new TracewarpError('TW_USAGE', message);

@@ -23,6 +23,7 @@ export function decodeTokens(ids: number[]): string {
 }
 
 let wordTokens: number[] | null = null;
+let wordTexts: string[] | null = null;
 
 /**
  * Token ids whose text is a space followed by 3–9 lowercase ASCII letters (about 20,000 in cl100k_base). A sequence
@@ -42,5 +43,15 @@ export function wordTokenIds(): number[] {
     if (/^ [a-z]{3,9}$/.test(s)) ids.push(i);
   }
   wordTokens = ids;
+  wordTexts = ids.map((id) => decode([id]));
   return ids;
+}
+
+/**
+ * The text of each {@link wordTokenIds} entry, at the same index. Byte-level BPE decodes a sequence of these tokens to
+ * the concatenation of their texts, so text can be built by joining them without running the decoder.
+ */
+export function wordTokenTexts(): string[] {
+  if (!wordTexts) wordTokenIds();
+  return wordTexts!;
 }

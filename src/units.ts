@@ -3,11 +3,13 @@
  * milliseconds (ms) or seconds (s), always with the unit in the name.
  */
 
-const origin = process.hrtime.bigint();
-
-/** Monotonic time in integer µs since this process loaded the module. Never goes backwards; not wall-clock. */
+/**
+ * Monotonic time in integer µs (`process.hrtime`, the system's CLOCK_MONOTONIC): never goes backwards, not wall-clock,
+ * and the same clock in every thread and every process of the machine, so a run's offset 0 taken in one thread holds
+ * in the others and an external probe's timestamps compare directly.
+ */
 export function monoUs(): number {
-  return Number((process.hrtime.bigint() - origin) / 1000n);
+  return Number(process.hrtime.bigint() / 1000n);
 }
 
 /** Wall-clock time in integer µs since the Unix epoch (ms precision from `Date.now()`). */

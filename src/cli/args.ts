@@ -68,3 +68,9 @@ export function durationArg(name: string, unit: 'ms' | 's', min: number, max = N
     return unit === 'ms' ? Math.round(v) : v;
   };
 }
+
+/** `--workers N|auto`: sending loops (1–64) or `auto`. @throws InvalidArgumentError (exit 2). */
+export function workersArg(text: string): number | 'auto' {
+  if (text === 'auto') return 'auto';
+  return intArg('--workers', 1, 64)(text);
+}

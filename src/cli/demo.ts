@@ -3,13 +3,9 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { TracewarpError } from '../errors.ts';
-import { ReplayEngine } from '../replay/engine.ts';
-import { createRng } from '../rng.ts';
+import { replayTrace } from '../replay/run.ts';
 import { startSim } from '../sim/server.ts';
-import { synthesizeWorkload } from '../synth/workload.ts';
-import { TraceReader } from '../trace/reader.ts';
 import { runImport } from './import.ts';
-import { buildWorkload } from './plan.ts';
 import { runInspect } from './inspect.ts';
 import { plural, toStderr, type Output } from './output.ts';
 import { showReplayProgress } from './progress.ts';
@@ -68,18 +64,15 @@ export async function runDemo(opts: DemoOptions, out: Output): Promise<number> {
     try {
       const source = join(tmp, 'azure-slice.trace.db');
       await runImport('azure-llm', DEMO_SOURCE, { out: source, model: 'tracewarp-sim', stream: true }, { ...out, out: () => undefined });
-      const reader = new TraceReader(source);
-      const { after } = buildWorkload(reader, ['--window', `0s..${opts.durationS}s`], opts.seed);
-      // No warm-up requests: they would be recorded as traffic.
-      const driver = new ReplayEngine({ target: session.proxy.url, warmupConnections: 0 });
-      const stop = showReplayProgress(driver, out, after.length, Boolean(opts.json));
-      await driver.run(synthesizeWorkload(after, (seq) => reader.get(seq), createRng(opts.seed).child('demo-driver')), (r) => {
-        driven++;
-        if (r.errorKind !== null || (r.status ?? 500) >= 400) failed++;
-      }, after.length);
-      stop();
-      await driver.close();
-      reader.close();
+      const progress = showReplayProgress(out, null, Boolean(opts.json));
+      // No warm-up requests: they would be recorded as traffic. No run file: the proxy's trace is what counts.
+      const { summary } = await replayTrace({
+        trace: source, target: session.proxy.url, steps: [{ op: 'window', fromUs: 0, toUs: opts.durationS * 1e6 }], seed: opts.seed, runFile: null, warmup: 0,
+        onProgress: (p) => progress.update(p),
+      });
+      progress.stop();
+      driven = summary.requests;
+      failed = summary.errors;
     } finally {
       rmSync(tmp, { recursive: true, force: true });
     }

@@ -3,7 +3,7 @@ import { TracewarpError } from '../errors.ts';
 import { TOOL_VERSION } from '../version.ts';
 import { DEFAULT_PREFIX_BLOCK_TOKENS, FINGERPRINT_KEY_ENV } from '../anonymize/fingerprint.ts';
 import { PROTOCOL_IDS } from '../protocols/index.ts';
-import { durationArg, headerArg, intArg, numberArg, parseListen, urlArg } from './args.ts';
+import { durationArg, headerArg, intArg, numberArg, parseListen, urlArg, workersArg } from './args.ts';
 import { DEMO_RUN, DEMO_TRACE, runDemo } from './demo.ts';
 import { IMPORT_FORMATS, runImport } from './import.ts';
 import { runInspect } from './inspect.ts';
@@ -117,10 +117,12 @@ function program(out: Output, result: { code: number }, argv: readonly string[])
     .option('--warmup <n>', 'connections opened with GET / before the first send (0: none)', intArg('--warmup', 0), 8)
     .option('--slo <objectives>', "goodput objectives, e.g. 'ttft<500ms,tpot<50ms,e2e<10s'")
     .option('--force-output-length', 'LLM requests also send min_tokens = max_tokens and ignore_eos (vLLM)')
+    .option('--workers <n|auto>', 'sending loops, each a thread on the same schedule (auto: enough for the peak rate)', workersArg, 'auto')
+    .option('--synth-threads <n>', 'threads that synthesize bodies ahead of their send time (default: cores − 1)', intArg('--synth-threads', 1, 64))
     .option('--json', 'print the summary as one JSON object')
     .option('--quiet', 'no progress output')
     .action(async (trace: string, o) => {
-      const r = await runReplay(trace, { target: o.target, speed: o.speed, argv, scenario: o.scenario, seed: o.seed, out: o.out, force: o.force, maxInFlight: o.maxInFlight, capPolicy: o.capPolicy, model: o.model, limit: o.limit, json: o.json, quiet: o.quiet, headers: o.header, warmup: o.warmup, slo: o.slo, forceOutputLength: o.forceOutputLength }, out);
+      const r = await runReplay(trace, { target: o.target, speed: o.speed, argv, scenario: o.scenario, seed: o.seed, out: o.out, force: o.force, maxInFlight: o.maxInFlight, capPolicy: o.capPolicy, model: o.model, limit: o.limit, json: o.json, quiet: o.quiet, headers: o.header, warmup: o.warmup, slo: o.slo, forceOutputLength: o.forceOutputLength, workers: o.workers, synthThreads: o.synthThreads }, out);
       result.code = r.interrupted ? 130 : 0;
     });
 

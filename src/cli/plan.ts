@@ -1,25 +1,22 @@
-import { TracewarpError } from '../errors.ts';
 import { featureStats } from '../metrics/exact.ts';
 import { createRng } from '../rng.ts';
 import { synthesizeWorkload, WorkloadDigest } from '../synth/workload.ts';
 import { TraceReader } from '../trace/reader.ts';
-import { transform } from '../workload/pipeline.ts';
+import type { Step } from '../workload/pipeline.ts';
+import { workloadOf } from '../replay/run.ts';
 import type { Arrival } from '../workload/types.ts';
 import { meanRate } from '../workload/warp.ts';
 import type { Output } from './output.ts';
 import { workloadSteps } from './workload.ts';
 
-/** The transformed workload of a trace: the original and transformed arrivals. */
+/** The transformation steps of a command line for a trace (flags are checked against its protocols). */
+export function stepsFor(reader: TraceReader, argv: readonly string[], scenario?: string): Step[] {
+  return workloadSteps(argv, [...reader.protocols(), ...(reader.hasImages() ? ['+images'] : [])], scenario);
+}
+
+/** The transformed workload of a trace for a command line: the original and transformed arrivals. */
 export function buildWorkload(reader: TraceReader, argv: readonly string[], seed: number, scenario?: string): { before: Arrival[]; after: Arrival[]; webSocketSessions: number } {
-  const steps = workloadSteps(argv, [...reader.protocols(), ...(reader.hasImages() ? ['+images'] : [])], scenario);
-  const before = reader.arrivals();
-  try {
-    return { before, after: transform(before, steps, createRng(seed).child('workload')), webSocketSessions: reader.webSocketSessions() };
-  } catch (err) {
-    // A transformation that cannot apply to this trace (e.g. --rate on one arrival) is a usage problem.
-    if (err instanceof RangeError) throw new TracewarpError('TW_USAGE', err.message);
-    throw err;
-  }
+  return workloadOf(reader, stepsFor(reader, argv, scenario), seed);
 }
 
 /** p50/p90/p99/mean of a list (exact nearest rank, see {@link featureStats}), nulls when empty. */

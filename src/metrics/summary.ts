@@ -1,5 +1,5 @@
 import * as hdr from 'hdr-histogram-js';
-import type { RequestResult } from '../results/types.ts';
+import type { ReplayerHealth, RequestResult } from '../results/types.ts';
 import { meetsSlo, type Slo } from './slo.ts';
 
 /** Percentiles of one quantity in milliseconds (HDR histogram, 3 significant digits), or nulls when there are no values. */
@@ -40,7 +40,8 @@ export function percentilesMs(valuesUs: Iterable<number>): Percentiles {
 
 /**
  * The summary of a run, as `replay --json` prints it and the README documents. Rates are req/s, times ms.
- * - `requests`: requests in the workload; `sent`: those actually sent (the rest were dropped by the in-flight cap).
+ * - `requests`: requests in the workload; `attempted`: those the sending loop tried to send (the rest were dropped by
+ *   the in-flight cap); `sent`: those whose headers were written to a socket (a refused connection sends nothing).
  * - `completed`: answered with a 2xx/3xx status and no transport error; `errors` = `requests − completed`, broken down
  *   in `errorsByKind` (transport kinds such as `upstream_refused`, `dropped`, or `http_<status>`).
  * - `targetRate`: (requests − 1) / schedule span; `achievedRate`: (sent − 1) / span of actual sends;
@@ -51,6 +52,7 @@ export function percentilesMs(valuesUs: Iterable<number>): Percentiles {
  */
 export interface RunSummary {
   requests: number;
+  attempted: number;
   sent: number;
   completed: number;
   errors: number;
@@ -88,6 +90,8 @@ export interface RunSummary {
    * each kind — requests, completed, statuses, errors by kind, latency.
    */
   byLabel?: Record<string, { requests: number; completed: number; statuses: Record<string, number>; errorsByKind: Record<string, number>; latencyMs: Percentiles }>;
+  /** How far the replayer itself may have shaped these figures (its own loop delay, synthesis, stalls), with a verdict. */
+  replayerHealth?: ReplayerHealth;
 }
 
 const round3 = (x: number) => Math.round(x * 1000) / 1000;
@@ -150,6 +154,7 @@ function summarizeOnly(results: readonly RequestResult[]): RunSummary {
   const streamedDone = completed.filter((r) => r.streamed && r.ttftAtUs !== null);
   return {
     requests: results.length,
+    attempted: results.filter((r) => r.sentUs !== null || (r.dispatchedUs ?? null) !== null).length,
     sent: sent.length,
     completed: completed.length,
     errors: results.length - completed.length,

@@ -3,6 +3,7 @@ import type { Fingerprinter } from '../anonymize/fingerprint.ts';
 import type { CompiledPolicy } from '../anonymize/policy.ts';
 import type { Rng } from '../rng.ts';
 import type { ImageInfo } from '../synth/image.ts';
+import type { BlockTextCache } from '../synth/text.ts';
 import type { Features, Params, ProtocolId, RequestShape, TraceRecord } from '../types.ts';
 
 /** What an adapter gets to describe one request. Values are read here and never leave the adapter. */
@@ -65,6 +66,8 @@ export interface SynthRngs {
   rng: Rng;
   /** Shared by every request of a replay: content keyed by fingerprints / block ids comes from here. */
   shared: Rng;
+  /** Texts of shared prefix blocks already synthesized (one per synthesis thread); none: every block is made anew. */
+  blocks?: BlockTextCache;
 }
 
 /**

@@ -2,6 +2,7 @@ import type { Fingerprinter } from '../anonymize/fingerprint.ts';
 import { DEFAULT_POLICY, type CompiledPolicy } from '../anonymize/policy.ts';
 import { usageError } from '../errors.ts';
 import type { Rng } from '../rng.ts';
+import type { BlockTextCache } from '../synth/text.ts';
 import type { ProtocolId, TraceRecord } from '../types.ts';
 import { baseDescription, mediaType, type ExtractContext, type ProtocolAdapter, type RequestDescription, type SynthesizedRequest, type SynthOptions } from './adapter.ts';
 import { formUrlencoded, multipart } from './form.ts';
@@ -64,8 +65,8 @@ export async function describeRequest(method: string, route: string, contentType
  * Builds a request with the recorded shape (DESIGN decision 3) through the record's protocol adapter. Seeded: the same
  * record and streams give the same bytes. `shared` is one stream for the whole replay (fingerprint-keyed content).
  */
-export function synthesizeRequest(r: TraceRecord, rng: Rng, shared: Rng, opts?: SynthOptions): SynthesizedRequest {
-  const rngs = { rng, shared };
+export function synthesizeRequest(r: TraceRecord, rng: Rng, shared: Rng, opts?: SynthOptions, blocks?: BlockTextCache): SynthesizedRequest {
+  const rngs = { rng, shared, blocks };
   const adapter = ADAPTERS.find((a) => a.id === r.protocol);
   const s = r.shape.kind === 'none' || r.shape.kind === 'unparseable' || !adapter || (r.shape.kind === 'binary' && r.protocol === 'other')
     ? opaqueRequest(r, rngs)

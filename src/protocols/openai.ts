@@ -1,8 +1,8 @@
 import { isModelName } from '../anonymize/names.ts';
 import type { Features, ProtocolId, TraceRecord } from '../types.ts';
-import { countTokens, decodeTokens, encodeTokens } from '../tokens.ts';
+import { countTokens, encodeTokens } from '../tokens.ts';
 import { synthesizeImage, type ImageInfo } from '../synth/image.ts';
-import { promptTokenIds } from '../synth/text.ts';
+import { PromptText } from '../synth/text.ts';
 import { dataUrlImage, type ExtractContext, type ProtocolAdapter, type RequestDescription, type SynthOptions, type SynthRngs } from './adapter.ts';
 import { describeJsonBody, jsonRequest, parseJson, synthesizeJsonBody } from './generic.ts';
 
@@ -98,18 +98,19 @@ function extractOpenAI(protocol: ProtocolId, ctx: ExtractContext): RequestDescri
 export function openaiStringAt(protocol: ProtocolId, features: Features, rngs: SynthRngs): (path: string, length: number) => string | undefined {
   const tokens = features.messageTokens ?? [];
   const total = tokens.reduce((a, b) => a + b, 0);
-  let ids: number[] | null = null;
+  let text: PromptText | null = null;
   const starts: number[] = [];
   tokens.reduce((a, b, i) => ((starts[i] = a), a + b), 0);
-  const allIds = (): number[] => {
-    if (ids) return ids;
+  const prompt = (): PromptText => {
+    if (text) return text;
     const prefix = rngs.shared.child('prefix');
-    const tail = features.promptFingerprint ? rngs.shared.child(`prompt:${features.promptFingerprint}`) : rngs.rng.child('prompt');
+    const fp = features.promptFingerprint;
+    const tail = fp ? rngs.shared.child(`prompt:${fp}`) : rngs.rng.child('prompt');
     const keys = features.prefixFingerprints ?? features.prefixBlocks ?? [];
-    ids = promptTokenIds(total, keys, features.prefixBlockTokens ?? 64, prefix, tail);
-    return ids;
+    text = new PromptText(total, keys, features.prefixBlockTokens ?? 64, prefix, tail, rngs.blocks, Boolean(fp));
+    return text;
   };
-  const textOf = (i: number) => decodeTokens(allIds().slice(starts[i], starts[i]! + tokens[i]!));
+  const textOf = (i: number) => prompt().slice(starts[i]!, starts[i]! + tokens[i]!);
   const partsSeen = new Map<number, number>();
   let imageIndex = 0;
   const imageRng = rngs.rng.child('images');

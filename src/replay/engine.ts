@@ -1,31 +1,18 @@
-import { EventEmitter, setMaxListeners } from 'node:events';
+import { EventEmitter } from 'node:events';
 import { Pool } from 'undici';
-import { upstreamErrorKind } from '../error-kinds.ts';
 import { TracewarpError } from '../errors.ts';
-import { extractOpenAIResponse, OpenAIStreamTracker } from '../protocols/openai.ts';
-import { EventSplitter, streamFormatOf } from '../protocols/sse.ts';
-import type { RequestResult } from '../results/types.ts';
-import { parseServerTiming, replayTraceparent } from '../trace-context.ts';
+import { replayTraceparent } from '../trace-context.ts';
 import { monoUs } from '../units.ts';
+import { LoopMonitor, type LoopHealthSample } from './health.ts';
+import { ObservingHandler } from './http.ts';
+import type { PlannedRequest, RawObservation, RequestSource } from './types.ts';
 
-/** One request of the workload, ready to send at `scheduledUs` (µs after the run's offset 0). */
-export interface PlannedRequest {
-  index: number;
-  traceSeq: number;
-  scheduledUs: number;
-  method: string;
-  path: string;
-  headers: Record<string, string>;
-  body: Buffer | null;
-  expectedOutputTokens: number | null;
-  promptTokens: number | null;
-  /** True for OpenAI chat/completions requests (their answers are read for output tokens). */
-  llm: boolean;
-  /** Anomaly label (e.g. `oversize`), kept in the results; null for normal traffic. */
-  label?: string | null;
-}
+export type { PlannedRequest, RawObservation, RequestSource } from './types.ts';
 
-/** Options of the open-loop replayer. Times in ms unless named otherwise. */
+/** Answer bytes kept per request for the response observer (streams and LLM answers); the rest is counted. */
+export const DEFAULT_MAX_CAPTURE_BYTES = 16 * 1024 * 1024;
+
+/** Options of the open-loop sending loop. Times in ms unless named otherwise. */
 export interface ReplayEngineOptions {
   /** Base URL of the server under test. */
   target: string;
@@ -42,8 +29,6 @@ export interface ReplayEngineOptions {
   headersTimeoutMs?: number;
   /** Longest silence between two chunks of a body. Default 300,000 ms. */
   idleTimeoutMs?: number;
-  /** How far ahead of the first send the clock starts, so the first requests are not late by construction. Default 50 ms. */
-  leadMs?: number;
   /** Headers added to every request (e.g. credentials for the target), overriding synthesized ones. */
   headers?: Record<string, string>;
   /**
@@ -51,6 +36,10 @@ export interface ReplayEngineOptions {
    * `x-tracewarp-seq`, so server logs and traces join with the results.
    */
   runId?: string;
+  /** Which sending loop this is (0-based), kept in every observation. Default 0. */
+  sender?: number;
+  /** Answer bytes captured per request. Default {@link DEFAULT_MAX_CAPTURE_BYTES}. */
+  maxCaptureBytes?: number;
 }
 
 /** Progress snapshot emitted (as `progress`) about every 250 ms and once at the end. */
@@ -63,22 +52,32 @@ export interface ReplayProgress {
   errors: number;
 }
 
+/** Yield to I/O after this many sends in a row (a loop behind its schedule still reads answers and timestamps them). */
+const BURST = 64;
+
 /**
- * Open-loop replay on an absolute schedule (DESIGN decision 1): request i is sent at `start + scheduledUs(i)` on the
- * monotonic clock, never "sleep the gap"; when behind it sends at once and records the lateness. Responses are read
- * as they stream (TTFB, first content event, events, bytes, output tokens). Failures are data: every planned request
- * yields exactly one {@link RequestResult} through `onResult`.
+ * The open-loop sending loop (DESIGN decision 1): request i is sent at `start + scheduledUs(i)` on the monotonic
+ * clock, never "sleep the gap"; when behind it sends at once and the lateness shows. It only waits, writes, reads and
+ * timestamps: bodies come ready from a {@link RequestSource} (synthesized elsewhere), answers leave as
+ * {@link RawObservation}s for a response observer elsewhere. A body not ready at its due time is sent the moment it
+ * is, and its lateness is counted (`readyLagUs`), never hidden. Failures are data: every request the loop reaches
+ * yields exactly one observation. It measures itself meanwhile ({@link LoopMonitor}).
  *
  * Events: `progress` ({@link ReplayProgress}).
  */
 export class ReplayEngine extends EventEmitter {
   private readonly pool: Pool;
-  private readonly origin: string;
   private readonly basePath: string;
   private inFlight = 0;
   private readonly waiting: Array<() => void> = [];
   private stats = { scheduled: 0, sent: 0, done: 0, errors: 0 };
   private stopRequested = false;
+  private aborted = false;
+  private readonly handlers = new Set<ObservingHandler>();
+  /** Requests due whose body is not ready yet (they are sent when it is). */
+  private readonly awaitingBody = new Map<number, () => void>();
+  private outstanding = 0;
+  private drained: (() => void) | null = null;
 
   /** @throws TracewarpError `TW_TARGET` when `target` is not an http(s) URL. */
   constructor(private readonly opts: ReplayEngineOptions) {
@@ -90,9 +89,8 @@ export class ReplayEngine extends EventEmitter {
     } catch {
       throw new TracewarpError('TW_TARGET', `--target must be an http:// or https:// URL, got '${opts.target}'`);
     }
-    this.origin = u.origin;
     this.basePath = u.pathname.replace(/\/$/, '');
-    this.pool = new Pool(this.origin, {
+    this.pool = new Pool(u.origin, {
       connections: opts.maxInFlight ?? null,
       pipelining: 1,
       headersTimeout: opts.headersTimeoutMs ?? 600_000,
@@ -109,70 +107,77 @@ export class ReplayEngine extends EventEmitter {
   /** Cuts every request in flight now (each is reported with error kind `client_aborted`). */
   abortInFlight(): void {
     this.stopRequested = true;
-    this.abort.abort();
+    this.aborted = true;
+    for (const h of this.handlers) h.cancel();
+    for (const cut of [...this.awaitingBody.values()]) cut();
+    for (const w of this.waiting.splice(0)) w();
   }
 
-  // One signal for every request in flight (each adds a listener): no listener limit, no leak warning.
-  private readonly abort = (() => {
-    const c = new AbortController();
-    setMaxListeners(0, c.signal);
-    return c;
-  })();
+  /** Opens the warm-up connections (`GET /`, answers ignored); call before the clock starts. */
+  async warmup(): Promise<void> {
+    const n = this.opts.warmupConnections ?? Math.min(8, this.opts.maxInFlight ?? 8);
+    await Promise.all(Array.from({ length: n }, async () => {
+      try {
+        const r = await this.pool.request({ method: 'GET', path: this.basePath + '/', headersTimeout: 5000, bodyTimeout: 5000 });
+        await r.body.dump();
+      } catch {
+        // the target may be down now and up later: the replay itself will record what happens
+      }
+    }));
+  }
 
   /**
-   * Sends the workload. `source` yields requests in schedule order (it may synthesize lazily); `total` is only for
-   * progress. Resolves when every sent request has finished.
-   * @returns the run's offset 0 on the monotonic clock (µs) and the wall clock (ms since epoch) at that moment.
+   * Sends the requests of `source` on their schedule from `startMonoUs` (the run's offset 0 on the monotonic clock,
+   * shared by every loop of a run) and hands each observation to `sink`. Resolves when every request it sent has
+   * finished, with what the loop measured of itself.
    */
-  async run(source: Iterable<PlannedRequest>, onResult: (r: RequestResult) => void, total: number | null = null): Promise<{ startMonoUs: number; startWallMs: number }> {
-    await this.warmup();
-    const it = source[Symbol.iterator]();
-    const ahead: PlannedRequest[] = [];
-    let exhausted = false;
-    const pull = (): void => {
-      const n = it.next();
-      if (n.done) exhausted = true;
-      else ahead.push(n.value);
-    };
-    // Synthesize the first requests before the clock starts (the first synthesis also loads the tokenizer).
-    const prefetchUntil = monoUs() + 200_000;
-    while (!exhausted && ahead.length < 256 && monoUs() < prefetchUntil) pull();
-    const leadUs = (this.opts.leadMs ?? 50) * 1000;
-    const startMonoUs = monoUs() + leadUs;
-    const startWallMs = Date.now() + leadUs / 1000;
-    const pending = new Set<Promise<void>>();
-    const progress = setInterval(() => this.emitProgress(total), 250);
+  async run(source: RequestSource, sink: (o: RawObservation) => void, startMonoUs: number): Promise<LoopHealthSample> {
+    const rel = () => monoUs() - startMonoUs;
+    const monitor = new LoopMonitor(this.opts.sender ?? 0, rel);
+    const order = source.indexes;
+    const n = order ? order.length : source.total;
+    const progress = setInterval(() => this.emitProgress(n), 250);
+    monitor.start();
     let burst = 0;
     try {
-      while (!this.stopRequested) {
-        if (ahead.length === 0) pull();
-        const req = ahead[0];
-        if (!req) break;
-        const dueUs = startMonoUs + req.scheduledUs;
-        // Use idle time to synthesize the next requests, so a long prompt never makes a send late.
-        while (!exhausted && ahead.length < 256 && dueUs - monoUs() > 2000) pull();
-        if (dueUs - monoUs() > 0) burst = 0;
-        await waitUntil(dueUs, () => this.stopRequested);
+      for (let k = 0; k < n && !this.stopRequested; k++) {
+        const index = order ? order[k]! : k;
+        const scheduledUs = source.scheduledUs(index);
+        if (scheduledUs - rel() > 0) burst = 0;
+        await waitUntil(startMonoUs + scheduledUs, () => this.stopRequested);
         if (this.stopRequested) break;
-        ahead.shift();
         this.stats.scheduled++;
-        const p = this.dispatch(req, startMonoUs, onResult);
-        pending.add(p);
-        void p.finally(() => pending.delete(p));
-        // When far behind, still let I/O run now and then.
-        if (++burst % 64 === 0) await new Promise((r) => setImmediate(r));
+        this.outstanding++;
+        const req = source.take(index);
+        if (req) this.dispatch(req, null, rel, sink);
+        else this.sendWhenReady(source, index, scheduledUs, rel, sink);
+        if (++burst % BURST === 0) await new Promise((r) => setImmediate(r));
       }
-      await Promise.all(pending);
+      if (this.outstanding > 0) await new Promise<void>((resolve) => (this.drained = resolve));
     } finally {
       clearInterval(progress);
-      this.emitProgress(total);
+      this.emitProgress(n);
     }
-    return { startMonoUs, startWallMs };
+    return monitor.stop();
   }
 
   /** Closes the connection pool. */
   async close(): Promise<void> {
     await this.pool.close();
+  }
+
+  private sendWhenReady(source: RequestSource, index: number, scheduledUs: number, rel: () => number, sink: (o: RawObservation) => void): void {
+    let settled = false;
+    const settle = (req: PlannedRequest | null) => {
+      if (settled) return;
+      settled = true;
+      this.awaitingBody.delete(index);
+      const lag = rel() - scheduledUs;
+      if (req) this.dispatch(req, lag, rel, sink);
+      else this.complete(unsent(index, source.traceSeq(index), scheduledUs, this.opts.sender ?? 0, lag, 'client_aborted'), sink);
+    };
+    this.awaitingBody.set(index, () => settle(null));
+    source.onReady(index, () => settle(source.take(index)));
   }
 
   private emitProgress(total: number | null): void {
@@ -189,99 +194,82 @@ export class ReplayEngine extends EventEmitter {
     return this.basePath + recorded;
   }
 
-  private async warmup(): Promise<void> {
-    const n = this.opts.warmupConnections ?? Math.min(8, this.opts.maxInFlight ?? 8);
-    await Promise.all(Array.from({ length: n }, async () => {
-      try {
-        const r = await this.pool.request({ method: 'GET', path: this.basePath + '/', headersTimeout: 5000, bodyTimeout: 5000 });
-        await r.body.dump();
-      } catch {
-        // the target may be down now and up later: the replay itself will record what happens
-      }
-    }));
-  }
-
-  private async dispatch(req: PlannedRequest, startUs: number, onResult: (r: RequestResult) => void): Promise<void> {
-    const result: RequestResult = {
-      index: req.index, traceSeq: req.traceSeq, scheduledUs: req.scheduledUs, sentUs: null, ttfbAtUs: null, ttftAtUs: null,
-      endUs: null, status: null, errorKind: null, requestBytes: req.body?.length ?? 0, responseBytes: 0, streamed: false,
-      eventCount: 0, outputTokens: null, expectedOutputTokens: req.expectedOutputTokens, promptTokens: req.promptTokens, capDelayed: false, label: req.label ?? null,
-    };
+  private dispatch(req: PlannedRequest, readyLagUs: number | null, rel: () => number, sink: (o: RawObservation) => void): void {
+    const obs = observationOf(req, this.opts.sender ?? 0, readyLagUs);
+    if (this.aborted) {
+      obs.errorKind = 'client_aborted';
+      this.complete(obs, sink);
+      return;
+    }
     const cap = this.opts.maxInFlight;
     if (cap !== undefined && this.inFlight >= cap) {
       if ((this.opts.capPolicy ?? 'queue') === 'drop') {
-        result.errorKind = 'dropped';
-        this.finish(result, onResult);
+        obs.errorKind = 'dropped';
+        this.complete(obs, sink);
         return;
       }
-      result.capDelayed = true;
-      await new Promise<void>((resolve) => this.waiting.push(resolve));
+      obs.capDelayed = true;
+      this.waiting.push(() => {
+        if (!this.aborted) return this.send(req, obs, rel, sink);
+        obs.errorKind = 'client_aborted';
+        this.complete(obs, sink);
+      });
+      return;
     }
-    this.inFlight++;
-    const rel = () => monoUs() - startUs;
-    try {
-      result.sentUs = rel();
-      this.stats.sent++;
-      let headers = this.opts.headers ? { ...req.headers, ...this.opts.headers } : req.headers;
-      if (this.opts.runId) {
-        const tc = replayTraceparent(this.opts.runId, req.index);
-        headers = { ...headers, traceparent: tc.traceparent, 'x-tracewarp-run': this.opts.runId, 'x-tracewarp-seq': String(req.index) };
-        result.traceId = tc.traceId;
-      }
-      const res = await this.pool.request({ method: req.method, path: this.targetPath(req.path), headers, body: req.body, signal: this.abort.signal });
-      result.ttfbAtUs = rel();
-      result.status = res.statusCode;
-      result.serverTiming = parseServerTiming(res.headers['server-timing']);
-      const format = streamFormatOf(res.headers['content-type'] as string | undefined);
-      if (format) {
-        result.streamed = true;
-        const splitter = new EventSplitter(format);
-        const tracker = new OpenAIStreamTracker();
-        const itl: number[] = [];
-        let lastContent = -1;
-        for await (const chunk of res.body) {
-          result.responseBytes += (chunk as Buffer).length;
-          const at = rel();
-          for (const ev of splitter.push(chunk as Buffer)) {
-            result.eventCount++;
-            if (!tracker.onData(ev.data)) continue;
-            if (result.ttftAtUs === null) result.ttftAtUs = at;
-            else itl.push(at - lastContent);
-            lastContent = at;
-          }
-        }
-        result.itlUs = itl;
-        if (req.llm) result.outputTokens = tracker.result().outputTokens;
-        if (req.llm && format === 'sse' && !tracker.done && res.statusCode < 400) result.errorKind = 'stream_truncated';
-      } else {
-        const chunks: Buffer[] = [];
-        for await (const chunk of res.body) {
-          result.responseBytes += (chunk as Buffer).length;
-          if (req.llm && result.responseBytes < 16 << 20) chunks.push(chunk as Buffer);
-        }
-        if (req.llm && res.statusCode < 400) {
-          try {
-            result.outputTokens = extractOpenAIResponse(JSON.parse(Buffer.concat(chunks).toString('utf8'))).outputTokens;
-          } catch {
-            result.outputTokens = null;
-          }
-        }
-      }
-    } catch (err) {
-      result.errorKind = this.abort.signal.aborted ? 'client_aborted' : upstreamErrorKind(err);
-    } finally {
-      result.endUs = rel();
-      this.inFlight--;
-      this.waiting.shift()?.();
-    }
-    this.finish(result, onResult);
+    this.send(req, obs, rel, sink);
   }
 
-  private finish(result: RequestResult, onResult: (r: RequestResult) => void): void {
-    this.stats.done++;
-    if (result.errorKind !== null || (result.status !== null && result.status >= 400)) this.stats.errors++;
-    onResult(result);
+  private send(req: PlannedRequest, obs: RawObservation, rel: () => number, sink: (o: RawObservation) => void): void {
+    this.inFlight++;
+    this.stats.sent++;
+    let headers = this.opts.headers ? { ...req.headers, ...this.opts.headers } : req.headers;
+    if (this.opts.runId) {
+      const tc = replayTraceparent(this.opts.runId, req.index);
+      headers = { ...headers, traceparent: tc.traceparent, 'x-tracewarp-run': this.opts.runId, 'x-tracewarp-seq': String(req.index) };
+      obs.traceId = tc.traceId;
+    }
+    const handler = new ObservingHandler(obs, rel, this.opts.maxCaptureBytes ?? DEFAULT_MAX_CAPTURE_BYTES, (h) => {
+      this.handlers.delete(h);
+      this.inFlight--;
+      this.waiting.shift()?.();
+      this.complete(h.obs, sink);
+    });
+    this.handlers.add(handler);
+    obs.dispatchedUs = rel();
+    try {
+      this.pool.dispatch({ method: req.method, path: this.targetPath(req.path), headers, body: req.body }, handler);
+    } catch (err) {
+      handler.onError(err as Error);
+    }
   }
+
+  private complete(obs: RawObservation, sink: (o: RawObservation) => void): void {
+    this.stats.done++;
+    if (obs.errorKind !== null || (obs.status !== null && obs.status >= 400)) this.stats.errors++;
+    sink(obs);
+    if (--this.outstanding === 0 && this.drained) {
+      const d = this.drained;
+      this.drained = null;
+      d();
+    }
+  }
+}
+
+/** A fresh observation of a request about to be sent. */
+function observationOf(req: PlannedRequest, sender: number, readyLagUs: number | null): RawObservation {
+  return {
+    index: req.index, traceSeq: req.traceSeq, scheduledUs: req.scheduledUs, sender, readyLagUs, dispatchedUs: null, sentUs: null,
+    bodySentUs: null, ttfbAtUs: null, endUs: null, status: null, errorKind: null, requestBytes: req.body?.length ?? 0, responseBytes: 0,
+    contentType: null, serverTiming: null, body: null, chunkEnds: [], chunkAtUs: [], captureComplete: true, llm: req.llm,
+    expectedOutputTokens: req.expectedOutputTokens, promptTokens: req.promptTokens, capDelayed: false, label: req.label ?? null, traceId: null,
+  };
+}
+
+/** The observation of a request that was due but never sent (its body never came before the replay was cut). */
+function unsent(index: number, traceSeq: number, scheduledUs: number, sender: number, readyLagUs: number, kind: RawObservation['errorKind']): RawObservation {
+  const o = observationOf({ index, traceSeq, scheduledUs, method: '', path: '', headers: {}, body: null, expectedOutputTokens: null, promptTokens: null, llm: false }, sender, readyLagUs);
+  o.errorKind = kind;
+  return o;
 }
 
 /**

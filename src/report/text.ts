@@ -1,4 +1,5 @@
 import type { Percentiles, RunSummary } from '../metrics/summary.ts';
+import type { ReplayerHealth } from '../results/types.ts';
 
 const fmt = (v: number | null, digits = 1): string => (v === null ? '—' : v.toFixed(digits));
 
@@ -10,8 +11,11 @@ function row(name: string, p: Percentiles): string {
 /** Renders a run summary as the human-readable report `replay` and `report` print. Times in ms, rates in req/s. */
 export function formatSummary(s: RunSummary, title?: string): string {
   const lines: string[] = [];
+  const h = s.replayerHealth;
+  // A run the tool itself may have distorted says so before anything else.
+  if (h && h.verdict !== 'ok') lines.push(`${h.verdict === 'distorted' ? 'WARNING: the replayer itself distorted this run' : 'NOTE: the replayer itself may have shaped some figures'}: ${h.reasons.join('; ')}. ${h.fix ?? ''}`.trimEnd());
   if (title) lines.push(title);
-  lines.push(`requests ${s.requests}   sent ${s.sent}   completed ${s.completed}   errors ${s.errors}   duration ${fmt(s.durationS, 1)} s`);
+  lines.push(`requests ${s.requests}   ${s.attempted !== undefined && s.attempted !== s.sent ? `attempted ${s.attempted}   ` : ''}sent ${s.sent}   completed ${s.completed}   errors ${s.errors}   duration ${fmt(s.durationS, 1)} s`);
   lines.push(`rate: target ${fmt(s.targetRate, 2)} req/s   achieved ${fmt(s.achievedRate, 2)} req/s   throughput ${fmt(s.throughput, 2)} req/s`);
   const kinds = Object.entries(s.errorsByKind);
   if (kinds.length > 0) lines.push(`errors by kind: ${kinds.map(([k, n]) => `${k}=${n}`).join('  ')}`);
@@ -26,6 +30,7 @@ export function formatSummary(s: RunSummary, title?: string): string {
   lines.push(row('TPOT', s.tpotMs));
   lines.push(row('send lateness', s.latenessMs));
   for (const [name, p] of Object.entries(s.serverTimingMs ?? {})) lines.push(row(`server ${name}`, p));
+  if (h) lines.push(healthLine(h));
   if (s.outputTokensPerSecond.count > 0) {
     const t = s.outputTokensPerSecond;
     lines.push(`output tokens/s per request: p50 ${fmt(t.p50)}  p90 ${fmt(t.p90)}  p99 ${fmt(t.p99)}; in total ${fmt(s.totalOutputTokensPerSecond)} tokens/s`);
@@ -44,4 +49,10 @@ export function formatSummary(s: RunSummary, title?: string): string {
     }
   }
   return lines.join('\n');
+}
+
+/** The tool's own floor, printed with every report: what its loop and schedule keeping added at most. */
+function healthLine(h: ReplayerHealth): string {
+  const synth = h.synthesis ? `; synthesis ${h.synthesis.threads} thread${h.synthesis.threads === 1 ? '' : 's'}, ${h.notReadyAtDue} bodies late${h.synthesis.cacheHitTokens > 0 ? `, prefix cache ${Math.round((100 * h.synthesis.cacheHitTokens) / Math.max(1, h.synthesis.cacheHitTokens + h.synthesis.cacheMissTokens))} % of prompt tokens` : ''}` : '';
+  return `replayer health ${h.verdict} (bound ${h.boundMs} ms): own loop delay p99 ${fmt(h.loopDelayMs.p99, 2)} ms, max ${fmt(h.loopDelayMs.max, 1)} ms; send lateness p99 ${fmt(h.sendLatenessMs.p99, 2)} ms; ${h.stalls} stalls (${h.resultsDuringStall} requests marked)${synth}; ${h.senders} sending loop${h.senders === 1 ? '' : 's'}, CPU ${fmt(h.cpuPercent, 0)} %`;
 }

@@ -8,8 +8,11 @@ import type { RequestResult, RunMeta } from './types.ts';
 
 /** `meta.format` of a run file. */
 export const RUN_FORMAT = 'tracewarp-run';
-/** Run file format version. */
-export const RUN_FORMAT_VERSION = 1;
+/**
+ * Run file format version. 2 added `dispatched_us`, `body_sent_us`, `ready_lag_us`, `sender` and `tool_stall`, and
+ * `sent_us` became the moment the request's headers were written to the socket. Version 1 files are still read.
+ */
+export const RUN_FORMAT_VERSION = 2;
 
 const SCHEMA = `
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -18,10 +21,11 @@ CREATE TABLE results (
   ttfb_at_us INTEGER, ttft_at_us INTEGER, end_us INTEGER, status INTEGER, error_kind TEXT,
   request_bytes INTEGER NOT NULL, response_bytes INTEGER NOT NULL, streamed INTEGER NOT NULL, event_count INTEGER NOT NULL,
   output_tokens INTEGER, expected_output_tokens INTEGER, prompt_tokens INTEGER, cap_delayed INTEGER NOT NULL, label TEXT,
-  trace_id TEXT, itl BLOB, server_timing TEXT
+  trace_id TEXT, itl BLOB, server_timing TEXT, dispatched_us INTEGER, body_sent_us INTEGER, ready_lag_us INTEGER,
+  sender INTEGER NOT NULL DEFAULT 0, tool_stall INTEGER NOT NULL DEFAULT 0
 );`;
 
-const COLUMNS = ['idx', 'trace_seq', 'scheduled_us', 'sent_us', 'ttfb_at_us', 'ttft_at_us', 'end_us', 'status', 'error_kind', 'request_bytes', 'response_bytes', 'streamed', 'event_count', 'output_tokens', 'expected_output_tokens', 'prompt_tokens', 'cap_delayed', 'label', 'trace_id', 'itl', 'server_timing'] as const;
+const COLUMNS = ['idx', 'trace_seq', 'scheduled_us', 'sent_us', 'ttfb_at_us', 'ttft_at_us', 'end_us', 'status', 'error_kind', 'request_bytes', 'response_bytes', 'streamed', 'event_count', 'output_tokens', 'expected_output_tokens', 'prompt_tokens', 'cap_delayed', 'label', 'trace_id', 'itl', 'server_timing', 'dispatched_us', 'body_sent_us', 'ready_lag_us', 'sender', 'tool_stall'] as const;
 
 /**
  * Writes a run file (SQLite): `meta` (JSON values: `format`, `format_version`, and the {@link RunMeta} fields) and one
@@ -59,8 +63,18 @@ export class RunWriter {
       for (const r of batch) {
         this.insert.run(r.index, r.traceSeq, r.scheduledUs, r.sentUs, r.ttfbAtUs, r.ttftAtUs, r.endUs, r.status, r.errorKind,
           r.requestBytes, r.responseBytes, r.streamed ? 1 : 0, r.eventCount, r.outputTokens, r.expectedOutputTokens, r.promptTokens, r.capDelayed ? 1 : 0, r.label,
-          r.traceId ?? null, r.itlUs && r.itlUs.length > 0 ? encodeBlob(r.itlUs) : null, r.serverTiming ? JSON.stringify(r.serverTiming) : null);
+          r.traceId ?? null, r.itlUs && r.itlUs.length > 0 ? encodeBlob(r.itlUs) : null, r.serverTiming ? JSON.stringify(r.serverTiming) : null,
+          r.dispatchedUs ?? null, r.bodySentUs ?? null, r.readyLagUs ?? null, r.sender ?? 0, r.toolStall ? 1 : 0);
       }
+    })();
+  }
+
+  /** Marks the results (by index) measured while their sending loop was stalled; call after the last `add`. */
+  markToolStalls(indexes: readonly number[]): void {
+    this.flush();
+    const update = this.db.prepare('UPDATE results SET tool_stall = 1 WHERE idx = ?');
+    this.db.transaction(() => {
+      for (const i of indexes) update.run(i);
     })();
   }
 
@@ -80,7 +94,8 @@ interface ResultRow {
   end_us: number | null; status: number | null; error_kind: string | null; request_bytes: number; response_bytes: number;
   streamed: number; event_count: number; output_tokens: number | null; expected_output_tokens: number | null;
   prompt_tokens: number | null; cap_delayed: number; label: string | null; trace_id: string | null; itl: Buffer | null;
-  server_timing: string | null;
+  server_timing: string | null; dispatched_us?: number | null; body_sent_us?: number | null; ready_lag_us?: number | null;
+  sender?: number; tool_stall?: number;
 }
 
 /**
@@ -95,12 +110,17 @@ export function readRunFile(path: string): { meta: RunMeta & Record<string, unkn
     const meta: Record<string, unknown> = {};
     for (const r of db.prepare('SELECT key, value FROM meta').all() as Array<{ key: string; value: string }>) meta[r.key] = JSON.parse(r.value);
     if (meta.format !== RUN_FORMAT) throw new Error(meta.format === 'tracewarp-trace' ? 'not a tracewarp run file but a trace: use `tracewarp inspect` (or `replay` it to get a run file)' : 'not a tracewarp run file');
+    const version = meta.format_version;
+    if (typeof version !== 'number' || !Number.isInteger(version) || version < 1 || version > RUN_FORMAT_VERSION) {
+      throw new Error(`run file format version ${JSON.stringify(version)} is not one this tracewarp reads (it reads 1..${RUN_FORMAT_VERSION}); upgrade tracewarp`);
+    }
     const results = (db.prepare('SELECT * FROM results ORDER BY idx').all() as ResultRow[]).map((r): RequestResult => ({
       index: r.idx, traceSeq: r.trace_seq, scheduledUs: r.scheduled_us, sentUs: r.sent_us, ttfbAtUs: r.ttfb_at_us, ttftAtUs: r.ttft_at_us,
       endUs: r.end_us, status: r.status, errorKind: r.error_kind as RequestResult['errorKind'], requestBytes: r.request_bytes,
       responseBytes: r.response_bytes, streamed: r.streamed === 1, eventCount: r.event_count, outputTokens: r.output_tokens,
       expectedOutputTokens: r.expected_output_tokens, promptTokens: r.prompt_tokens, capDelayed: r.cap_delayed === 1, label: r.label,
       traceId: r.trace_id, itlUs: r.itl ? decodeBlob<number[]>(r.itl) : r.streamed ? [] : null, serverTiming: r.server_timing ? JSON.parse(r.server_timing) : null,
+      dispatchedUs: r.dispatched_us ?? null, bodySentUs: r.body_sent_us ?? null, readyLagUs: r.ready_lag_us ?? null, sender: r.sender ?? 0, toolStall: r.tool_stall === 1,
     }));
     db.close();
     return { meta: meta as RunMeta & Record<string, unknown>, results };

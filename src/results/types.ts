@@ -12,8 +12,21 @@ export interface RequestResult {
   traceSeq: number;
   /** When it should have been sent. */
   scheduledUs: number;
-  /** When it was sent; null if it never was (dropped by the in-flight cap). */
+  /**
+   * When its headers were written to the socket (undici's `sendHeaders`, after any wait for a connection); null if it
+   * never was (dropped by the in-flight cap, or cut before it got a connection).
+   */
   sentUs: number | null;
+  /** When it was handed to the connection pool (run files of format 2 on). */
+  dispatchedUs?: number | null;
+  /** When the socket drained its last body byte into the kernel. */
+  bodySentUs?: number | null;
+  /** Its body was not synthesized by its due time: µs from the due time until it was (then sent at once); else null. */
+  readyLagUs?: number | null;
+  /** The sending loop (0-based) that sent it. */
+  sender?: number;
+  /** Measured (due time or send to end) while its sending loop was stalled: the tool's own delay may be in its figures. */
+  toolStall?: boolean;
   /** Response headers arrived. */
   ttfbAtUs: number | null;
   /** First content event of a streamed answer arrived. */
@@ -59,3 +72,70 @@ export interface RunMeta {
   startWallUs: number;
   toolVersion: string;
 }
+
+/** What one sending loop measured of itself during a run. */
+export interface LoopHealthSample {
+  sender: number;
+  /** `perf_hooks.monitorEventLoopDelay` (1 ms resolution), ms. */
+  loopDelayMs: { p50: number; p99: number; max: number; mean: number };
+  /** Intervals (µs from the run's offset 0) during which the loop was blocked for 5 ms (`STALL_MS`) or more. */
+  stalls: Array<[number, number]>;
+  stallCount: number;
+  stalledMs: number;
+  /** Event-loop utilization of the sending thread, 0..1. */
+  utilization: number;
+  /** CPU time of the whole process (every thread) during the run, ms, and the run's wall time. */
+  cpuMs: number;
+  wallMs: number;
+}
+
+
+/** What synthesis did during a replay (its threads, work and prefix-block cache). */
+export interface SynthesisStats {
+  threads: number;
+  synthesized: number;
+  promptTokens: number;
+  /** Time the threads spent synthesizing, ms (summed over threads). */
+  busyMs: number;
+  /** Prompt tokens whose prefix-block text came from the cache, and those made anew. */
+  cacheHitTokens: number;
+  cacheMissTokens: number;
+  /** Most body bytes held ready at once. */
+  peakReadyBytes: number;
+}
+
+/**
+ * How far the tool itself may have shaped a run's figures, and what to do about it. `verdict`:
+ * - `distorted`: loop delay p99 or send lateness p99 above `HEALTH_BOUND_MS` (5 ms), or more than
+ *   `HEALTH_MAX_AFFECTED` (1 %) of the requests sent late for want of a body or measured during a stall;
+ * - `degraded`: within those bounds, but some requests were affected or the worst loop delay or lateness exceeded
+ *   four times the bound;
+ * - `ok`: otherwise.
+ */
+export interface ReplayerHealth {
+  verdict: 'ok' | 'degraded' | 'distorted';
+  /** What pushed the verdict, worst first; empty when ok. */
+  reasons: string[];
+  /** What to change, when not ok. */
+  fix: string | null;
+  boundMs: number;
+  senders: number;
+  /** Worst of the sending loops. */
+  loopDelayMs: { p50: number; p99: number; max: number };
+  stalls: number;
+  stalledMs: number;
+  /** Requests measured while their loop was stalled (marked `toolStall` in the results). */
+  resultsDuringStall: number;
+  /** Requests whose body was not ready at their due time (sent as soon as it was, late). */
+  notReadyAtDue: number;
+  worstReadyLagMs: number | null;
+  /** Socket send − due time, requests that did not wait for the in-flight cap, ms. */
+  sendLatenessMs: { p50: number | null; p99: number | null; max: number | null };
+  /** Socket send − hand-over to the connection pool (waits for a connection), ms. */
+  dispatchToSocketMs: { p50: number | null; p99: number | null; max: number | null };
+  /** Busiest sending loop's event-loop utilization, 0..1, and the process's CPU use (100 = one core). */
+  loopUtilization: number;
+  cpuPercent: number;
+  synthesis?: SynthesisStats;
+}
+

@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
 import { synthesizeRequest } from '../protocols/index.ts';
 import type { SynthOptions } from '../protocols/adapter.ts';
+import type { BlockTextCache } from './text.ts';
 import { isGenerative } from '../protocols/openai.ts';
-import type { PlannedRequest } from '../replay/engine.ts';
+import type { PlannedRequest } from '../replay/types.ts';
 import type { Rng } from '../rng.ts';
 import type { TraceRecord } from '../types.ts';
 import type { Arrival } from '../workload/types.ts';
@@ -26,18 +27,28 @@ function salted(r: TraceRecord, salt: string | null): TraceRecord {
   };
 }
 
-/** Running digests of what a workload sends: the schedule alone, and schedule plus every request byte. */
+/** The part of an arrival synthesis needs (what crosses to a synthesis thread). */
+export type SynthItem = Pick<Arrival, 'seq' | 'atUs' | 'fingerprintSalt' | 'drift' | 'anomaly'> & { index: number };
+
+/** SHA-256 (hex, first 32 digits) of what a request sends besides its schedule: sorted headers and body bytes. */
+export function requestHash(p: Pick<PlannedRequest, 'headers' | 'body'>): string {
+  return createHash('sha256').update(JSON.stringify(Object.entries(p.headers).sort())).update(p.body ?? Buffer.alloc(0)).digest('hex').slice(0, 32);
+}
+
+/**
+ * Running digests of what a workload sends: the schedule alone, and schedule plus each request's {@link requestHash}.
+ * Requests must be added in index order; the hash of each can be computed anywhere (a synthesis thread).
+ */
 export class WorkloadDigest {
   private readonly schedule = createHash('sha256');
   private readonly all = createHash('sha256');
   count = 0;
 
-  add(p: PlannedRequest): void {
+  add(p: Pick<PlannedRequest, 'index' | 'scheduledUs' | 'method' | 'path' | 'label'>, hash: string): void {
     const line = `${p.index}|${p.scheduledUs}|${p.method}|${p.path}|${p.label ?? ''}\n`;
     this.schedule.update(line);
     this.all.update(line);
-    this.all.update(JSON.stringify(Object.entries(p.headers).sort()));
-    this.all.update(p.body ?? Buffer.alloc(0));
+    this.all.update(hash);
     this.count++;
   }
 
@@ -47,33 +58,52 @@ export class WorkloadDigest {
   }
 }
 
+/** Seeded streams and caches one synthesizer (one thread) uses for a whole workload. */
+export interface WorkloadSynth {
+  synth: Rng;
+  shared: Rng;
+  opts?: SynthOptions;
+  blocks?: BlockTextCache;
+}
+
+/** The streams for a workload seeded with `rng` (the replay's root stream): `synth/<index>` per request, one `shared`. */
+export function workloadSynth(rng: Rng, opts?: SynthOptions, blocks?: BlockTextCache): WorkloadSynth {
+  return { synth: rng.child('synth'), shared: rng.child('shared'), opts, blocks };
+}
+
 /**
- * Synthesizes the transformed workload lazily, one request per pull: fetches each arrival's record, applies its drift
- * and fingerprint salt, synthesizes the body through the protocol adapter (seeded per index: `synth/<index>`; content
- * keyed by fingerprints from one `shared` stream) and applies its anomaly. Feeds `digest` when given.
+ * Synthesizes one request of the workload from its record: applies the arrival's drift and fingerprint salt,
+ * synthesizes the body through the protocol adapter (seeded by index, so any thread gives the same bytes) and applies
+ * its anomaly.
  */
-export function* synthesizeWorkload(arrivals: readonly Arrival[], getRecord: (seq: number) => TraceRecord, rng: Rng, digest?: WorkloadDigest, opts?: SynthOptions): Generator<PlannedRequest> {
-  const synth = rng.child('synth');
-  const shared = rng.child('shared');
+export function synthesizeItem(a: SynthItem, base: TraceRecord, w: WorkloadSynth): PlannedRequest {
+  const r = salted(applyDriftToRecord(base, [...a.drift, ...anomalyDrift(a.anomaly, base)]), a.fingerprintSalt);
+  const s = applyAnomaly(synthesizeRequest(r, w.synth.child(String(a.index)), w.shared, w.opts, w.blocks), r, a.anomaly);
+  return {
+    index: a.index,
+    traceSeq: a.seq,
+    scheduledUs: a.atUs,
+    method: s.method,
+    path: s.path,
+    headers: s.headers,
+    body: s.body,
+    expectedOutputTokens: r.outputTokens,
+    promptTokens: r.promptTokens,
+    llm: isGenerative(r.protocol),
+    label: a.anomaly,
+  };
+}
+
+/**
+ * Synthesizes the transformed workload lazily in this thread, one request per pull (for `plan`, which sends nothing;
+ * a replay synthesizes in worker threads, see `synth/pool.ts`, with the same bytes). Feeds `digest` when given.
+ */
+export function* synthesizeWorkload(arrivals: readonly Arrival[], getRecord: (seq: number) => TraceRecord, rng: Rng, digest?: WorkloadDigest, opts?: SynthOptions, blocks?: BlockTextCache): Generator<PlannedRequest> {
+  const w = workloadSynth(rng, opts, blocks);
   for (let index = 0; index < arrivals.length; index++) {
     const a = arrivals[index]!;
-    const base = getRecord(a.seq);
-    const r = salted(applyDriftToRecord(base, [...a.drift, ...anomalyDrift(a.anomaly, base)]), a.fingerprintSalt);
-    const s = applyAnomaly(synthesizeRequest(r, synth.child(String(index)), shared, opts), r, a.anomaly);
-    const p: PlannedRequest = {
-      index,
-      traceSeq: a.seq,
-      scheduledUs: a.atUs,
-      method: s.method,
-      path: s.path,
-      headers: s.headers,
-      body: s.body,
-      expectedOutputTokens: r.outputTokens,
-      promptTokens: r.promptTokens,
-      llm: isGenerative(r.protocol),
-      label: a.anomaly,
-    };
-    digest?.add(p);
+    const p = synthesizeItem({ ...a, index }, getRecord(a.seq), w);
+    digest?.add(p, requestHash(p));
     yield p;
   }
 }

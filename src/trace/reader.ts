@@ -31,9 +31,15 @@ export class TraceReader {
   private readonly shapes = new Map<number, RequestShape>();
   private readonly cache = new Map<number, TraceRecord>();
   private getStmt: Statement | null = null;
+  private readonly checked: boolean;
 
-  constructor(path: string) {
+  /**
+   * @param opts.checked the file was validated already in this run (a second reader of it, in a synthesis thread):
+   *   skips `PRAGMA quick_check`, which reads every page.
+   */
+  constructor(path: string, opts: { checked?: boolean } = {}) {
     this.path = path;
+    this.checked = Boolean(opts.checked);
     checkHeader(path);
     try {
       this.db = new Database(path, { readonly: true, fileMustExist: true });
@@ -51,7 +57,7 @@ export class TraceReader {
 
   private validate(): TraceMeta {
     const p = this.path;
-    const check = this.db.pragma('quick_check', { simple: true });
+    const check = this.checked ? 'ok' : this.db.pragma('quick_check', { simple: true });
     if (check !== 'ok') {
       // quick_check lists every damaged page (dozens of lines): the first problem and a count are enough.
       const lines = String(check).split('\n');

@@ -1,0 +1,103 @@
+import { MessageChannel, type MessagePort, type Worker } from 'node:worker_threads';
+import { fromErrorMessage, type ErrorMessage } from '../errors.ts';
+import type { RunSummary } from '../metrics/summary.ts';
+import type { RawObservation } from '../replay/types.ts';
+import { firstMessage, startWorker } from '../workers.ts';
+import type { LoopHealthSample, RunMeta, SynthesisStats } from './types.ts';
+
+/** Observations sent to the results thread at once, at most; and how long one waits for company, ms. */
+const BATCH = 64;
+const BATCH_MS = 20;
+
+/** What the results thread is started with. */
+export interface ResultsThreadInput {
+  /** Run file to write, or null for none (results are still observed and summarized). */
+  runPath: string | null;
+  meta: RunMeta;
+  force: boolean;
+}
+
+/** Messages to the results thread (on its parent port) and on a sender's port. */
+export type ToResults =
+  | { type: 'attach'; port: MessagePort }
+  | { type: 'finish'; samples: LoopHealthSample[]; synthesis?: SynthesisStats; slo?: string; meta: Record<string, unknown> };
+export type FromSender = { type: 'obs'; items: RawObservation[] } | { type: 'eof' };
+/** Messages from the results thread. */
+export type FromResults = { type: 'started' } | { type: 'finished'; summary: RunSummary } | { type: 'error'; error: ErrorMessage };
+
+/**
+ * Batches a sending loop's observations to the results thread over a port: a few `postMessage` calls a second, the
+ * captured answer bytes transferred, not copied. `end()` flushes and tells the thread this loop is done.
+ */
+export class ObservationBatcher {
+  private items: RawObservation[] = [];
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(private readonly port: MessagePort) {}
+
+  readonly add = (o: RawObservation): void => {
+    this.items.push(o);
+    if (this.items.length >= BATCH) this.flush();
+    else this.timer ??= setTimeout(() => this.flush(), BATCH_MS);
+  };
+
+  flush(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    if (this.items.length === 0) return;
+    const items = this.items;
+    this.items = [];
+    const transfer = items.flatMap((o) => (o.body ? [o.body.buffer as ArrayBuffer] : []));
+    this.port.postMessage({ type: 'obs', items } satisfies FromSender, transfer);
+  }
+
+  end(): void {
+    this.flush();
+    this.port.postMessage({ type: 'eof' } satisfies FromSender);
+  }
+}
+
+/**
+ * The results side of a replay, in its own thread: observes each answer (the response observer), writes the run file
+ * in batches and, at the end, marks results measured during the tool's stalls, summarizes and judges the replayer's
+ * health. Nothing of this runs on a sending loop.
+ */
+export class ResultsCollector {
+  private constructor(private readonly worker: Worker) {}
+
+  /** Starts the results thread; it creates the run file (refusing an existing one unless `force`). */
+  static async start(input: ResultsThreadInput): Promise<ResultsCollector> {
+    const worker = startWorker(new URL('./worker.ts', import.meta.url), input);
+    const first = await Promise.race([firstMessage<FromResults>(worker, 'started'), firstMessage<Extract<FromResults, { type: 'error' }>>(worker, 'error')]);
+    if (first.type === 'error') {
+      await worker.terminate();
+      throw fromErrorMessage(first.error, 'results');
+    }
+    return new ResultsCollector(worker);
+  }
+
+  /** A new port for one sending loop's observations (give it to an {@link ObservationBatcher}). */
+  connect(): MessagePort {
+    const { port1, port2 } = new MessageChannel();
+    this.worker.postMessage({ type: 'attach', port: port1 } satisfies ToResults, [port1]);
+    return port2;
+  }
+
+  /**
+   * Waits for every connected loop's last observations, then summarizes (with `slo`), judges health from `samples`,
+   * writes `meta` and the summary into the run file, closes it and stops the thread.
+   */
+  async finish(f: Omit<Extract<ToResults, { type: 'finish' }>, 'type'>): Promise<RunSummary> {
+    const done = Promise.race([firstMessage<Extract<FromResults, { type: 'finished' }>>(this.worker, 'finished'), firstMessage<Extract<FromResults, { type: 'error' }>>(this.worker, 'error')]);
+    this.worker.postMessage({ type: 'finish', ...f } satisfies ToResults);
+    const m = await done;
+    await this.worker.terminate();
+    if (m.type === 'error') throw fromErrorMessage(m.error, 'results');
+    return m.summary;
+  }
+
+  /** Stops the thread without summarizing (after a failure elsewhere). */
+  async abandon(): Promise<void> {
+    await this.worker.terminate();
+  }
+}

@@ -1,0 +1,82 @@
+// The results thread of a replay: the response observer, the run file writer, the summary and the health verdict.
+// Started by results/collector.ts; speaks the messages defined there.
+import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
+import { toErrorMessage } from '../errors.ts';
+import { parseSlo } from '../metrics/slo.ts';
+import { summarize } from '../metrics/summary.ts';
+import { assessHealth, markStalls } from '../metrics/health.ts';
+import { observe } from '../replay/observe.ts';
+import { lowerThisThreadPriority } from '../workers.ts';
+import type { FromResults, FromSender, ResultsThreadInput, ToResults } from './collector.ts';
+import { RunWriter } from './run-file.ts';
+import type { RequestResult } from './types.ts';
+
+const input = (workerData as { data: ResultsThreadInput }).data;
+const parent = parentPort!;
+const post = (m: FromResults) => parent.postMessage(m);
+lowerThisThreadPriority();
+
+let writer: RunWriter | null = null;
+try {
+  writer = input.runPath ? new RunWriter(input.runPath, input.meta, input.force) : null;
+} catch (err) {
+  post({ type: 'error', error: toErrorMessage(err) });
+  process.exit(0);
+}
+const results: RequestResult[] = [];
+let attached = 0;
+let ended = 0;
+let finish: Extract<ToResults, { type: 'finish' }> | null = null;
+// Rows reach the file within a quarter second, so a replay cut short keeps what it measured.
+const flusher = setInterval(() => writer?.flush(), 250);
+
+function onSender(port: MessagePort): void {
+  attached++;
+  port.on('message', (m: FromSender) => {
+    if (m.type === 'eof') {
+      ended++;
+      port.close();
+      maybeFinish();
+      return;
+    }
+    for (const o of m.items) {
+      const r = observe(o);
+      results.push(r);
+      writer?.add(r);
+    }
+  });
+}
+
+function maybeFinish(): void {
+  if (!finish || ended < attached) return;
+  const f = finish;
+  finish = null;
+  try {
+    clearInterval(flusher);
+    results.sort((a, b) => a.index - b.index);
+    markStalls(results, f.samples);
+    const stalled = results.filter((r) => r.toolStall).map((r) => r.index);
+    writer?.markToolStalls(stalled);
+    const summary = summarize(results, f.slo ? parseSlo(f.slo) : undefined);
+    summary.replayerHealth = assessHealth(f.samples, results, f.synthesis);
+    if (writer) {
+      for (const [k, v] of Object.entries(f.meta)) writer.setMeta(k, v);
+      writer.setMeta('summary', summary);
+      writer.setMeta('replayerHealth', summary.replayerHealth);
+      writer.setMeta('replayerLoops', f.samples.map(({ stalls: _, ...s }) => s));
+      writer.close();
+    }
+    post({ type: 'finished', summary });
+  } catch (err) {
+    post({ type: 'error', error: toErrorMessage(err) });
+  }
+}
+
+parent.on('message', (m: ToResults) => {
+  if (m.type === 'attach') onSender(m.port);
+  else if (m.type === 'finish') {
+    finish = m;
+    maybeFinish();
+  }
+});
+post({ type: 'started' });

@@ -1,0 +1,59 @@
+// A synthesis thread: reads records from the trace itself and builds request bodies ahead of their send time, off
+// the sending loop (DESIGN: "synthesis workers"). Started by synth/pool.ts; speaks the messages defined there.
+import { parentPort, workerData } from 'node:worker_threads';
+import { toErrorMessage } from '../errors.ts';
+import { createRng } from '../rng.ts';
+import { TraceReader } from '../trace/reader.ts';
+import type { TraceRecord } from '../types.ts';
+import { lowerThisThreadPriority, ownBytes } from '../workers.ts';
+import type { SynthThreadInput, ToPool, ToSynthThread } from './pool.ts';
+import { BlockTextCache } from './text.ts';
+import { requestHash, synthesizeItem, workloadSynth } from './workload.ts';
+
+const input = (workerData as { data: SynthThreadInput }).data;
+const port = parentPort!;
+const post = (m: ToPool, transfer?: ArrayBuffer[]) => port.postMessage(m, transfer);
+lowerThisThreadPriority();
+
+let reader: TraceReader;
+try {
+  reader = new TraceReader(input.tracePath, { checked: true });
+} catch (err) {
+  post({ type: 'error', error: toErrorMessage(err) });
+  throw err;
+}
+const blocks = new BlockTextCache(input.blockCacheChars);
+const w = workloadSynth(createRng(input.seed), { forceOutputLength: input.forceOutputLength }, blocks);
+let tokens = 0;
+let busyUs = 0;
+
+/** `replay --model`: the record with another model. */
+function withModel(r: TraceRecord): TraceRecord {
+  const model = input.model;
+  return model !== undefined && 'model' in r.params ? { ...r, params: { ...r.params, model }, model } : r;
+}
+
+port.on('message', (m: ToSynthThread) => {
+  if (m.type === 'close') {
+    post({ type: 'stats', tokens, busyUs, cacheHitTokens: blocks.hitTokens, cacheMissTokens: blocks.missTokens });
+    reader.close();
+    port.close();
+    return;
+  }
+  for (const item of m.items) {
+    const t0 = performance.now();
+    try {
+      const p = synthesizeItem(item, withModel(reader.get(item.seq)), w);
+      const hash = requestHash(p);
+      const body = p.body ? ownBytes(p.body) : null;
+      const { body: _, ...rest } = p;
+      tokens += p.promptTokens ?? 0;
+      busyUs += Math.round((performance.now() - t0) * 1000);
+      post({ type: 'ready', request: rest, body, hash }, body ? [body] : undefined);
+    } catch (err) {
+      post({ type: 'error', error: toErrorMessage(err), index: item.index });
+      return;
+    }
+  }
+});
+post({ type: 'started' });
