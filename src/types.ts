@@ -80,6 +80,8 @@ export interface Features {
    * events only. Absent when every event carried content, and in traces recorded before tracewarp 0.1.1.
    */
   nonContentEvents?: number[];
+  /** The stream was longer than the capture bound: its events are known for its first this many bytes only. */
+  eventsCapturedBytes?: number;
   /** A WebSocket session relayed by the proxy (protocol `websocket`): message counts and sizes, never their data. */
   websocket?: WebSocketSession;
   /** Request header names, with the value where the policy keeps it (else null). */

@@ -7,7 +7,10 @@ import { replayTrace } from '../replay/run.ts';
 import { startSim } from '../sim/server.ts';
 import { runImport } from './import.ts';
 import { runInspect } from './inspect.ts';
+import { DEMO_RUN, DEMO_TRACE } from './defaults.ts';
 import { plural, toStderr, type Output } from './output.ts';
+
+export { DEMO_RUN, DEMO_TRACE } from './defaults.ts';
 import { showReplayProgress } from './progress.ts';
 import { startRecord } from './record.ts';
 import { runReplay } from './replay.ts';
@@ -33,10 +36,6 @@ export interface DemoOptions {
   slo?: string;
 }
 
-/** The demo's default trace file, replaced on each run. */
-export const DEMO_TRACE = 'traces/demo.trace.db';
-/** The demo's default run file, replaced on each run. */
-export const DEMO_RUN = 'runs/demo.run.db';
 
 /**
  * The whole job on the embedded default, all on 127.0.0.1: start `sim`; start `record` in front of it; drive traffic

@@ -7,10 +7,10 @@ import { emptyStats, tally, type ImportOptions, type ImportStats } from '../impo
 import { MOONCAKE_BLOCK_TOKENS, readMooncake } from '../importers/mooncake.ts';
 import { TraceWriter } from '../trace/writer.ts';
 import type { TraceRecord } from '../types.ts';
+import { IMPORT_FORMATS } from './defaults.ts';
 import type { Output } from './output.ts';
 
-/** Source formats `tracewarp import` reads. */
-export const IMPORT_FORMATS = ['azure-llm', 'mooncake'] as const;
+export { IMPORT_FORMATS } from './defaults.ts';
 
 /** Imports a public trace into a new trace file. A failed import leaves no partial file behind. */
 export async function runImport(format: string, file: string, opts: ImportOptions & { out: string; force?: boolean; blockTokens?: number }, out: Output): Promise<ImportStats> {

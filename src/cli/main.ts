@@ -2,18 +2,14 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { TracewarpError } from '../errors.ts';
 import { TOOL_VERSION } from '../version.ts';
 import { DEFAULT_PREFIX_BLOCK_TOKENS, FINGERPRINT_KEY_ENV } from '../anonymize/fingerprint.ts';
-import { PROTOCOL_IDS } from '../protocols/index.ts';
+import { PROTOCOL_IDS } from '../protocols/ids.ts';
 import { durationArg, headerArg, intArg, numberArg, parseListen, urlArg, workersArg } from './args.ts';
-import { DEMO_RUN, DEMO_TRACE, runDemo } from './demo.ts';
-import { IMPORT_FORMATS, runImport } from './import.ts';
-import { runInspect } from './inspect.ts';
+import { DEMO_RUN, DEMO_TRACE, IMPORT_FORMATS } from './defaults.ts';
 import { type Output, processOutput } from './output.ts';
-import { runRecord } from './record.ts';
-import { runPlan } from './plan.ts';
-import { runReplay } from './replay.ts';
 import { parseSpeed, workloadHelp } from './workload.ts';
-import { runReport } from './report.ts';
-import { runSim } from './sim.ts';
+
+// Each command's module is loaded when it runs, so a command carries only what it uses: `replay` and `record` keep
+// the tokenizer and the simulator out of the thread that sends or forwards (a smaller heap, shorter GC pauses).
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 
@@ -56,6 +52,7 @@ function program(out: Output, result: { code: number }, argv: readonly string[])
     .option('--model <name>', 'model id served', 'tracewarp-sim')
     .option('--max-model-len <tokens>', 'context window: prompt + max_tokens above it gets a 400', intArg('--max-model-len', 1), 131_072)
     .action(async (o) => {
+      const { runSim } = await import('./sim.ts');
       result.code = await runSim({ host: o.listen.host, port: o.listen.port, seed: o.seed, maxBatch: o.maxBatch, prefillUsPerToken: o.prefillUsPerToken, decodeStepMs: o.decodeStepMs, perSeqStepMs: o.perSeqStepMs, model: o.model, maxModelLen: o.maxModelLen }, out);
     });
 
@@ -75,6 +72,7 @@ function program(out: Output, result: { code: number }, argv: readonly string[])
     .addOption(new Option('--protocol <id>', 'describe every request with this adapter instead of detecting one').choices(PROTOCOL_IDS))
     .option('--policy <file>', 'anonymization policy (YAML or JSON): what else to keep or drop')
     .action(async (o) => {
+      const { runRecord } = await import('./record.ts');
       result.code = await runRecord({ upstream: o.upstream, host: o.listen.host, port: o.listen.port, out: o.out, force: o.force, maxCaptureBytes: o.maxCaptureBytes, headersTimeoutMs: o.headersTimeout, idleTimeoutMs: o.idleTimeout, graceMs: o.grace, captureRaw: o.captureRaw, fingerprintKeyFile: o.fingerprintKeyFile, prefixBlockTokens: o.prefixBlockTokens, protocol: o.protocol, policyFile: o.policy }, out);
     });
 
@@ -88,6 +86,7 @@ function program(out: Output, result: { code: number }, argv: readonly string[])
     .option('--no-stream', 'imported requests ask for a non-streamed answer')
     .option('--block-tokens <n>', 'tokens per hash_ids prefix block (mooncake)', intArg('--block-tokens', 1), 512)
     .action(async (format: string, file: string, o) => {
+      const { runImport } = await import('./import.ts');
       await runImport(format, file, { out: o.out, force: o.force, model: o.model, stream: o.stream, blockTokens: o.blockTokens }, out);
       result.code = 0;
     });
@@ -97,7 +96,8 @@ function program(out: Output, result: { code: number }, argv: readonly string[])
     .argument('<trace>', 'trace file'))
     .option('--seed <n>', 'seed for every random choice', intArg('--seed', 0), 1)
     .option('--json', 'print one JSON object')
-    .action((trace: string, o) => {
+    .action(async (trace: string, o) => {
+      const { runPlan } = await import('./plan.ts');
       runPlan(trace, argv, { seed: o.seed, json: o.json, scenario: o.scenario }, out);
       result.code = 0;
     });
@@ -122,6 +122,7 @@ function program(out: Output, result: { code: number }, argv: readonly string[])
     .option('--json', 'print the summary as one JSON object')
     .option('--quiet', 'no progress output')
     .action(async (trace: string, o) => {
+      const { runReplay } = await import('./replay.ts');
       const r = await runReplay(trace, { target: o.target, speed: o.speed, argv, scenario: o.scenario, seed: o.seed, out: o.out, force: o.force, maxInFlight: o.maxInFlight, capPolicy: o.capPolicy, model: o.model, limit: o.limit, json: o.json, quiet: o.quiet, headers: o.header, warmup: o.warmup, slo: o.slo, forceOutputLength: o.forceOutputLength, workers: o.workers, synthThreads: o.synthThreads }, out);
       result.code = r.interrupted ? 130 : 0;
     });
@@ -131,7 +132,8 @@ function program(out: Output, result: { code: number }, argv: readonly string[])
     .argument('<run>', 'run file')
     .option('--slo <objectives>', "goodput objectives (default: the replay's), e.g. 'ttft<500ms,tpot<50ms'")
     .option('--json', 'print the summary as one JSON object')
-    .action((run: string, o) => {
+    .action(async (run: string, o) => {
+      const { runReport } = await import('./report.ts');
       result.code = runReport(run, o, out);
     });
 
@@ -139,7 +141,8 @@ function program(out: Output, result: { code: number }, argv: readonly string[])
     .description('describe a trace: version, source, counts, rates, statuses, feature distributions')
     .argument('<trace>', 'trace file')
     .option('--json', 'print one JSON object')
-    .action((trace: string, o) => {
+    .action(async (trace: string, o) => {
+      const { runInspect } = await import('./inspect.ts');
       result.code = runInspect(trace, o, out);
     });
 
@@ -154,6 +157,7 @@ function program(out: Output, result: { code: number }, argv: readonly string[])
     .option('--slo <objectives>', 'goodput objectives for the report', 'ttft<500ms,tpot<25ms')
     .option('--json', 'print the replay summary as one JSON object')
     .action(async (o) => {
+      const { runDemo } = await import('./demo.ts');
       result.code = await runDemo({ durationS: o.duration, speed: o.speed, seed: o.seed, trace: o.trace, run: o.run, force: o.force, json: o.json, slo: o.slo }, out);
     });
   return p;

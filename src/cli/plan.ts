@@ -2,17 +2,11 @@ import { featureStats } from '../metrics/exact.ts';
 import { createRng } from '../rng.ts';
 import { synthesizeWorkload, WorkloadDigest } from '../synth/workload.ts';
 import { TraceReader } from '../trace/reader.ts';
-import type { Step } from '../workload/pipeline.ts';
 import { workloadOf } from '../replay/run.ts';
 import type { Arrival } from '../workload/types.ts';
 import { meanRate } from '../workload/warp.ts';
 import type { Output } from './output.ts';
-import { workloadSteps } from './workload.ts';
-
-/** The transformation steps of a command line for a trace (flags are checked against its protocols). */
-export function stepsFor(reader: TraceReader, argv: readonly string[], scenario?: string): Step[] {
-  return workloadSteps(argv, [...reader.protocols(), ...(reader.hasImages() ? ['+images'] : [])], scenario);
-}
+import { stepsFor } from './workload.ts';
 
 /** The transformed workload of a trace for a command line: the original and transformed arrivals. */
 export function buildWorkload(reader: TraceReader, argv: readonly string[], seed: number, scenario?: string): { before: Arrival[]; after: Arrival[]; webSocketSessions: number } {

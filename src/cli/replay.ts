@@ -4,8 +4,7 @@ import type { RunSummary } from '../metrics/summary.ts';
 import { startReplay, type ReplayOutcome } from '../replay/run.ts';
 import { formatSummary } from '../report/text.ts';
 import { TraceReader } from '../trace/reader.ts';
-import { stepsFor } from './plan.ts';
-import { WORKLOAD_FLAGS } from './workload.ts';
+import { stepsFor, WORKLOAD_FLAGS } from './workload.ts';
 import { type Output, onceInterrupted } from './output.ts';
 import { showReplayProgress, type ProgressDisplay } from './progress.ts';
 

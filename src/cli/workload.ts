@@ -5,6 +5,7 @@ import { parseDurationUs } from '../units.ts';
 import { parseAnomalies } from '../workload/anomalies.ts';
 import { parseDrift } from '../workload/drift.ts';
 import type { Step } from '../workload/pipeline.ts';
+import type { TraceReader } from '../trace/reader.ts';
 import type { ArrivalModel } from '../workload/warp.ts';
 
 /** The transformation flags `plan` and `replay` share, each taking a value except `--amplify-keep-duplicates`. */
@@ -154,4 +155,9 @@ export function workloadSteps(argv: readonly string[], protocols: string[], scen
     return steps.filter((s) => s !== rate);
   }
   return steps;
+}
+
+/** The transformation steps of a command line for a trace (flags are checked against its protocols). */
+export function stepsFor(reader: TraceReader, argv: readonly string[], scenario?: string): Step[] {
+  return workloadSteps(argv, [...reader.protocols(), ...(reader.hasImages() ? ['+images'] : [])], scenario);
 }

@@ -92,6 +92,12 @@ export function assessHealth(samples: readonly LoopHealthSample[], results: read
     loopDelayMs: loop,
     stalls: samples.reduce((a, s) => a + s.stallCount, 0),
     stalledMs: samples.reduce((a, s) => a + s.stalledMs, 0),
+    cpuWaitMs: samples.some((s) => s.cpuWaitMs === null || s.cpuWaitMs === undefined) ? null : Math.round(samples.reduce((a, s) => a + s.cpuWaitMs!, 0) * 10) / 10,
+    gcPauses: {
+      count: samples.reduce((a, s) => a + (s.gcPauses?.count ?? 0), 0),
+      maxMs: Math.max(0, ...samples.map((s) => s.gcPauses?.maxMs ?? 0)),
+      totalMs: samples.reduce((a, s) => a + (s.gcPauses?.totalMs ?? 0), 0),
+    },
     resultsDuringStall: stalled,
     notReadyAtDue: notReady.length,
     worstReadyLagMs: notReady.length > 0 ? notReady.reduce((a, r) => Math.max(a, r.readyLagUs!), 0) / 1000 : null,

@@ -1,5 +1,6 @@
 import { describeJson, type DescribeOptions } from '../anonymize/skeleton.ts';
 import { synthesizeJson } from '../synth/json.ts';
+import type { RawStrings } from '../synth/text.ts';
 import type { ProtocolId, TraceRecord } from '../types.ts';
 import { baseDescription, fillRoute, isJsonType, seededBytes, type ExtractContext, type ProtocolAdapter, type RequestDescription, type SynthesizedRequest, type SynthRngs } from './adapter.ts';
 
@@ -28,9 +29,9 @@ export function synthesizeJsonBody(r: TraceRecord, rngs: SynthRngs, stringAt?: (
   return synthesizeJson(r.shape.skeleton, r.features.sizes ?? [], r.params, rngs.rng, stringAt);
 }
 
-/** A request with a JSON body and the recorded content type. */
-export function jsonRequest(r: TraceRecord, rngs: SynthRngs, value: unknown): SynthesizedRequest {
-  return { method: r.method, path: fillRoute(r.route, rngs.rng), headers: { 'content-type': r.shape.contentType ?? 'application/json' }, body: Buffer.from(JSON.stringify(value)) };
+/** A request with a JSON body and the recorded content type; strings given as bytes (`raw`) are put in as they are. */
+export function jsonRequest(r: TraceRecord, rngs: SynthRngs, value: unknown, raw?: RawStrings): SynthesizedRequest {
+  return { method: r.method, path: fillRoute(r.route, rngs.rng), headers: { 'content-type': r.shape.contentType ?? 'application/json' }, body: raw ? raw.encode(value) : Buffer.from(JSON.stringify(value)) };
 }
 
 /** Any JSON body: structure and lengths only (DESIGN decision 2). */

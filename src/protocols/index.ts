@@ -11,14 +11,15 @@ import { kserveV2 } from './kserve-v2.ts';
 import { openaiChat, openaiCompletions, openaiEmbeddings } from './openai.ts';
 import { tfServing } from './tf-serving.ts';
 import { torchServe } from './torchserve.ts';
+import { PROTOCOL_IDS } from './ids.ts';
 
 export { mediaType, type RequestDescription, type SynthesizedRequest } from './adapter.ts';
 
 /** Every adapter, in detection order: route-specific protocols first, then body formats, then generic JSON. */
 export const ADAPTERS: readonly ProtocolAdapter[] = [openaiChat, openaiCompletions, openaiEmbeddings, kserveV2, tfServing, torchServe, multipart, formUrlencoded, genericJson];
 
-/** Protocol ids accepted by `--protocol`. */
-export const PROTOCOL_IDS: readonly ProtocolId[] = ADAPTERS.map((a) => a.id);
+export { PROTOCOL_IDS };
+if (ADAPTERS.map((a) => a.id).join() !== PROTOCOL_IDS.join()) throw new Error('protocols/ids.ts does not list the adapters of protocols/index.ts');
 
 /** The adapter for an id. @throws TracewarpError `TW_USAGE` naming the known ids. */
 export function adapterById(id: string): ProtocolAdapter {

@@ -2,7 +2,7 @@ import { isModelName } from '../anonymize/names.ts';
 import type { Features, ProtocolId, TraceRecord } from '../types.ts';
 import { countTokens, encodeTokens } from '../tokens.ts';
 import { synthesizeImage, type ImageInfo } from '../synth/image.ts';
-import { PromptText } from '../synth/text.ts';
+import { PromptText, RawStrings } from '../synth/text.ts';
 import { dataUrlImage, type ExtractContext, type ProtocolAdapter, type RequestDescription, type SynthOptions, type SynthRngs } from './adapter.ts';
 import { describeJsonBody, jsonRequest, parseJson, synthesizeJsonBody } from './generic.ts';
 
@@ -95,7 +95,7 @@ function extractOpenAI(protocol: ProtocolId, ctx: ExtractContext): RequestDescri
  * equal prefixes replay as equal text; an exactly repeated prompt (same fingerprint) replays as the same text.
  * Chat image URLs become data URLs of seeded images of the recorded format and dimensions.
  */
-export function openaiStringAt(protocol: ProtocolId, features: Features, rngs: SynthRngs): (path: string, length: number) => string | undefined {
+export function openaiStringAt(protocol: ProtocolId, features: Features, rngs: SynthRngs, raw: RawStrings): (path: string, length: number) => string | undefined {
   const tokens = features.messageTokens ?? [];
   const total = tokens.reduce((a, b) => a + b, 0);
   let text: PromptText | null = null;
@@ -110,7 +110,7 @@ export function openaiStringAt(protocol: ProtocolId, features: Features, rngs: S
     text = new PromptText(total, keys, features.prefixBlockTokens ?? 64, prefix, tail, rngs.blocks, Boolean(fp));
     return text;
   };
-  const textOf = (i: number) => prompt().slice(starts[i]!, starts[i]! + tokens[i]!);
+  const textOf = (i: number) => raw.add(prompt().slice(starts[i]!, starts[i]! + tokens[i]!));
   const partsSeen = new Map<number, number>();
   let imageIndex = 0;
   const imageRng = rngs.rng.child('images');
@@ -145,7 +145,8 @@ export function openaiStringAt(protocol: ProtocolId, features: Features, rngs: S
 }
 
 function synthesizeOpenAI(protocol: ProtocolId, r: TraceRecord, rngs: SynthRngs, opts: SynthOptions = {}) {
-  const value = synthesizeJsonBody(r, rngs, openaiStringAt(protocol, r.features, rngs));
+  const raw = new RawStrings();
+  const value = synthesizeJsonBody(r, rngs, openaiStringAt(protocol, r.features, rngs, raw));
   if (protocol !== 'openai-embeddings' && r.outputTokens !== null && value && typeof value === 'object') {
     // Ask for the recorded output length: the trace's max_tokens was the client's limit, the output the real length.
     const v = value as Record<string, unknown>;
@@ -157,7 +158,7 @@ function synthesizeOpenAI(protocol: ProtocolId, r: TraceRecord, rngs: SynthRngs,
       v.ignore_eos = true;
     }
   }
-  return jsonRequest(r, rngs, value);
+  return jsonRequest(r, rngs, value, raw);
 }
 
 function openaiAdapter(id: ProtocolId, suffix: RegExp): ProtocolAdapter {

@@ -1,4 +1,5 @@
-import { monitorEventLoopDelay, performance, type EventLoopUtilization } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance, PerformanceObserver, type EventLoopUtilization } from 'node:perf_hooks';
+import { readFileSync } from 'node:fs';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import type { LoopHealthSample } from '../results/types.ts';
@@ -28,6 +29,9 @@ export class LoopMonitor {
   private elu: EventLoopUtilization | null = null;
   private cpu: NodeJS.CpuUsage | null = null;
   private wall0 = 0;
+  private readonly gc = { count: 0, maxMs: 0, totalMs: 0 };
+  private sched0: ThreadSched | null = null;
+  private gcObserver: PerformanceObserver | null = null;
 
   constructor(private readonly sender: number, private readonly rel: () => number) {}
 
@@ -36,8 +40,18 @@ export class LoopMonitor {
     this.elu = performance.eventLoopUtilization();
     this.cpu = process.cpuUsage();
     this.wall0 = performance.now();
+    this.sched0 = threadSched();
     this.last = this.rel();
     this.ticker = setInterval(() => this.tick(), TICK_MS);
+    // Garbage-collection pauses of this thread: the usual cause of a stall of an otherwise idle loop.
+    this.gcObserver = new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) {
+        this.gc.count++;
+        this.gc.totalMs += e.duration;
+        if (e.duration > this.gc.maxMs) this.gc.maxMs = e.duration;
+      }
+    });
+    this.gcObserver.observe({ entryTypes: ['gc'] });
   }
 
   private tick(): void {
@@ -53,6 +67,7 @@ export class LoopMonitor {
 
   stop(): LoopHealthSample {
     if (this.ticker) clearInterval(this.ticker);
+    this.gcObserver?.disconnect();
     this.tick();
     this.histogram.disable();
     const h = this.histogram;
@@ -66,12 +81,32 @@ export class LoopMonitor {
       stallCount: this.stallCount,
       stalledMs: Math.round(this.stalledUs / 1000),
       utilization: Math.round(performance.eventLoopUtilization(this.elu ?? undefined).utilization * 1000) / 1000,
+      cpuWaitMs: cpuWaitMs(this.sched0, threadSched()),
+      gcPauses: { count: this.gc.count, maxMs: Math.round(this.gc.maxMs * 100) / 100, totalMs: Math.round(this.gc.totalMs) },
       cpuMs: Math.round((cpu.user + cpu.system) / 1000),
       wallMs: Math.round(performance.now() - this.wall0),
     };
   }
 }
 
+
+/** What Linux counts of the calling thread (`/proc/thread-self`): ns it waited for a CPU while runnable. */
+interface ThreadSched {
+  waitNs: number;
+}
+
+function threadSched(): ThreadSched | null {
+  try {
+    const [, wait] = readFileSync('/proc/thread-self/schedstat', 'utf8').trim().split(/\s+/);
+    return { waitNs: Number(wait) };
+  } catch {
+    return null; // not Linux, or scheduler statistics not available
+  }
+}
+
+function cpuWaitMs(a: ThreadSched | null, b: ThreadSched | null): number | null {
+  return a && b && Number.isFinite(a.waitNs) && Number.isFinite(b.waitNs) ? Math.round((b.waitNs - a.waitNs) / 1e5) / 10 : null;
+}
 
 let collect: (() => void) | null | undefined;
 

@@ -1,6 +1,7 @@
 import { subscribe } from 'node:diagnostics_channel';
 import type { Socket } from 'node:net';
 import type { Dispatcher } from 'undici';
+import { ByteCapture } from '../bytes.ts';
 import { upstreamErrorKind } from '../error-kinds.ts';
 import type { RawObservation } from './types.ts';
 
@@ -18,9 +19,6 @@ function onSendHeaders(message: unknown): void {
   h?.headersWritten((message as { socket: Socket }).socket);
 }
 
-/** Initial capture buffer of an answer; it doubles as needed up to the capture bound. */
-const INITIAL_CAPTURE_BYTES = 16 * 1024;
-
 /**
  * An undici dispatch handler (the callback API, called from the HTTP parser as bytes arrive) that only takes
  * timestamps and copies the answer's bytes into one buffer; nothing is parsed here. The response observer reads the
@@ -34,7 +32,7 @@ export class ObservingHandler implements Dispatcher.DispatchHandler {
   private abortFn: ((err?: Error) => void) | null = null;
   private cancelled = false;
   private socket: Socket | null = null;
-  private capture: Buffer | null = null;
+  private capture: ByteCapture | null = null;
   private finished = false;
 
   constructor(
@@ -92,28 +90,14 @@ export class ObservingHandler implements Dispatcher.DispatchHandler {
     }
     const ct = this.obs.contentType?.toLowerCase() ?? '';
     // Streams are read event by event, LLM answers for their output tokens: keep those bytes; count the others.
-    if (ct.startsWith('text/event-stream') || ct.includes('ndjson') || ct.includes('jsonl') || (this.obs.llm && statusCode < 400)) this.capture = Buffer.allocUnsafeSlow(INITIAL_CAPTURE_BYTES);
+    if (ct.startsWith('text/event-stream') || ct.includes('ndjson') || ct.includes('jsonl') || (this.obs.llm && statusCode < 400)) this.capture = new ByteCapture(this.maxCaptureBytes);
     return true;
   }
 
   onData(chunk: Buffer): boolean {
     const at = this.rel();
-    const o = this.obs;
-    o.responseBytes += chunk.length;
-    if (!this.capture) return true;
-    const held = o.chunkEnds.length > 0 ? o.chunkEnds[o.chunkEnds.length - 1]! : 0;
-    if (held + chunk.length > this.maxCaptureBytes) {
-      o.captureComplete = false;
-      return true;
-    }
-    if (held + chunk.length > this.capture.length) {
-      const bigger = Buffer.allocUnsafeSlow(Math.min(this.maxCaptureBytes, Math.max(this.capture.length * 2, held + chunk.length)));
-      this.capture.copy(bigger, 0, 0, held);
-      this.capture = bigger;
-    }
-    chunk.copy(this.capture, held);
-    o.chunkEnds.push(held + chunk.length);
-    o.chunkAtUs.push(at);
+    this.obs.responseBytes += chunk.length;
+    this.capture?.push(chunk, at);
     return true;
   }
 
@@ -131,9 +115,14 @@ export class ObservingHandler implements Dispatcher.DispatchHandler {
     if (writing === this) writing = null;
     this.obs.endUs = this.rel();
     if (kind) this.obs.errorKind = kind;
-    const held = this.obs.chunkEnds.length > 0 ? this.obs.chunkEnds[this.obs.chunkEnds.length - 1]! : 0;
-    this.obs.body = this.capture && held > 0 ? new Uint8Array(this.capture.buffer, 0, held) : null;
-    this.capture = null;
+    if (this.capture) {
+      const c = this.capture.result();
+      this.obs.body = c.bytes;
+      this.obs.chunkEnds = c.chunkEnds;
+      this.obs.chunkAtUs = c.chunkAtUs;
+      this.obs.captureComplete = c.complete;
+      this.capture = null;
+    }
     this.done(this);
   }
 }

@@ -82,6 +82,13 @@ export interface LoopHealthSample {
   stalls: Array<[number, number]>;
   stallCount: number;
   stalledMs: number;
+  /**
+   * Time the sending thread was ready to run but waited for a CPU (Linux `/proc/thread-self/schedstat`), ms; null
+   * where not available. Stalls with much of this are the machine's (other processes, a shared host), not the tool's.
+   */
+  cpuWaitMs: number | null;
+  /** Garbage-collection pauses of the sending thread during the run. */
+  gcPauses: { count: number; maxMs: number; totalMs: number };
   /** Event-loop utilization of the sending thread, 0..1. */
   utilization: number;
   /** CPU time of the whole process (every thread) during the run, ms, and the run's wall time. */
@@ -124,6 +131,10 @@ export interface ReplayerHealth {
   loopDelayMs: { p50: number; p99: number; max: number };
   stalls: number;
   stalledMs: number;
+  /** Time the sending loops waited for a CPU while ready to run (summed; null where not measurable), ms. */
+  cpuWaitMs: number | null;
+  /** Garbage-collection pauses of the sending loops: count, longest, total (ms). */
+  gcPauses: { count: number; maxMs: number; totalMs: number };
   /** Requests measured while their loop was stalled (marked `toolStall` in the results). */
   resultsDuringStall: number;
   /** Requests whose body was not ready at their due time (sent as soon as it was, late). */

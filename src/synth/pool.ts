@@ -5,8 +5,8 @@ import type { PlannedRequest, RequestSource } from '../replay/types.ts';
 import type { SynthesisStats } from '../results/types.ts';
 import type { Arrival } from '../workload/types.ts';
 import { firstMessage, startWorker } from '../workers.ts';
-import { DEFAULT_BLOCK_CACHE_CHARS } from './text.ts';
-import { WorkloadDigest, type SynthItem } from './workload.ts';
+import { WorkloadDigest } from './digest.ts';
+import type { SynthItem } from './workload.ts';
 
 /** Synthesis threads by default: all cores but the one the sending loop needs, at least 1, at most 4. */
 export const DEFAULT_SYNTH_THREADS = Math.max(1, Math.min(4, availableParallelism() - 1));
@@ -14,6 +14,8 @@ export const DEFAULT_SYNTH_THREADS = Math.max(1, Math.min(4, availableParallelis
 export const DEFAULT_MAX_READY_REQUESTS = 1024;
 /** Body bytes synthesized ahead at most (a 191k-token prompt is about 1.3 MB). */
 export const DEFAULT_MAX_READY_BYTES = 256 * 1024 * 1024;
+/** Prefix-block text cache per synthesis thread, characters (64 Mi: about 18,000 blocks of 512 tokens). */
+export const DEFAULT_BLOCK_CACHE_CHARS = 64 * 1024 * 1024;
 /** Requests one thread is given at once, so the others get work too. */
 const PER_THREAD_QUEUE = 16;
 

@@ -42,45 +42,68 @@ export function promptTokenIds(total: number, blockKeys: readonly (string | numb
   return ids;
 }
 
-/** A run of synthesized text: the text and the character offset at which each of its tokens ends. */
+/** The ` word` vocabulary's token texts as one byte array: token k is `bytes[offsets[k]] … bytes[offsets[k + 1] − 1]`. */
+let vocab: { bytes: Uint8Array; offsets: Uint32Array } | null = null;
+
+function vocabBytes(): { bytes: Uint8Array; offsets: Uint32Array } {
+  if (vocab) return vocab;
+  const texts = wordTokenTexts();
+  const offsets = new Uint32Array(texts.length + 1);
+  for (let k = 0; k < texts.length; k++) offsets[k + 1] = offsets[k]! + texts[k]!.length;
+  const bytes = new Uint8Array(offsets[texts.length]!);
+  // The word tokens are ASCII (a space and 3–9 lowercase letters): one byte per character.
+  for (let k = 0; k < texts.length; k++) for (let j = 0; j < texts[k]!.length; j++) bytes[offsets[k]! + j] = texts[k]!.charCodeAt(j);
+  vocab = { bytes, offsets };
+  return vocab;
+}
+
+/**
+ * A run of synthesized prompt text as UTF-8 bytes (ASCII: it needs no JSON escaping) and the byte offset at which each
+ * of its tokens ends.
+ */
 export interface TextSegment {
-  readonly text: string;
+  readonly bytes: Uint8Array;
   readonly ends: Uint32Array;
 }
 
 /**
- * The text of `tokens` seeded ` word` tokens: the same draws as {@link wordTokens} (so the same tokens), built by
- * joining the tokens' texts instead of running the decoder (byte-level BPE decodes such a sequence to exactly that).
+ * The bytes of `tokens` seeded ` word` tokens: the same draws as {@link wordTokens} (so the same tokens, and the same
+ * bytes the decoder would give), copied from the vocabulary's bytes instead of built as strings.
  */
 export function wordSegment(tokens: number, rng: Rng): TextSegment {
-  const texts = wordTokenTexts();
-  const parts = new Array<string>(Math.max(0, tokens));
-  const ends = new Uint32Array(parts.length);
+  const { bytes: src, offsets } = vocabBytes();
+  const n = offsets.length - 1;
+  const ends = new Uint32Array(Math.max(0, tokens));
+  let out = new Uint8Array(Math.max(16, ends.length * 8));
   let at = 0;
-  for (let i = 0; i < parts.length; i++) {
-    const t = texts[rng.int(texts.length)]!;
-    parts[i] = t;
-    at += t.length;
+  for (let i = 0; i < ends.length; i++) {
+    const k = rng.int(n);
+    const from = offsets[k]!;
+    const len = offsets[k + 1]! - from;
+    if (at + len > out.length) {
+      const bigger = new Uint8Array(out.length * 2);
+      bigger.set(out.subarray(0, at));
+      out = bigger;
+    }
+    for (let j = 0; j < len; j++) out[at + j] = src[from + j]!;
+    at += len;
     ends[i] = at;
   }
-  return { text: parts.join(''), ends };
+  return { bytes: out.subarray(0, at), ends };
 }
-
-/** Default size of a {@link BlockTextCache}: 64 Mi characters (about 18,000 blocks of 512 tokens). */
-export const DEFAULT_BLOCK_CACHE_CHARS = 64 * 1024 * 1024;
 
 /**
  * Least-recently-used cache of prefix-block texts, keyed by the block's seed stream and size, so a trace whose
  * prompts share prefixes (chained prefix fingerprints, Mooncake `hash_ids`) synthesizes each shared block once.
- * Bounded by characters held. Counts hits and misses in tokens (for the synthesis benchmark and health).
+ * Bounded by bytes held. Counts hits and misses in tokens (for the synthesis benchmark and health).
  */
 export class BlockTextCache {
   private readonly map = new Map<string, TextSegment>();
-  private chars = 0;
+  private bytes = 0;
   hitTokens = 0;
   missTokens = 0;
 
-  constructor(private readonly maxChars = DEFAULT_BLOCK_CACHE_CHARS) {}
+  constructor(private readonly maxBytes: number) {}
 
   /** The cached segment for `key`, or `make()`'s, stored. */
   get(key: string, make: () => TextSegment): TextSegment {
@@ -93,13 +116,13 @@ export class BlockTextCache {
     }
     const seg = make();
     this.missTokens += seg.ends.length;
-    if (seg.text.length > this.maxChars) return seg;
+    if (seg.bytes.length > this.maxBytes) return seg;
     this.map.set(key, seg);
-    this.chars += seg.text.length;
-    while (this.chars > this.maxChars) {
+    this.bytes += seg.bytes.length;
+    while (this.bytes > this.maxBytes) {
       const [oldKey, old] = this.map.entries().next().value as [string, TextSegment];
       this.map.delete(oldKey);
-      this.chars -= old.text.length;
+      this.bytes -= old.bytes.length;
     }
     return seg;
   }
@@ -107,8 +130,8 @@ export class BlockTextCache {
 
 /**
  * The text of a prompt of `total` tokens laid out as {@link promptTokenIds} lays out its tokens (the same tokens, so
- * the same bytes), read by token range. Blocks come from `cache` when given; the tail too when `cacheTail` (a tail
- * keyed by a prompt fingerprint repeats; a per-request tail does not).
+ * the same bytes), read by token range as byte slices. Blocks come from `cache` when given; the tail too when
+ * `cacheTail` (a tail keyed by a prompt fingerprint repeats; a per-request tail does not).
  */
 export class PromptText {
   private readonly segments: Array<{ seg: TextSegment; tokens: number }> = [];
@@ -131,17 +154,52 @@ export class PromptText {
     }
   }
 
-  /** The text of tokens `[from, to)`. */
-  slice(from: number, to: number): string {
-    const parts: string[] = [];
+  /** The bytes of tokens `[from, to)`, as views of the segments (nothing copied). */
+  slice(from: number, to: number): Uint8Array[] {
+    const parts: Uint8Array[] = [];
     let start = 0;
     for (const { seg, tokens } of this.segments) {
       const a = Math.max(from, start);
       const b = Math.min(to, start + tokens);
-      if (a < b) parts.push(seg.text.substring(a === start ? 0 : seg.ends[a - start - 1]!, seg.ends[b - start - 1]!));
+      if (a < b) parts.push(seg.bytes.subarray(a === start ? 0 : seg.ends[a - start - 1]!, seg.ends[b - start - 1]!));
       start += tokens;
       if (start >= to) break;
     }
-    return parts.length === 1 ? parts[0]! : parts.join('');
+    return parts;
+  }
+}
+
+/**
+ * Strings of a JSON body given as bytes (synthesized prompt text): each gets a placeholder string that the JSON
+ * synthesizer places like any string, and {@link RawStrings.encode} puts the bytes in its place when the body is
+ * serialized, so a 100k-token prompt is copied once instead of being built, escaped and encoded as a JS string. The
+ * bytes must need no JSON escaping (the synthesized text is ASCII letters and spaces). Placeholders carry a random
+ * nonce, so no value from the trace can be taken for one.
+ */
+export class RawStrings {
+  private readonly parts: Uint8Array[][] = [];
+  private readonly nonce = Math.random().toString(36).slice(2, 10);
+
+  /** A placeholder for `bytes` (their concatenation). */
+  add(bytes: Uint8Array[]): string {
+    this.parts.push(bytes);
+    return `\uE000tw${this.nonce}:${this.parts.length - 1}\uE000`;
+  }
+
+  /** `JSON.stringify(value)` as UTF-8 bytes, each placeholder replaced by its bytes. */
+  encode(value: unknown): Buffer {
+    const json = JSON.stringify(value);
+    if (this.parts.length === 0) return Buffer.from(json);
+    const out: Uint8Array[] = [];
+    let from = 0;
+    const marker = `"\uE000tw${this.nonce}:`;
+    for (let at = json.indexOf(marker); at >= 0; at = json.indexOf(marker, from)) {
+      const close = json.indexOf('\uE000"', at + marker.length);
+      const i = Number(json.slice(at + marker.length, close));
+      out.push(Buffer.from(json.slice(from, at + 1)), ...this.parts[i]!);
+      from = close + 1;
+    }
+    out.push(Buffer.from(json.slice(from)));
+    return Buffer.concat(out);
   }
 }

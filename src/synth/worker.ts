@@ -6,7 +6,7 @@ import { createRng } from '../rng.ts';
 import { TraceReader } from '../trace/reader.ts';
 import type { TraceRecord } from '../types.ts';
 import { lowerThisThreadPriority, ownBytes } from '../workers.ts';
-import type { SynthThreadInput, ToPool, ToSynthThread } from './pool.ts';
+import { DEFAULT_BLOCK_CACHE_CHARS, type SynthThreadInput, type ToPool, type ToSynthThread } from './pool.ts';
 import { BlockTextCache } from './text.ts';
 import { requestHash, synthesizeItem, workloadSynth } from './workload.ts';
 
@@ -22,7 +22,7 @@ try {
   post({ type: 'error', error: toErrorMessage(err) });
   throw err;
 }
-const blocks = new BlockTextCache(input.blockCacheChars);
+const blocks = new BlockTextCache(input.blockCacheChars ?? DEFAULT_BLOCK_CACHE_CHARS);
 const w = workloadSynth(createRng(input.seed), { forceOutputLength: input.forceOutputLength }, blocks);
 let tokens = 0;
 let busyUs = 0;
