@@ -23,6 +23,18 @@ export function inStall(stalls: ReadonlyArray<readonly [number, number]>, atUs: 
   return lo < stalls.length && stalls[lo]![0] <= atUs;
 }
 
+/** True when `[fromUs, toUs]` overlaps one of the (sorted) stall intervals. */
+export function overlapsStall(stalls: ReadonlyArray<readonly [number, number]>, fromUs: number, toUs: number): boolean {
+  let lo = 0;
+  let hi = stalls.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (stalls[mid]![1] < fromUs) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo < stalls.length && stalls[lo]![0] <= toUs;
+}
+
 /** The timestamps a result's figures are made of: send, headers, every content event, end. */
 function timestamps(r: RequestResult): number[] {
   const t = [r.sentUs, r.ttfbAtUs, r.endUs].filter((x): x is number => x !== null);
@@ -35,16 +47,17 @@ function timestamps(r: RequestResult): number[] {
 }
 
 /**
- * Marks each result (`toolStall`) one of whose timestamps was taken during a stall of its sending loop, or just after
- * one: a send held up by the stall, or an answer's bytes stamped late. A long answer a stall merely overlapped, whose
- * stamps fall outside it, is not marked.
+ * Marks each result (`toolStall`) that a stall of its sending loop may have shaped: it was due before the stall ended
+ * and sent after it began (the send was held up), or one of its timestamps was taken during a stall or just after one
+ * (an answer's bytes stamped late). A long answer a stall merely overlapped, whose stamps fall outside it, is not.
  */
 export function markStalls(results: RequestResult[], samples: readonly LoopHealthSample[]): void {
   const bySender = new Map(samples.map((s) => [s.sender, s.stalls]));
   for (const r of results) {
     const stalls = bySender.get(r.sender ?? 0);
     if (!stalls || stalls.length === 0) continue;
-    r.toolStall = timestamps(r).some((t) => inStall(stalls, t));
+    const held = overlapsStall(stalls, r.scheduledUs, r.sentUs ?? r.endUs ?? r.scheduledUs);
+    r.toolStall = held || timestamps(r).some((t) => inStall(stalls, t));
   }
 }
 
