@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import type { Output } from '../src/cli/output.ts';
 import { importedChatRecord } from '../src/importers/common.ts';
 import { TraceWriter } from '../src/trace/writer.ts';
+import type { TraceRecord } from '../src/types.ts';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const BIN = join(ROOT, 'bin/tracewarp.js');
@@ -103,4 +104,13 @@ export function writeChatTrace(path: string, offsetsUs: number[], opts: { prompt
   const w = new TraceWriter(path, { source: 'test', anchorWallUs: 0, anonymization: null });
   offsetsUs.forEach((o, i) => w.add(importedChatRecord(i + 1, o, opts.promptTokens ?? 20, opts.outputTokens ?? 5, { model: opts.model ?? 'tracewarp-sim', stream: opts.stream ?? false })));
   w.close();
+}
+
+/**
+ * The first record after index `from` that `pred` picks, once it has come: records reach `onRecord` from the recorder
+ * thread a little after the exchange ended, and the previous test's may still be arriving.
+ */
+export async function recordOf(records: readonly TraceRecord[], from: number, pred: (r: TraceRecord) => boolean, timeoutMs = 5000): Promise<TraceRecord> {
+  await waitFor(() => records.slice(from).some(pred), timeoutMs);
+  return records.slice(from).find(pred)!;
 }

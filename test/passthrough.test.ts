@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Agent, request } from 'undici';
 import { startRecordingProxy, type RecordingProxy } from '../src/capture/proxy.ts';
 import type { TraceRecord } from '../src/types.ts';
-import { startUpstream, waitFor } from './helpers.ts';
+import { recordOf, startUpstream, waitFor } from './helpers.ts';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
@@ -131,8 +131,7 @@ describe('recording proxy pass-through (real upstream on port 0)', () => {
     const gaps = arrivals.slice(1).map((t, i) => t - arrivals[i]!);
     // Not buffered: every gap stays near the upstream's 50 ms (timers jitter by a few ms on a loaded machine).
     for (const g of gaps) expect(g).toBeGreaterThan(25);
-    await waitFor(() => records.length > before);
-    const rec = records.at(-1)!;
+    const rec = await recordOf(records, before, (r) => r.route === '/sse');
     expect(rec.streamed).toBe(true);
     expect(rec.eventCount).toBe(11);
     expect(rec.eventOffsetsUs).toHaveLength(11);
@@ -147,8 +146,7 @@ describe('recording proxy pass-through (real upstream on port 0)', () => {
     const res = await request(`${proxy.url}${q}`);
     await res.body.dump();
     expect(seen.at(-1)!.url).toBe(q);
-    await waitFor(() => records.length > before);
-    expect(records.at(-1)!.route).toBe('/q');
+    expect((await recordOf(records, before, (r) => r.method === 'GET')).route).toBe('/q');
   });
 
   it('drops hop-by-hop headers and the ones Connection names', async () => {
@@ -175,8 +173,7 @@ describe('recording proxy pass-through (real upstream on port 0)', () => {
     const before = records.length;
     const res = await request(`${proxy.url}/echo`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"model":' });
     expect(await res.body.text()).toBe('{"model":');
-    await waitFor(() => records.length > before);
-    const r = records.at(-1)!;
+    const r = await recordOf(records, before, (x) => x.route === '/echo' && x.requestBytes === 9);
     expect(r.shape).toEqual({ kind: 'unparseable', contentType: 'application/json', skeleton: null });
     expect(r.requestBytes).toBe(9);
     expect(r.params).toEqual({});
@@ -187,8 +184,7 @@ describe('recording proxy pass-through (real upstream on port 0)', () => {
     const res = await request(`${proxy.url}/missing/12345`, { method: 'DELETE' });
     expect(res.statusCode).toBe(404);
     expect(await res.body.text()).toBe('{"error":"nope"}');
-    await waitFor(() => records.length > before);
-    expect(records.at(-1)).toMatchObject({ status: 404, method: 'DELETE', route: '/missing/{id}', errorKind: null });
+    expect(await recordOf(records, before, (r) => r.method === 'DELETE')).toMatchObject({ status: 404, method: 'DELETE', route: '/missing/{id}', errorKind: null });
   });
 });
 

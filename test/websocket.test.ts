@@ -85,7 +85,7 @@ describe('WebSocket sessions through the recording proxy (shared/cases 12)', () 
   async function proxyTo(upstream: string): Promise<{ proxy: RecordingProxy; records: TraceRecord[] }> {
     const records: TraceRecord[] = [];
     const proxy = await startRecordingProxy({ upstream, onRecord: (r) => records.push(r) });
-    cleanups.push(() => proxy.close(500));
+    cleanups.push(async () => void (await proxy.close(500)));
     return { proxy, records };
   }
 

@@ -41,6 +41,8 @@ export interface CompiledPolicy {
   objectKeys: boolean;
   /** What `meta.anonymization` records. */
   describe(): Record<string, unknown>;
+  /** What it was compiled from, to compile it again in another thread (`compilePolicy(spec.raw, spec.source)`). */
+  readonly spec: { raw: unknown; source: string };
 }
 
 const HEADER_NAME = /^[a-z0-9!#$%&'*+.^_`|~-]+$/;
@@ -105,6 +107,7 @@ export function compilePolicy(raw: unknown, source = 'policy'): CompiledPolicy {
   };
   return {
     ...compiled,
+    spec: { raw: raw ?? {}, source },
     describe: () => ({
       source,
       headers: { keepNames: compiled.headerNames, keepValues: [...compiled.headerValues] },

@@ -1,20 +1,53 @@
-import { Transform, type TransformCallback } from 'node:stream';
-import { templateRoute } from '../anonymize/skeleton.ts';
-import type { Fingerprinter } from '../anonymize/fingerprint.ts';
-import { DEFAULT_POLICY, describeHeadersAndQuery, type CompiledPolicy } from '../anonymize/policy.ts';
-import { describeRequest, mediaType, responseReader } from '../protocols/index.ts';
-import { INFERENCE_HEADER } from '../protocols/kserve-v2.ts';
-import { isGenerative, OpenAIStreamTracker } from '../protocols/openai.ts';
 import type { IncomingHttpHeaders } from 'node:http';
-import { EventSplitter, streamFormatOf } from '../protocols/sse.ts';
-import type { ErrorKind, ProtocolId, TraceRecord, WebSocketSession } from '../types.ts';
-import { parseServerTiming } from '../trace-context.ts';
+import { Transform, type TransformCallback } from 'node:stream';
+import { ByteCapture } from '../bytes.ts';
+import type { ErrorKind, WebSocketSession } from '../types.ts';
 import { monoUs } from '../units.ts';
 
 /**
- * The state of one proxied exchange while it is in flight: timing marks (µs on the monotonic clock), byte counts, the
- * captured request body (bounded, in memory only, never written) and what the answer's events said. Turned into one
- * anonymized {@link TraceRecord} by {@link Exchange.toRecord} when the exchange ends.
+ * Everything the recorder needs to describe one finished exchange, as plain data that crosses to the recorder thread
+ * (the bodies' buffers are transferred, not copied). Times are µs: `arrivalUs` on the monotonic clock, the others
+ * from the arrival.
+ */
+export interface ExchangeSnapshot {
+  seq: number;
+  method: string;
+  url: string;
+  /** Read for framing (content type, KServe binary header) when describing; never stored. */
+  requestHeaders: IncomingHttpHeaders;
+  arrivalUs: number;
+  status: number | null;
+  errorKind: ErrorKind | null;
+  requestBytes: number;
+  responseBytes: number;
+  ttfbUs: number | null;
+  endUs: number | null;
+  /** The request body as captured (up to the capture bound) and whether that is all of it. */
+  requestBody: Uint8Array | null;
+  requestComplete: boolean;
+  /** The answer's `content-type`, `server-timing` and KServe binary-header length. */
+  responseContentType: string | null;
+  responseServerTiming: string | string[] | null;
+  responseInferenceHeader: string | null;
+  /** The answer's captured bytes (streams and JSON answers only), where each chunk ended and when it arrived. */
+  responseBody: Uint8Array | null;
+  responseChunkEnds: number[];
+  responseChunkAtUs: number[];
+  responseComplete: boolean;
+  traceContext: 'incoming' | 'added' | null;
+  websocket: WebSocketSession | null;
+}
+
+/** Media types whose answers are kept to be read: streams (for events and output tokens) and JSON. */
+function capturedAnswer(contentType: string | undefined, inferenceHeader: string | undefined): boolean {
+  const ct = (contentType ?? '').toLowerCase();
+  return ct.startsWith('text/event-stream') || ct.includes('ndjson') || ct.includes('jsonl') || ct.startsWith('application/json') || ct.includes('+json') || Number(inferenceHeader) > 0;
+}
+
+/**
+ * The state of one proxied exchange while it is in flight, on the loop that forwards it: timing marks (µs on the
+ * monotonic clock), byte counts and the captured bodies (bounded, in memory only). Nothing is parsed here: the
+ * {@link snapshot} goes to the recorder thread, which describes it (`capture/describe.ts`).
  */
 export class Exchange {
   readonly arrivalUs = monoUs();
@@ -23,45 +56,32 @@ export class Exchange {
   requestBytes = 0;
   responseBytes = 0;
   ttfbUs: number | null = null;
-  ttftUs: number | null = null;
   endUs: number | null = null;
-  eventOffsetsUs: number[] | null = null;
-  private readonly reqChunks: Buffer[] = [];
-  private reqCaptured = 0;
-  private reqComplete = true;
-  private respChunks: Buffer[] | null = null;
-  private respCaptured = 0;
-  private respJsonBytes: number | null = null;
   /** Whether the client sent a `traceparent` or the proxy added one. */
   traceContext: 'incoming' | 'added' | null = null;
-  private serverTiming: Record<string, number> | null = null;
-  private splitter: EventSplitter | null = null;
-  private tracker: OpenAIStreamTracker | null = null;
-  /** Indexes of the stream's events that carried no content. */
-  private readonly nonContentEvents: number[] = [];
   /** Set when the request was a WebSocket upgrade the proxy accepted: the session's counters. */
   websocket: WebSocketSession | null = null;
+  private readonly request: ByteCapture;
+  private response: ByteCapture | null = null;
+  private responseHeaders: IncomingHttpHeaders | null = null;
 
   constructor(
     readonly seq: number,
     readonly method: string,
     readonly url: string,
-    /** The request's headers: read for framing (content type, KServe binary header) when describing, never stored. */
+    /** The request's headers: read for framing when describing, never stored. */
     readonly requestHeaders: IncomingHttpHeaders,
     private readonly maxCaptureBytes: number,
-  ) {}
+  ) {
+    this.request = new ByteCapture(maxCaptureBytes, Number(requestHeaders['content-length']) || 0);
+  }
 
   /** A pass-through stream that counts and (up to the limit) keeps the request body; forwards every byte unchanged. */
   requestTap(): Transform {
     return new Transform({
       transform: (chunk: Buffer, _enc, cb: TransformCallback) => {
         this.requestBytes += chunk.length;
-        if (this.reqCaptured + chunk.length <= this.maxCaptureBytes) {
-          this.reqChunks.push(chunk);
-          this.reqCaptured += chunk.length;
-        } else {
-          this.reqComplete = false;
-        }
+        this.request.push(chunk);
         cb(null, chunk);
       },
     });
@@ -71,35 +91,13 @@ export class Exchange {
   responseTap(status: number, headers: IncomingHttpHeaders): Transform {
     this.ttfbUs = monoUs() - this.arrivalUs;
     this.status = status;
-    const contentType = headers['content-type'];
-    this.serverTiming = parseServerTiming(headers['server-timing']);
-    const format = streamFormatOf(contentType);
-    const binaryJson = Number(headers[INFERENCE_HEADER]);
-    if (format) {
-      this.splitter = new EventSplitter(format);
-      this.tracker = new OpenAIStreamTracker();
-      this.eventOffsetsUs = [];
-    } else if (mediaType(contentType) === 'application/json') {
-      this.respChunks = [];
-    } else if (Number.isInteger(binaryJson) && binaryJson > 0) {
-      this.respChunks = [];
-      this.respJsonBytes = binaryJson;
-    }
+    this.responseHeaders = headers;
+    const inference = headers['inference-header-content-length'];
+    if (capturedAnswer(headers['content-type'], typeof inference === 'string' ? inference : undefined)) this.response = new ByteCapture(this.maxCaptureBytes);
     return new Transform({
       transform: (chunk: Buffer, _enc, cb: TransformCallback) => {
         this.responseBytes += chunk.length;
-        if (this.splitter) {
-          const at = monoUs() - this.arrivalUs;
-          for (const ev of this.splitter.push(chunk)) {
-            const content = this.splitter.format === 'sse' ? this.tracker!.onData(ev.data) : ndjsonContent(ev.data);
-            if (!content) this.nonContentEvents.push(this.eventOffsetsUs!.length);
-            this.eventOffsetsUs!.push(at);
-            if (content && this.ttftUs === null) this.ttftUs = at;
-          }
-        } else if (this.respChunks && this.respCaptured + chunk.length <= this.maxCaptureBytes) {
-          this.respChunks.push(chunk);
-          this.respCaptured += chunk.length;
-        }
+        this.response?.push(chunk, monoUs() - this.arrivalUs);
         cb(null, chunk);
       },
     });
@@ -118,77 +116,20 @@ export class Exchange {
     if (this.errorKind === null) this.errorKind = kind;
   }
 
-  /**
-   * The raw request (URL with query, headers, body as captured up to the limit) — only for `--capture-raw`, the one
-   * explicit opt-in that lets values reach a file.
-   */
-  rawRequest(headers: Record<string, unknown>): RawRequest {
-    return { url: this.url, headers, body: this.reqChunks.length > 0 ? Buffer.concat(this.reqChunks) : null };
-  }
-
-  /**
-   * Builds the anonymized record once the exchange ended; `startUs` is the trace's offset 0. Async because some
-   * bodies (multipart) are parsed by a streaming parser.
-   */
-  async toRecord(startUs: number, opts: { fingerprinter?: Fingerprinter | null; protocol?: ProtocolId; policy?: CompiledPolicy } = {}): Promise<TraceRecord> {
-    const route = templateRoute(this.url);
-    const body = this.reqChunks.length > 0 ? Buffer.concat(this.reqChunks) : null;
-    const policy = opts.policy ?? DEFAULT_POLICY;
-    const d = await describeRequest(this.method, route, this.requestHeaders['content-type'], body, this.reqComplete, {
-      headers: this.requestHeaders, totalBytes: this.requestBytes, fingerprinter: opts.fingerprinter, protocol: opts.protocol, policy,
-    });
-    Object.assign(d.features, describeHeadersAndQuery(policy, this.requestHeaders, this.url));
-    if (this.traceContext) d.features.traceContext = this.traceContext;
-    if (this.serverTiming) d.features.serverTiming = this.serverTiming;
-    if (this.nonContentEvents.length > 0) d.features.nonContentEvents = this.nonContentEvents;
-    if (this.websocket) {
-      d.protocol = 'websocket';
-      d.features.websocket = this.websocket;
-    }
-    let outputTokens: number | null = null;
-    if (this.tracker) {
-      if (isGenerative(d.protocol)) {
-        outputTokens = this.tracker.result().outputTokens;
-        if (!this.tracker.done && this.errorKind === null && this.splitter?.format === 'sse') this.errorKind = 'stream_truncated';
-      }
-    } else if (this.respChunks && this.respChunks.length > 0) {
-      const read = responseReader(d.protocol);
-      if (read) {
-        try {
-          const all = Buffer.concat(this.respChunks);
-          const r = read(JSON.parse((this.respJsonBytes === null ? all : all.subarray(0, this.respJsonBytes)).toString('utf8')));
-          outputTokens = r.outputTokens ?? null;
-          if (r.features) Object.assign(d.features, r.features);
-        } catch {
-          // an answer that is not the JSON it claims: nothing more to learn from it
-        }
-      }
-    }
-    const streamed = this.eventOffsetsUs !== null;
+  /** The exchange as plain data for the recorder; the captured buffers are handed over (call once, at the end). */
+  snapshot(): ExchangeSnapshot {
+    const req = this.request.result();
+    const res = this.response?.result() ?? null;
+    const h = this.responseHeaders;
+    const inference = h?.['inference-header-content-length'];
     return {
-      seq: this.seq,
-      offsetUs: this.arrivalUs - startUs,
-      method: this.method,
-      route,
-      protocol: d.protocol,
-      status: this.status,
-      errorKind: this.errorKind,
-      requestBytes: this.requestBytes,
-      responseBytes: this.status === null ? null : this.responseBytes,
-      ttfbUs: this.ttfbUs,
-      ttftUs: this.ttftUs,
-      latencyUs: this.endUs === null ? null : this.endUs - this.arrivalUs,
-      streamed,
-      eventCount: streamed ? this.eventOffsetsUs!.length : null,
-      eventOffsetsUs: this.eventOffsetsUs,
-      promptTokens: d.promptTokens,
-      outputTokens,
-      messageCount: d.messageCount,
-      model: d.model,
-      maxTokens: d.maxTokens,
-      shape: d.shape,
-      params: d.params,
-      features: d.features,
+      seq: this.seq, method: this.method, url: this.url, requestHeaders: this.requestHeaders, arrivalUs: this.arrivalUs, status: this.status,
+      errorKind: this.errorKind, requestBytes: this.requestBytes, responseBytes: this.responseBytes, ttfbUs: this.ttfbUs,
+      endUs: this.endUs === null ? null : this.endUs - this.arrivalUs, requestBody: req.bytes, requestComplete: req.complete,
+      responseContentType: (h?.['content-type'] as string | undefined) ?? null, responseServerTiming: h?.['server-timing'] ?? null,
+      responseInferenceHeader: typeof inference === 'string' ? inference : null, responseBody: res?.bytes ?? null,
+      responseChunkEnds: res?.chunkEnds ?? [], responseChunkAtUs: res?.chunkAtUs ?? [], responseComplete: res?.complete ?? true,
+      traceContext: this.traceContext, websocket: this.websocket,
     };
   }
 }
@@ -198,13 +139,4 @@ export interface RawRequest {
   url: string;
   headers: Record<string, unknown>;
   body: Buffer | null;
-}
-
-function ndjsonContent(line: string): boolean {
-  try {
-    const o = JSON.parse(line) as { token?: { text?: unknown }; response?: unknown; message?: { content?: unknown }; done?: unknown };
-    return (typeof o.token?.text === 'string' && o.token.text.length > 0) || (typeof o.response === 'string' && o.response.length > 0) || (typeof o.message?.content === 'string' && o.message.content.length > 0);
-  } catch {
-    return false;
-  }
 }

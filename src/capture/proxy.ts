@@ -6,12 +6,13 @@ import httpProxy from '@fastify/http-proxy';
 import { TracewarpError } from '../errors.ts';
 import { httpUrl } from '../address.ts';
 import { upstreamErrorKind } from '../error-kinds.ts';
-import type { Fingerprinter } from '../anonymize/fingerprint.ts';
-import type { CompiledPolicy } from '../anonymize/policy.ts';
+import { DEFAULT_POLICY, type CompiledPolicy } from '../anonymize/policy.ts';
+import type { WriterHealthEvent } from '../trace/writer.ts';
 import type { ProtocolId, TraceRecord } from '../types.ts';
 import { monoUs, wallUs } from '../units.ts';
 import { CancellablePool, EXCHANGE_HEADER } from './cancellable-pool.ts';
-import { Exchange, type RawRequest } from './exchange.ts';
+import { Exchange } from './exchange.ts';
+import { Recorder, type RecorderStats, type RecorderTraceOptions } from './recorder.ts';
 import { stripHopByHop, upstreamFailureAnswer, withTraceContext } from './http.ts';
 import { WebSocketRelay } from './websocket.ts';
 
@@ -22,15 +23,16 @@ export interface RecordingProxyOptions {
   host?: string;
   /** 0 picks a free port. */
   port?: number;
-  /**
-   * Receives each finished exchange's anonymized record (e.g. `TraceWriter.add`), and with `captureRaw` the raw
-   * request too. Must not throw.
-   */
-  onRecord: (record: TraceRecord, raw?: RawRequest) => void;
-  /** Also hand over raw requests (URL, headers, body). Off by default; only `record --capture-raw` turns it on. */
+  /** The trace file the recorder thread writes; none when omitted. */
+  trace?: Omit<RecorderTraceOptions, 'anchorWallUs'>;
+  /** Receives each finished exchange's anonymized record, in this thread (tests, library use). Must not throw. */
+  onRecord?: (record: TraceRecord) => void;
+  /** Told when writing the trace fails, resumes, or the file had to be made again. */
+  onRecorderHealth?: (event: WriterHealthEvent) => void;
+  /** Also store raw requests (URL, headers, body) in the trace. Off by default; only `record --capture-raw` turns it on. */
   captureRaw?: boolean;
-  /** Keyed prompt fingerprints (whole prompt and prefix blocks); none when null. */
-  fingerprinter?: Fingerprinter | null;
+  /** Key and block size of keyed prompt fingerprints (whole prompt and prefix blocks); none when null. */
+  fingerprint?: { key: Uint8Array; blockTokens: number } | null;
   /** Describe every request with this protocol adapter instead of detecting one. */
   protocol?: ProtocolId;
   /** The anonymization policy (compiled once). Default: the built-in one. */
@@ -43,6 +45,8 @@ export interface RecordingProxyOptions {
   idleTimeoutMs?: number;
   /** Upstream connections kept open. Default 512. */
   connections?: number;
+  /** Bytes of finished exchanges that may wait for the recorder thread. Default 256 MiB. */
+  maxRecordQueueBytes?: number;
 }
 
 /** A running recording proxy. */
@@ -54,12 +58,15 @@ export interface RecordingProxy {
   readonly startWallUs: number;
   /** Exchanges in flight now. */
   inFlight(): number;
+  /** The recorder thread: what it did so far, and `stall(ms)` to block it (fault injection). */
+  readonly recorder: Pick<Recorder, 'stats' | 'stall'>;
   /**
    * Stops accepting, lets in-flight exchanges finish for up to `graceMs` (default 10,000), then cuts the rest (they
-   * are recorded with error kind `proxy_shutdown`). Every exchange that started is handed to `onRecord` before this
-   * resolves. `cut` ends the grace period early (a second Ctrl-C).
+   * are recorded with error kind `proxy_shutdown`). Every exchange that started is recorded (or counted as dropped)
+   * and handed to `onRecord`, and the trace file is closed, before this resolves. `cut` ends the grace period early
+   * (a second Ctrl-C).
    */
-  close(graceMs?: number, cut?: AbortSignal): Promise<void>;
+  close(graceMs?: number, cut?: AbortSignal): Promise<RecorderStats>;
 }
 
 declare module 'fastify' {
@@ -70,14 +77,23 @@ declare module 'fastify' {
 
 /**
  * Starts the recording reverse proxy (fastify 5 + @fastify/http-proxy). Every method and path is forwarded with its
- * bytes unchanged both ways; answers stream through chunk by chunk. Each exchange is described when it ends and
- * handed to `onRecord`; the description is all that leaves the process (DESIGN decisions 2 and 5).
- * @throws TracewarpError `TW_LISTEN` when the address cannot be bound.
+ * bytes unchanged both ways; answers stream through chunk by chunk. This loop only forwards and taps (bytes and
+ * timestamps): each finished exchange goes to the recorder thread, which describes it and writes the trace; when it
+ * falls behind, exchanges go unrecorded and counted, never slowed (DESIGN decisions 2 and 6).
+ * @throws TracewarpError `TW_LISTEN` when the address cannot be bound; the recorder's errors (`TW_USAGE` for an
+ *   existing trace file).
  */
 export async function startRecordingProxy(opts: RecordingProxyOptions): Promise<RecordingProxy> {
   const maxCapture = opts.maxCaptureBytes ?? 16 * 1024 * 1024;
   const startUs = monoUs();
   const startWallUs = wallUs();
+  const policy = opts.policy ?? DEFAULT_POLICY;
+  const recorder = await Recorder.start({
+    trace: opts.trace ? { ...opts.trace, anchorWallUs: startWallUs } : null,
+    describe: { startUs, fingerprint: opts.fingerprint ?? null, protocol: opts.protocol, policy: policy.spec },
+    captureRaw: Boolean(opts.captureRaw),
+    wantRecords: Boolean(opts.onRecord),
+  }, { onRecord: opts.onRecord, onHealth: opts.onRecorderHealth, maxQueueBytes: opts.maxRecordQueueBytes });
   let seq = 0;
   const open = new Set<Exchange>();
   let closing = false;
@@ -101,20 +117,13 @@ export async function startRecordingProxy(opts: RecordingProxyOptions): Promise<
     open.add(ex);
     return ex;
   };
-  const describing = new Set<Promise<void>>();
-  /** Describes an ended exchange and hands it to `onRecord`; the exchange stays in flight until that is done. */
+  /** Hands an ended exchange to the recorder thread (once, even if an end event comes after a forced one). */
   const recording = new WeakSet<Exchange>();
-  const record = (ex: Exchange, headers: IncomingHttpHeaders): void => {
-    if (recording.has(ex)) return; // one record per exchange, even if an end event comes after a forced one
+  const record = (ex: Exchange): void => {
+    if (recording.has(ex)) return;
     recording.add(ex);
-    const p = ex.toRecord(startUs, { fingerprinter: opts.fingerprinter, protocol: opts.protocol, policy: opts.policy })
-      .then((rec) => opts.onRecord(rec, opts.captureRaw ? ex.rawRequest(headers) : undefined))
-      .catch(() => undefined) // a failing description or sink must never break the traffic
-      .finally(() => {
-        describing.delete(p);
-        open.delete(ex);
-      });
-    describing.add(p);
+    open.delete(ex);
+    recorder.submit(ex.snapshot());
   };
   const finish = (ex: Exchange, reply: FastifyReply): void => {
     if (!open.has(ex)) return;
@@ -122,7 +131,7 @@ export async function startRecordingProxy(opts: RecordingProxyOptions): Promise<
     // Answers the proxy made itself (502/504) have a status but no upstream response.
     if (ex.status === null && reply.raw.headersSent) ex.status = reply.raw.statusCode;
     if (!reply.raw.writableFinished) ex.fail(closing ? 'proxy_shutdown' : 'client_aborted');
-    record(ex, reply.request.headers);
+    record(ex);
   };
 
   // WebSocket upgrades bypass fastify's routing: the relay completes the upstream's handshake, then the client's.
@@ -130,7 +139,7 @@ export async function startRecordingProxy(opts: RecordingProxyOptions): Promise<
     upstream: opts.upstream,
     handshakeTimeoutMs: opts.headersTimeoutMs ?? 600_000,
     begin: (req) => begin(req.method ?? 'GET', req.url ?? '/', req.headers),
-    end: (ex, req) => record(ex, req.headers),
+    end: (ex) => record(ex),
   });
   app.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => websockets.handle(req, socket, head));
 
@@ -213,38 +222,45 @@ export async function startRecordingProxy(opts: RecordingProxyOptions): Promise<
   try {
     address = await app.listen({ host: opts.host ?? '127.0.0.1', port: opts.port ?? 0 });
   } catch (err) {
+    await recorder.close();
     throw new TracewarpError('TW_LISTEN', `cannot listen on ${opts.host ?? '127.0.0.1'}:${opts.port ?? 0}: ${(err as Error).message}`, { cause: err });
   }
   const url = httpUrl(app.server.address(), address);
+  let shutdown: Promise<RecorderStats> | null = null;
 
   return {
     url,
     startUs,
     startWallUs,
     inFlight: () => open.size,
-    async close(graceMs = 10_000, cut?: AbortSignal) {
-      closing = true;
-      // WebSocket sessions can last for hours: they are closed with 1001 (going away) at once, not waited for.
-      websockets.closeAll();
-      const closed = app.close();
-      const deadline = Date.now() + graceMs;
-      while (open.size > 0 && Date.now() < deadline && !cut?.aborted) await new Promise((r) => setTimeout(r, 20));
-      // Keep-alive connections that went idle after close() began are not closed by fastify: close them (and cut any
-      // exchange still running past the grace period), and WebSocket peers that ignored the close frame.
-      app.server.closeAllConnections();
-      websockets.terminateAll();
-      await closed;
-      // Every exchange ends in a record. One that still has not ended 2 s after the cut (a path that lost its end
-      // event) is recorded as it stands, as proxy_shutdown, rather than holding the shutdown forever.
-      const last = Date.now() + 2000;
-      while (open.size > 0 && Date.now() < last) await new Promise((r) => setTimeout(r, 5));
-      for (const ex of open) {
-        if (recording.has(ex)) continue;
-        ex.endUs ??= monoUs();
-        ex.fail('proxy_shutdown');
-        record(ex, ex.requestHeaders);
-      }
-      while (open.size > 0) await new Promise((r) => setTimeout(r, 5));
+    recorder,
+    close(graceMs = 10_000, cut?: AbortSignal) {
+      shutdown ??= closeProxy(graceMs, cut);
+      return shutdown;
     },
   };
+
+  async function closeProxy(graceMs: number, cut?: AbortSignal): Promise<RecorderStats> {
+    closing = true;
+    // WebSocket sessions can last for hours: they are closed with 1001 (going away) at once, not waited for.
+    websockets.closeAll();
+    const closed = app.close();
+    const deadline = Date.now() + graceMs;
+    while (open.size > 0 && Date.now() < deadline && !cut?.aborted) await new Promise((r) => setTimeout(r, 20));
+    // Keep-alive connections that went idle after close() began are not closed by fastify: close them (and cut any
+    // exchange still running past the grace period), and WebSocket peers that ignored the close frame.
+    app.server.closeAllConnections();
+    websockets.terminateAll();
+    await closed;
+    // Every exchange ends in a record. One that still has not ended 2 s after the cut (a path that lost its end
+    // event) is recorded as it stands, as proxy_shutdown, rather than holding the shutdown forever.
+    const last = Date.now() + 2000;
+    while (open.size > 0 && Date.now() < last) await new Promise((r) => setTimeout(r, 5));
+    for (const ex of [...open]) {
+      ex.endUs ??= monoUs();
+      ex.fail('proxy_shutdown');
+      record(ex);
+    }
+    return recorder.close();
+  }
 }

@@ -1,8 +1,7 @@
 import { DEFAULT_POLICY, loadPolicy } from '../anonymize/policy.ts';
 import { startRecordingProxy, type RecordingProxy } from '../capture/proxy.ts';
-import type { RawRequest } from '../capture/exchange.ts';
-import { TraceWriter } from '../trace/writer.ts';
-import type { ProtocolId, TraceRecord } from '../types.ts';
+import type { WriterHealth, WriterHealthEvent } from '../trace/writer.ts';
+import type { ProtocolId } from '../types.ts';
 import { DEFAULT_PREFIX_BLOCK_TOKENS, Fingerprinter, loadFingerprintKey } from '../anonymize/fingerprint.ts';
 import { type Output, onceInterrupted, plural } from './output.ts';
 
@@ -30,17 +29,26 @@ export interface RecordCommandOptions {
   policyFile?: string;
 }
 
-/** A recording session: the proxy plus its trace writer. `stop` flushes and closes the file cleanly. */
+/** A recording session: the proxy, with its recorder thread writing the trace. `stop` closes the file cleanly. */
 export interface RecordSession {
   proxy: RecordingProxy;
-  writer: TraceWriter;
-  stop(cut?: AbortSignal): Promise<{ written: number; dropped: number }>;
+  stop(cut?: AbortSignal): Promise<{ written: number; dropped: number; whole: boolean; health: WriterHealth | null }>;
 }
 
-/** Starts the proxy and the trace writer and prints the `listening on` line. */
+/** The line `record` prints when writing the trace changes health (each kind once per episode). */
+function healthLine(e: WriterHealthEvent, path: string): string {
+  switch (e.kind) {
+    case 'write_failed':
+      return `record: cannot write ${path} (${e.code}: ${e.message}); traffic is still forwarded, records wait in memory and are retried (then dropped and counted)`;
+    case 'write_resumed':
+      return `record: writing ${path} again after ${(e.afterMs / 1000).toFixed(1)} s${e.dropped > 0 ? ` (${e.dropped} records dropped meanwhile)` : ''}`;
+    case 'file_recreated':
+      return `record: ${path} was ${e.reason}; made it again from the open trace, nothing lost`;
+  }
+}
+
+/** Starts the proxy and its recorder thread (which creates the trace file) and prints the `listening on` line. */
 export async function startRecord(opts: RecordCommandOptions, out: Output): Promise<RecordSession> {
-  let writer: TraceWriter | null = null;
-  const pending: Array<[TraceRecord, RawRequest | undefined]> = [];
   if (opts.captureRaw) {
     out.err('WARNING: --capture-raw: raw request URLs, headers (credentials included) and bodies will be written to');
     out.err(`WARNING: ${opts.out}. Treat the file as secret; do not share it. The trace's metadata records capture_raw=true.`);
@@ -49,7 +57,7 @@ export async function startRecord(opts: RecordCommandOptions, out: Output): Prom
   const { key, origin } = loadFingerprintKey(opts.fingerprintKeyFile);
   const fingerprinter = new Fingerprinter(key, opts.prefixBlockTokens ?? DEFAULT_PREFIX_BLOCK_TOKENS);
   const proxy = await startRecordingProxy({
-    fingerprinter,
+    fingerprint: { key, blockTokens: fingerprinter.blockTokens },
     policy,
     protocol: opts.protocol,
     upstream: opts.upstream,
@@ -59,40 +67,24 @@ export async function startRecord(opts: RecordCommandOptions, out: Output): Prom
     headersTimeoutMs: opts.headersTimeoutMs,
     idleTimeoutMs: opts.idleTimeoutMs,
     captureRaw: opts.captureRaw,
-    onRecord: (r, raw) => {
-      if (!writer) {
-        pending.push([r, raw]);
-        return;
-      }
-      writer.add(r);
-      if (raw) writer.addRaw(r.seq, raw);
+    trace: {
+      path: opts.out,
+      overwrite: opts.force,
+      anonymization: policy.describe(),
+      meta: {
+        ...(opts.captureRaw ? { capture_raw: true } : {}),
+        // The key itself is never written: only where it came from and the block size.
+        fingerprints: { algorithm: 'HMAC-SHA256, first 64 bits', key: origin, prefix_block_tokens: fingerprinter.blockTokens },
+      },
     },
+    onRecorderHealth: (e) => out.err(healthLine(e, opts.out)),
   });
-  try {
-    writer = new TraceWriter(opts.out, {
-      source: 'capture', anchorWallUs: proxy.startWallUs, anonymization: policy.describe(), overwrite: opts.force, flushIntervalMs: 100,
-    });
-  } catch (err) {
-    await proxy.close(0);
-    throw err;
-  }
-  for (const [r, raw] of pending) {
-    writer.add(r);
-    if (raw) writer.addRaw(r.seq, raw);
-  }
-  if (opts.captureRaw) writer.setMeta('capture_raw', true);
-  // The key itself is never written: only where it came from and the block size.
-  writer.setMeta('fingerprints', { algorithm: 'HMAC-SHA256, first 64 bits', key: origin, prefix_block_tokens: fingerprinter.blockTokens });
-  const w = writer;
   out.out(`tracewarp record listening on ${proxy.url} → ${opts.upstream}, writing ${opts.out}`);
   return {
     proxy,
-    writer: w,
     async stop(cut?: AbortSignal) {
-      await proxy.close(opts.graceMs ?? 10_000, cut);
-      const stats = w.stats;
-      w.close();
-      return { written: stats.written + stats.queued, dropped: stats.dropped };
+      const s = await proxy.close(opts.graceMs ?? 10_000, cut);
+      return { written: s.written ?? 0, dropped: s.dropped ?? s.droppedQueueFull, whole: s.whole ?? false, health: s.health ?? null };
     },
   };
 }
@@ -113,14 +105,16 @@ export async function runRecord(opts: RecordCommandOptions, out: Output): Promis
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  let result: { written: number; dropped: number };
+  let result: Awaited<ReturnType<RecordSession['stop']>>;
   try {
     result = await session.stop(cut.signal);
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
-  const { written, dropped } = result;
-  out.out(`recorded ${plural(written, 'exchange')} to ${opts.out}${dropped > 0 ? ` (${dropped} records dropped: the writer fell behind)` : ''}`);
+  const { written, dropped, whole } = result;
+  out.out(`recorded ${plural(written, 'exchange')} to ${opts.out}${dropped > 0 ? ` (${dropped} not recorded: the recorder fell behind or could not write; the trace's meta.records_dropped says so)` : ''}`);
+  if (dropped > 0) out.err(`record: ${dropped} exchanges were forwarded but not recorded`);
+  if (!whole) out.err(`record: ${opts.out} could not be closed as a single file; its committed records are in ${opts.out}-wal beside it (keep both files together)`);
   return 0;
 }

@@ -249,7 +249,10 @@ function checkHeader(path: string): void {
   const pageSize = head.readUInt16BE(16) === 1 ? 65536 : head.readUInt16BE(16);
   const pages = head.readUInt32BE(28);
   const headerSizeValid = head.readUInt32BE(92) === head.readUInt32BE(24);
-  if (headerSizeValid && pages > 0 && pageSize > 0 && size < pages * pageSize) {
+  // A WAL beside the file holds committed pages not yet copied in (a recorder cut off, or a checkpoint that failed
+  // part-way on a full disk): SQLite reads them from there, so the file may be shorter than its header says.
+  const wal = statSync(`${path}-wal`, { throwIfNoEntry: false });
+  if (headerSizeValid && pages > 0 && pageSize > 0 && size < pages * pageSize && !(wal && wal.size > 0)) {
     throw new TracewarpError('TW_TRACE_CORRUPT', `${path}: truncated (header says ${pages * pageSize} bytes, file has ${size})`);
   }
 }

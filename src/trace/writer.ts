@@ -1,3 +1,5 @@
+import { mkdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Database as Db, Statement } from 'better-sqlite3';
 import { closeAsSingleFile, prepareNewFile } from '../sqlite-file.ts';
@@ -5,6 +7,12 @@ import type { TraceRecord } from '../types.ts';
 import { TOOL_VERSION } from '../version.ts';
 import { blobHash, encodeBlob, encodeEventOffsets } from './codec.ts';
 import { FORMAT_NAME, FORMAT_VERSION, SCHEMA_V1 } from './schema.ts';
+
+/** First wait before writing again after a failure, ms; it doubles up to {@link MAX_RETRY_MS}. */
+const FIRST_RETRY_MS = 100;
+const MAX_RETRY_MS = 5000;
+/** How often the writer checks that its file is still there, ms. */
+const FILE_CHECK_MS = 1000;
 
 /** What a new trace says about itself (the rest of `meta` is filled in by the writer). */
 export interface TraceWriterOptions {
@@ -22,20 +30,48 @@ export interface TraceWriterOptions {
   flushIntervalMs?: number;
   /** Records per transaction. Default 512. */
   batchSize?: number;
-  /** Records that may wait in memory before new ones are dropped and counted. Default 100,000. */
+  /** Records that may wait in memory (while the file cannot be written) before new ones are dropped and counted. Default 100,000. */
   maxQueued?: number;
+  /**
+   * How long SQLite waits for a lock another process holds before a write fails, ms. Default 5000; the recorder uses 0
+   * and retries with backoff instead, so a held lock never blocks anything.
+   */
+  busyTimeoutMs?: number;
+  /** Told when writing fails, resumes, or the file had to be made again (capture reports these once on stderr). */
+  onHealth?: (event: WriterHealthEvent) => void;
+}
+
+/** A change in the writer's health. */
+export type WriterHealthEvent =
+  | { kind: 'write_failed'; code: string; message: string }
+  | { kind: 'write_resumed'; afterMs: number; dropped: number }
+  | { kind: 'file_recreated'; reason: string };
+
+/** How writing went, as `meta.recording_health` keeps it. */
+export interface WriterHealth {
+  ok: boolean;
+  writeFailures: number;
+  firstFailure: { code: string; message: string; at: string } | null;
+  lastFailure: { code: string; message: string; at: string } | null;
+  recordsDropped: number;
+  fileRecreated: number;
 }
 
 /**
  * Appends {@link TraceRecord}s to a new trace file in batched transactions, off the request path: `add` only queues.
  * The file is in WAL mode while open and is left as a single file (journal mode DELETE) by {@link close}.
+ *
+ * A write that fails (a lock another process holds, a full disk, a file made read-only) keeps its batch and is tried
+ * again with backoff; meanwhile records wait in memory up to `maxQueued`, then are dropped and counted. A file that
+ * vanished (deleted, or replaced) is made again at its path from the open database, nothing lost. Nothing it does
+ * throws after the file is created, except {@link setMeta} for the caller's own entries.
  * @throws TracewarpError `TW_USAGE` when the file exists and `overwrite` is not set.
  */
 export class TraceWriter {
   readonly path: string;
-  private readonly db: Db;
-  private readonly insert: Statement;
-  private readonly insertShape: Statement;
+  private db: Db;
+  private insert!: Statement;
+  private insertShape!: Statement;
   private readonly shapeIds = new Map<string, number>();
   private queue: TraceRecord[] = [];
   private insertRaw: Statement | null = null;
@@ -43,16 +79,23 @@ export class TraceWriter {
   private timer: NodeJS.Timeout | null = null;
   private readonly batchSize: number;
   private readonly maxQueued: number;
+  private readonly busyTimeoutMs: number;
   private dropped = 0;
   private written = 0;
   private closed = false;
+  private failingSince: number | null = null;
+  private retryMs = FIRST_RETRY_MS;
+  private nextAttempt = 0;
+  private droppedAtFailure = 0;
+  private ino = 0;
+  private nextFileCheck = 0;
+  private readonly health: WriterHealth = { ok: true, writeFailures: 0, firstFailure: null, lastFailure: null, recordsDropped: 0, fileRecreated: 0 };
 
-  constructor(path: string, opts: TraceWriterOptions) {
+  constructor(path: string, private readonly opts: TraceWriterOptions) {
     this.path = path;
     prepareNewFile(path, Boolean(opts.overwrite));
-    this.db = new Database(path);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = NORMAL');
+    this.busyTimeoutMs = opts.busyTimeoutMs ?? 5000;
+    this.db = this.open();
     this.db.exec(SCHEMA_V1);
     const meta = this.db.prepare('INSERT INTO meta(key, value) VALUES (?, ?)');
     const entries: Record<string, unknown> = {
@@ -70,11 +113,7 @@ export class TraceWriter {
     this.db.transaction(() => {
       for (const [k, v] of Object.entries(entries)) meta.run(k, JSON.stringify(v));
     })();
-    this.insertShape = this.db.prepare('INSERT INTO shapes(hash, shape) VALUES (?, ?)');
-    this.insert = this.db.prepare(`INSERT INTO requests (
-      seq, offset_us, method, route, protocol, status, error_kind, request_bytes, response_bytes, ttfb_us, ttft_us,
-      latency_us, streamed, event_count, prompt_tokens, output_tokens, message_count, model, max_tokens, shape_id,
-      params, features, event_offsets) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
+    this.prepare();
     this.batchSize = opts.batchSize ?? 512;
     this.maxQueued = opts.maxQueued ?? 100_000;
     if (opts.flushIntervalMs) {
@@ -83,7 +122,24 @@ export class TraceWriter {
     }
   }
 
-  /** Queues a record. Never blocks on disk except when a full batch is waiting and no timer flushes it. */
+  private open(): Db {
+    const db = new Database(this.path, { timeout: this.busyTimeoutMs });
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+    this.ino = statSync(this.path).ino;
+    return db;
+  }
+
+  private prepare(): void {
+    this.insertShape = this.db.prepare('INSERT INTO shapes(hash, shape) VALUES (?, ?)');
+    this.insert = this.db.prepare(`INSERT INTO requests (
+      seq, offset_us, method, route, protocol, status, error_kind, request_bytes, response_bytes, ttfb_us, ttft_us,
+      latency_us, streamed, event_count, prompt_tokens, output_tokens, message_count, model, max_tokens, shape_id,
+      params, features, event_offsets) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
+    if (this.insertRaw) this.insertRaw = this.db.prepare('INSERT INTO raw_requests(seq, url, headers, body) VALUES (?, ?, ?, ?)');
+  }
+
+  /** Queues a record; drops and counts it when `maxQueued` records already wait (the file cannot be written). */
   add(record: TraceRecord): void {
     if (this.closed) throw new Error('TraceWriter is closed');
     if (this.queue.length >= this.maxQueued) {
@@ -94,36 +150,118 @@ export class TraceWriter {
     if (!this.timer && this.queue.length >= this.batchSize) this.flush();
   }
 
+  /** Counts records dropped before they reached the writer (the recorder's queue was full). */
+  countDropped(n: number): void {
+    this.dropped += n;
+  }
+
   /**
    * Stores a raw request in the `raw_requests` table (created on first use; `meta.capture_raw` becomes true). Only for
    * an explicit `--capture-raw`: this is the one path by which values reach a trace.
    */
-  addRaw(seq: number, raw: { url: string; headers: Record<string, unknown>; body: Buffer | null }): void {
+  addRaw(seq: number, raw: { url: string; headers: Record<string, unknown>; body: Uint8Array | null }): void {
     if (!this.insertRaw) {
       this.db.exec('CREATE TABLE IF NOT EXISTS raw_requests (seq INTEGER PRIMARY KEY, url TEXT NOT NULL, headers TEXT NOT NULL, body BLOB)');
       this.setMeta('capture_raw', true);
       this.insertRaw = this.db.prepare('INSERT INTO raw_requests(seq, url, headers, body) VALUES (?, ?, ?, ?)');
     }
+    if (this.rawQueue.length >= this.maxQueued) return;
     this.rawQueue.push([seq, raw.url, JSON.stringify(raw.headers), raw.body]);
   }
 
-  /** Records written so far and records dropped because the queue was full. */
+  /** Records written so far, records dropped (queue full), records waiting. */
   get stats(): { written: number; dropped: number; queued: number } {
     return { written: this.written, dropped: this.dropped, queued: this.queue.length };
   }
 
-  /** Writes every queued record in one transaction. */
-  flush(): void {
+  /** How writing went so far. */
+  get writeHealth(): WriterHealth {
+    return { ...this.health, ok: this.health.writeFailures === 0 && this.dropped === 0, recordsDropped: this.dropped };
+  }
+
+  /**
+   * Writes every queued record in one transaction. On failure the records stay queued and the next attempt waits
+   * (100 ms doubling to 5 s), unless `force`. Never throws.
+   */
+  flush(force = false): void {
     if (this.queue.length === 0 && this.rawQueue.length === 0) return;
+    if (this.failingSince !== null && !force && Date.now() < this.nextAttempt) return;
+    this.checkFile();
     const batch = this.queue;
     const raws = this.rawQueue;
     this.queue = [];
     this.rawQueue = [];
-    this.db.transaction(() => {
-      for (const r of batch) this.insert.run(this.row(r));
-      for (const r of raws) this.insertRaw!.run(r);
-    })();
-    this.written += batch.length;
+    try {
+      this.db.transaction(() => {
+        for (const r of batch) this.insert.run(this.row(r));
+        for (const r of raws) this.insertRaw!.run(r);
+      })();
+      this.written += batch.length;
+      this.recovered();
+    } catch (err) {
+      // The transaction rolled back: everything is still to write (ahead of what came meanwhile), up to the bound.
+      this.queue = batch.concat(this.queue);
+      this.rawQueue = raws.concat(this.rawQueue);
+      if (this.queue.length > this.maxQueued) {
+        this.dropped += this.queue.length - this.maxQueued;
+        this.queue.length = this.maxQueued;
+      }
+      this.failed(err);
+    }
+  }
+
+  private failed(err: unknown): void {
+    const e = err as { code?: string; message?: string };
+    const failure = { code: e?.code ?? 'ERROR', message: String(e?.message ?? err).split('\n')[0]!, at: new Date().toISOString() };
+    this.health.writeFailures++;
+    this.health.firstFailure ??= failure;
+    this.health.lastFailure = failure;
+    if (this.failingSince === null) {
+      this.failingSince = Date.now();
+      this.droppedAtFailure = this.dropped;
+      this.opts.onHealth?.({ kind: 'write_failed', code: failure.code, message: failure.message });
+    } else {
+      this.retryMs = Math.min(MAX_RETRY_MS, this.retryMs * 2);
+    }
+    this.nextAttempt = Date.now() + this.retryMs;
+  }
+
+  private recovered(): void {
+    if (this.failingSince === null) return;
+    this.opts.onHealth?.({ kind: 'write_resumed', afterMs: Date.now() - this.failingSince, dropped: this.dropped - this.droppedAtFailure });
+    this.failingSince = null;
+    this.retryMs = FIRST_RETRY_MS;
+  }
+
+  /** Makes the file again from the open database when it vanished from its path (deleted or replaced). */
+  private checkFile(): void {
+    if (Date.now() < this.nextFileCheck) return;
+    this.nextFileCheck = Date.now() + FILE_CHECK_MS;
+    const st = statSync(this.path, { throwIfNoEntry: false });
+    if (st && st.ino === this.ino) return;
+    try {
+      const image = this.db.serialize();
+      // Closing the old connection checkpoints into the unlinked file and removes its WAL by name; the image holds it all.
+      this.db.close();
+      mkdirSync(dirname(this.path), { recursive: true });
+      writeFileSync(`${this.path}.tmp`, image);
+      for (const suffix of ['-wal', '-shm']) rmSync(this.path + suffix, { force: true });
+      renameSync(`${this.path}.tmp`, this.path);
+      this.db = this.open();
+      this.prepare();
+      this.health.fileRecreated++;
+      this.opts.onHealth?.({ kind: 'file_recreated', reason: st ? 'replaced by another file' : 'deleted' });
+    } catch (err) {
+      if (!this.db.open) {
+        try {
+          this.db = this.open();
+          this.prepare();
+        } catch {
+          // the directory may be gone too: the next flush fails and is retried
+        }
+      }
+      this.failed(err);
+    }
   }
 
   private shapeId(r: TraceRecord): number {
@@ -149,18 +287,38 @@ export class TraceWriter {
     ];
   }
 
-  /** Sets a `meta` entry (JSON-encoded). */
+  /** Sets a `meta` entry (JSON-encoded). @throws the SQLite error when the file cannot be written. */
   setMeta(key: string, value: unknown): void {
     this.db.prepare('INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)').run(key, JSON.stringify(value));
   }
 
-  /** Flushes, records the drop count, checkpoints the WAL and closes, leaving one self-contained file. Idempotent. */
-  close(): void {
-    if (this.closed) return;
+  /**
+   * Flushes, records the drop count and the writing health, checkpoints the WAL and closes, leaving one
+   * self-contained file. When the file cannot be written any more (a full disk), it closes what it has: committed
+   * records stay in the WAL, which the reader takes. Idempotent; never throws.
+   * @returns whether the file was closed whole (a single file, no WAL left).
+   */
+  close(): { whole: boolean; health: WriterHealth } {
+    if (this.closed) return { whole: true, health: this.writeHealth };
     if (this.timer) clearInterval(this.timer);
-    this.flush();
-    this.setMeta('records_dropped', this.dropped);
+    this.flush(true);
+    this.dropped += this.queue.length;
+    this.queue = [];
     this.closed = true;
-    closeAsSingleFile(this.db);
+    let whole = false;
+    try {
+      this.setMeta('records_dropped', this.dropped);
+      this.setMeta('recording_health', this.writeHealth);
+      closeAsSingleFile(this.db);
+      whole = true;
+    } catch (err) {
+      this.failed(err);
+      try {
+        this.db.close();
+      } catch {
+        // already closed, or nothing more can be done: what was committed is in the file or its WAL
+      }
+    }
+    return { whole, health: this.writeHealth };
   }
 }

@@ -1,0 +1,96 @@
+// The recorder thread of `record`: describes each finished exchange (parse, tokenize, fingerprint, anonymize) and
+// writes the trace file, off the loop that forwards traffic. Started by capture/recorder.ts; speaks its messages.
+import { parentPort, workerData } from 'node:worker_threads';
+import { Fingerprinter } from '../anonymize/fingerprint.ts';
+import { compilePolicy } from '../anonymize/policy.ts';
+import { toErrorMessage } from '../errors.ts';
+import { TraceWriter } from '../trace/writer.ts';
+import type { TraceRecord } from '../types.ts';
+import { lowerThisThreadPriority } from '../workers.ts';
+import { describeExchange, type DescribeContext } from './describe.ts';
+import type { ExchangeSnapshot } from './exchange.ts';
+import type { FromRecorder, RecorderThreadInput, ToRecorder } from './recorder.ts';
+
+const input = (workerData as { data: RecorderThreadInput }).data;
+const parent = parentPort!;
+const post = (m: FromRecorder) => parent.postMessage(m);
+lowerThisThreadPriority();
+
+/** Records are written every 100 ms (a kill -9 loses about that much). */
+const FLUSH_MS = 100;
+const ACK_MS = 50;
+
+let writer: TraceWriter | null = null;
+let ctx: DescribeContext;
+try {
+  const d = input.describe;
+  ctx = {
+    startUs: d.startUs,
+    fingerprinter: d.fingerprint ? new Fingerprinter(Buffer.from(d.fingerprint.key), d.fingerprint.blockTokens) : null,
+    protocol: d.protocol,
+    policy: compilePolicy(d.policy.raw, d.policy.source),
+  };
+  if (input.trace) {
+    const t = input.trace;
+    writer = new TraceWriter(t.path, {
+      source: 'capture', anchorWallUs: t.anchorWallUs, anonymization: t.anonymization, overwrite: t.overwrite, flushIntervalMs: FLUSH_MS, busyTimeoutMs: 0,
+      onHealth: (event) => post({ type: 'health', event }),
+    });
+    for (const [k, v] of Object.entries(t.meta ?? {})) writer.setMeta(k, v);
+  }
+} catch (err) {
+  post({ type: 'error', error: toErrorMessage(err) });
+  process.exit(0);
+}
+
+let described = 0;
+let ack = { bytes: 0, count: 0 };
+let back: TraceRecord[] = [];
+const acker = setInterval(() => {
+  if (back.length > 0) {
+    post({ type: 'records', records: back });
+    back = [];
+  }
+  if (ack.count === 0) return;
+  post({ type: 'ack', ...ack });
+  ack = { bytes: 0, count: 0 };
+}, ACK_MS);
+
+/** Exchanges are described one at a time, in the order they ended. */
+let work: Promise<void> = Promise.resolve();
+
+async function record(s: ExchangeSnapshot): Promise<void> {
+  const bytes = (s.requestBody?.byteLength ?? 0) + (s.responseBody?.byteLength ?? 0) + 1024;
+  try {
+    const rec = await describeExchange(s, ctx);
+    described++;
+    writer?.add(rec);
+    if (input.captureRaw && writer) writer.addRaw(rec.seq, { url: s.url, headers: s.requestHeaders as Record<string, unknown>, body: s.requestBody });
+    if (input.wantRecords) back.push(rec);
+  } catch {
+    // a description that fails must never stop recording the others
+  } finally {
+    ack.bytes += bytes;
+    ack.count++;
+  }
+}
+
+parent.on('message', (m: ToRecorder) => {
+  if (m.type === 'exchanges') {
+    for (const s of m.items) work = work.then(() => record(s));
+  } else if (m.type === 'stall') {
+    work = work.then(() => {
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, m.ms);
+    });
+  } else if (m.type === 'close') {
+    void work.then(() => {
+      clearInterval(acker);
+      if (back.length > 0) post({ type: 'records', records: back });
+      writer?.countDropped(m.dropped);
+      const r = writer?.close();
+      const stats = writer?.stats;
+      post({ type: 'closed', described, written: stats?.written ?? 0, dropped: stats?.dropped ?? m.dropped, whole: r?.whole ?? true, health: r?.health ?? null });
+    });
+  }
+});
+post({ type: 'started' });
