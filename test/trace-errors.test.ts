@@ -3,7 +3,9 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TracewarpError } from '../src/errors.ts';
+import { importedChatRecord } from '../src/importers/common.ts';
 import { TraceReader } from '../src/trace/reader.ts';
+import { TraceWriter } from '../src/trace/writer.ts';
 import { FIXTURES, runCli, tempDir } from './helpers.ts';
 
 describe('a trace that is not a readable trace is refused with a clear error', () => {
@@ -51,6 +53,30 @@ describe('a trace that is not a readable trace is refused with a clear error', (
     writeFileSync(p, bytes.subarray(0, Math.floor(bytes.length / 2)));
     expect(statSync(p).size).toBeLessThan(bytes.length);
     expect(refused(p, 'TW_TRACE_CORRUPT').message).toMatch(/truncated/);
+  });
+
+  it('a file shorter than its header says, with a WAL holding the pages (a checkpoint cut off by a full disk), is read whole', () => {
+    // A recorder cut off: records committed to the WAL, none checkpointed (a crash-consistent copy of db and WAL).
+    const live = join(tmp.dir, 'live.trace.db');
+    const w = new TraceWriter(live, { source: 'test', anchorWallUs: 0, anonymization: null });
+    for (let i = 1; i <= 400; i++) w.add(importedChatRecord(i, i * 1000, 10, 1, { model: 'm' }));
+    w.flush();
+    const cut = join(tmp.dir, 'cut.trace.db');
+    copyFileSync(live, cut);
+    copyFileSync(`${live}-wal`, `${cut}-wal`);
+    w.close();
+    // The checkpoint that failed part-way had written page 1 first (its header counts every page), then no more.
+    const wal = readFileSync(`${cut}-wal`);
+    const pageSize = wal.readUInt32BE(8);
+    let page1: Buffer | null = null;
+    for (let at = 32; at + 24 + pageSize <= wal.length; at += 24 + pageSize) if (wal.readUInt32BE(at) === 1) page1 = wal.subarray(at + 24, at + 24 + pageSize);
+    const db = readFileSync(cut);
+    page1!.copy(db, 0);
+    writeFileSync(cut, db);
+    expect(statSync(cut).size).toBeLessThan(page1!.readUInt32BE(28) * pageSize);
+    const r = new TraceReader(cut);
+    expect(r.count()).toBe(400);
+    r.close();
   });
 
   it('a file with damaged pages → TW_TRACE_CORRUPT', () => {

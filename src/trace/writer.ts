@@ -11,8 +11,6 @@ import { FORMAT_NAME, FORMAT_VERSION, SCHEMA_V1 } from './schema.ts';
 /** First wait before writing again after a failure, ms; it doubles up to {@link MAX_RETRY_MS}. */
 const FIRST_RETRY_MS = 100;
 const MAX_RETRY_MS = 5000;
-/** How often the writer checks that its file is still there, ms. */
-const FILE_CHECK_MS = 1000;
 
 /** What a new trace says about itself (the rest of `meta` is filled in by the writer). */
 export interface TraceWriterOptions {
@@ -88,7 +86,6 @@ export class TraceWriter {
   private nextAttempt = 0;
   private droppedAtFailure = 0;
   private ino = 0;
-  private nextFileCheck = 0;
   private readonly health: WriterHealth = { ok: true, writeFailures: 0, firstFailure: null, lastFailure: null, recordsDropped: 0, fileRecreated: 0 };
 
   constructor(path: string, private readonly opts: TraceWriterOptions) {
@@ -233,10 +230,11 @@ export class TraceWriter {
     this.retryMs = FIRST_RETRY_MS;
   }
 
-  /** Makes the file again from the open database when it vanished from its path (deleted or replaced). */
+  /**
+   * Makes the file again from the open database when it vanished from its path (deleted or replaced); checked before
+   * every write (a `stat`), so nothing is written to a file no one can see any more.
+   */
   private checkFile(): void {
-    if (Date.now() < this.nextFileCheck) return;
-    this.nextFileCheck = Date.now() + FILE_CHECK_MS;
     const st = statSync(this.path, { throwIfNoEntry: false });
     if (st && st.ino === this.ino) return;
     try {
@@ -301,6 +299,7 @@ export class TraceWriter {
   close(): { whole: boolean; health: WriterHealth } {
     if (this.closed) return { whole: true, health: this.writeHealth };
     if (this.timer) clearInterval(this.timer);
+    this.checkFile();
     this.flush(true);
     this.dropped += this.queue.length;
     this.queue = [];
