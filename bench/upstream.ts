@@ -1,6 +1,7 @@
 // A fixture upstream for benchmarks, run as its own process so it does not share an event loop with what is measured.
-// GET/POST /json → small JSON; /sse?n=N&gap=MS → N SSE events, each carrying the upstream's send time (ms since its
-// start, performance.timeOrigin-based, so a client on the same machine can compute per-event delay).
+// GET/POST /json and POST /v1/chat/completions → small JSON (once the whole body is in); /sse?n=N&gap=MS → N SSE
+// events, each carrying the upstream's send time (ms since its start, performance.timeOrigin-based, so a client on the
+// same machine can compute per-event delay).
 import { createServer } from 'node:http';
 
 const server = createServer((req, res) => {
@@ -22,7 +23,7 @@ const server = createServer((req, res) => {
       return;
     }
     res.writeHead(200, { 'content-type': 'application/json' });
-    res.end('{"ok":true,"usage":{"completion_tokens":1}}');
+    res.end('{"ok":true,"choices":[{"message":{"role":"assistant","content":"ok"}}],"usage":{"completion_tokens":1}}');
   });
 });
 server.listen(0, '127.0.0.1', () => {

@@ -1,5 +1,5 @@
-/** Initial size of a {@link ByteCapture} without a size hint. */
-const INITIAL_BYTES = 16 * 1024;
+/** Initial size of a {@link ByteCapture} without a size hint; it doubles as needed. */
+const INITIAL_BYTES = 4 * 1024;
 
 /** What a {@link ByteCapture} holds at the end: the bytes, where each chunk ended in them and when it arrived. */
 export interface CapturedBytes {
@@ -42,7 +42,8 @@ export class ByteCapture {
       return;
     }
     if (!this.buf || need > this.buf.length) {
-      const size = Math.min(this.maxBytes, Math.max(need, this.buf ? this.buf.length * 2 : Math.max(INITIAL_BYTES, Math.min(this.sizeHint, this.maxBytes))));
+      const first = this.sizeHint > 0 ? this.sizeHint : INITIAL_BYTES;
+      const size = Math.min(this.maxBytes, Math.max(need, this.buf ? this.buf.length * 2 : first));
       const bigger = Buffer.allocUnsafeSlow(size);
       this.buf?.copy(bigger, 0, 0, this.held);
       this.buf = bigger;

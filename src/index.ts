@@ -2,8 +2,11 @@
  * tracewarp's library API: the same pieces the CLI is built from. Times are integer µs unless a name says otherwise.
  */
 export { startRecordingProxy, type RecordingProxy, type RecordingProxyOptions } from './capture/proxy.ts';
+export { Recorder, type RecorderStats, type RecorderTraceOptions } from './capture/recorder.ts';
+export { describeExchange, type DescribeContext } from './capture/describe.ts';
+export type { ExchangeSnapshot } from './capture/exchange.ts';
 export { TraceReader } from './trace/reader.ts';
-export { TraceWriter, type TraceWriterOptions } from './trace/writer.ts';
+export { TraceWriter, type TraceWriterOptions, type WriterHealth, type WriterHealthEvent } from './trace/writer.ts';
 export { FORMAT_NAME, FORMAT_VERSION, type TraceMeta } from './trace/schema.ts';
 export { readAzureLlm } from './importers/azure-llm.ts';
 export { readMooncake, MOONCAKE_BLOCK_TOKENS } from './importers/mooncake.ts';
@@ -14,10 +17,15 @@ export { transform, type Step } from './workload/pipeline.ts';
 export { parseDrift } from './workload/drift.ts';
 export { parseAnomalies } from './workload/anomalies.ts';
 export type { Arrival } from './workload/types.ts';
-export { synthesizeWorkload, WorkloadDigest } from './synth/workload.ts';
-export { ReplayEngine, type PlannedRequest, type ReplayEngineOptions } from './replay/engine.ts';
+export { synthesizeWorkload, synthesizeItem, WorkloadDigest, requestHash } from './synth/workload.ts';
+export { SynthesisPool, type SynthesisPoolOptions } from './synth/pool.ts';
+export { replayTrace, startReplay, workloadOf, type ReplayTraceOptions, type ReplayOutcome, type ReplayHandle } from './replay/run.ts';
+export { ReplayEngine, type PlannedRequest, type ReplayEngineOptions, type ReplayProgress, type RequestSource, type RawObservation } from './replay/engine.ts';
+export { observe } from './replay/observe.ts';
+export { LoopMonitor } from './replay/health.ts';
+export { assessHealth, markStalls, HEALTH_BOUND_MS } from './metrics/health.ts';
 export { RunWriter, readRunFile } from './results/run-file.ts';
-export type { RequestResult, RunMeta } from './results/types.ts';
+export type { RequestResult, RunMeta, ReplayerHealth, LoopHealthSample, SynthesisStats } from './results/types.ts';
 export { summarize, type RunSummary, type Percentiles } from './metrics/summary.ts';
 export { parseSlo, type Slo } from './metrics/slo.ts';
 export { startSim, type SimOptions, type SimServer } from './sim/server.ts';

@@ -17,10 +17,10 @@ export function startWorker(entry: URL, data: unknown, transferList?: readonly T
   return new Worker(BOOT, { workerData: { entry: entry.href, data }, transferList: transferList as TransferListItem[] | undefined });
 }
 
-/** Lowers the calling thread's priority to {@link HELPER_THREAD_NICE} (ignored where the platform refuses). */
-export function lowerThisThreadPriority(): void {
+/** Lowers the calling thread's priority to `nice` (default {@link HELPER_THREAD_NICE}; ignored where the platform refuses). */
+export function lowerThisThreadPriority(nice = HELPER_THREAD_NICE): void {
   try {
-    setPriority(HELPER_THREAD_NICE);
+    setPriority(nice);
   } catch {
     // not permitted or not supported: the thread runs at normal priority
   }

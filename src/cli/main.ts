@@ -63,6 +63,7 @@ function program(out: Output, result: { code: number }, argv: readonly string[])
     .option('--out <file>', 'trace file to write', 'traces/capture.trace.db')
     .option('--force', 'overwrite an existing trace file')
     .option('--max-capture-bytes <n>', 'request/response bytes held per exchange to describe it', intArg('--max-capture-bytes', 0), 16 << 20)
+    .option('--max-record-queue <bytes>', 'captured bytes that may wait for the recorder thread; past that, exchanges are forwarded unrecorded and counted', intArg('--max-record-queue', 1 << 20), 256 << 20)
     .option('--headers-timeout <duration>', 'time allowed for upstream response headers (ms, or with a unit: 10s)', durationArg('--headers-timeout', 'ms', 1), 600_000)
     .option('--idle-timeout <duration>', 'longest silence between answer chunks (ms, or with a unit); never a total-duration cap', durationArg('--idle-timeout', 'ms', 1), 300_000)
     .option('--grace <duration>', 'on shutdown, how long in-flight exchanges may finish (ms, or with a unit)', durationArg('--grace', 'ms', 0), 10_000)
@@ -73,7 +74,7 @@ function program(out: Output, result: { code: number }, argv: readonly string[])
     .option('--policy <file>', 'anonymization policy (YAML or JSON): what else to keep or drop')
     .action(async (o) => {
       const { runRecord } = await import('./record.ts');
-      result.code = await runRecord({ upstream: o.upstream, host: o.listen.host, port: o.listen.port, out: o.out, force: o.force, maxCaptureBytes: o.maxCaptureBytes, headersTimeoutMs: o.headersTimeout, idleTimeoutMs: o.idleTimeout, graceMs: o.grace, captureRaw: o.captureRaw, fingerprintKeyFile: o.fingerprintKeyFile, prefixBlockTokens: o.prefixBlockTokens, protocol: o.protocol, policyFile: o.policy }, out);
+      result.code = await runRecord({ upstream: o.upstream, host: o.listen.host, port: o.listen.port, out: o.out, force: o.force, maxCaptureBytes: o.maxCaptureBytes, maxRecordQueueBytes: o.maxRecordQueue, headersTimeoutMs: o.headersTimeout, idleTimeoutMs: o.idleTimeout, graceMs: o.grace, captureRaw: o.captureRaw, fingerprintKeyFile: o.fingerprintKeyFile, prefixBlockTokens: o.prefixBlockTokens, protocol: o.protocol, policyFile: o.policy }, out);
     });
 
   p.command('import')

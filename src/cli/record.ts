@@ -13,6 +13,8 @@ export interface RecordCommandOptions {
   out: string;
   force?: boolean;
   maxCaptureBytes?: number;
+  /** Captured bytes that may wait for the recorder thread (default 256 MiB). */
+  maxRecordQueueBytes?: number;
   headersTimeoutMs?: number;
   idleTimeoutMs?: number;
   /** Grace period for in-flight exchanges on shutdown, ms. Default 10,000. */
@@ -64,6 +66,7 @@ export async function startRecord(opts: RecordCommandOptions, out: Output): Prom
     host: opts.host,
     port: opts.port,
     maxCaptureBytes: opts.maxCaptureBytes,
+    maxRecordQueueBytes: opts.maxRecordQueueBytes,
     headersTimeoutMs: opts.headersTimeoutMs,
     idleTimeoutMs: opts.idleTimeoutMs,
     captureRaw: opts.captureRaw,
