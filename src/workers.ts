@@ -14,8 +14,15 @@ export const HELPER_THREAD_NICE = 10;
  * input as `workerData.data`. The worker's stdout/stderr are the process's.
  */
 export function startWorker(entry: URL, data: unknown, transferList?: readonly TransferListItem[]): Worker {
-  return new Worker(BOOT, { workerData: { entry: entry.href, data }, transferList: transferList as TransferListItem[] | undefined });
+  const w = new Worker(BOOT, { workerData: { entry: entry.href, data }, transferList: transferList as TransferListItem[] | undefined });
+  w.once('exit', (code) => exited.set(w, code));
+  // An error is reported through 'exit' (and to whoever waits on it): never an uncaught exception of this thread.
+  w.on('error', () => undefined);
+  return w;
 }
+
+/** Workers that have ended, with their exit codes (a wait on one that ended must not wait forever). */
+const exited = new WeakMap<Worker, number>();
 
 /** Lowers the calling thread's priority to `nice` (default {@link HELPER_THREAD_NICE}; ignored where the platform refuses). */
 export function lowerThisThreadPriority(nice = HELPER_THREAD_NICE): void {
@@ -34,9 +41,10 @@ export function ownBytes(b: Uint8Array): ArrayBuffer {
   return copy.buffer;
 }
 
-/** Waits for a worker's first message of `type` (its readiness), rejecting on its error or exit. */
+/** Waits for a worker's next message of `type`, rejecting on its error or exit — or at once when it has ended. */
 export function firstMessage<T extends { type: string }>(w: Worker, type: string): Promise<T> {
   return new Promise((resolve, reject) => {
+    if (exited.has(w)) return reject(new Error(`the worker thread ended (exit code ${exited.get(w)}) before it sent '${type}'`));
     const onMessage = (m: T) => {
       if (m.type !== type) return;
       cleanup();
@@ -48,7 +56,7 @@ export function firstMessage<T extends { type: string }>(w: Worker, type: string
     };
     const onExit = (code: number) => {
       cleanup();
-      reject(new Error(`worker exited with code ${code} before it was ready`));
+      reject(new Error(`the worker thread ended (exit code ${code}) before it sent '${type}'`));
     };
     const cleanup = () => {
       w.off('message', onMessage);

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { request } from 'undici';
@@ -9,21 +9,8 @@ import { replayTrace } from '../src/replay/run.ts';
 import { formatSummary } from '../src/report/text.ts';
 import { readRunFile, RUN_FORMAT_VERSION } from '../src/results/run-file.ts';
 import { TraceWriter } from '../src/trace/writer.ts';
-import { captureOutput, FIXTURES, ROOT, startUpstream, tempDir } from './helpers.ts';
-
-/** The external arrival probe (bench/probe.ts) in its own process: it only timestamps arrivals and answers. */
-function startProbe(): Promise<{ url: string; child: ChildProcess }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'bench/probe.ts')], { stdio: ['ignore', 'pipe', 'inherit'] });
-  return new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (d) => {
-      out += d;
-      const m = /listening on (\S+)/.exec(out);
-      if (m) resolve({ url: m[1]!, child });
-    });
-    child.on('exit', (c) => reject(new Error(`probe exited ${c}`)));
-  });
-}
+import { startProbe } from '../bench/common.ts';
+import { captureOutput, FIXTURES, startUpstream, tempDir } from './helpers.ts';
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 

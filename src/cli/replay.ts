@@ -1,4 +1,5 @@
 import { basename } from 'node:path';
+import { TracewarpError } from '../errors.ts';
 import { parseSlo } from '../metrics/slo.ts';
 import type { RunSummary } from '../metrics/summary.ts';
 import { startReplay, type ReplayOutcome } from '../replay/run.ts';
@@ -106,6 +107,7 @@ export async function runReplay(tracePath: string, opts: ReplayCommandOptions, o
   if (answered > 0 && notFound >= answered / 2) {
     out.err(`warning: ${notFound} of ${answered} answers were 404 Not Found: check --target (recorded paths such as ${r.firstRoute ?? '/v1/chat/completions'} are sent under its path)`);
   }
+  if (r.runFileError) throw new TracewarpError('TW_RUN_WRITE', `${r.runFileError} (the summary above is complete; the run file is not)`);
   return { summary, runPath, interrupted: r.interrupted };
 }
 

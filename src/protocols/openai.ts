@@ -1,4 +1,5 @@
 import { isModelName } from '../anonymize/names.ts';
+import type { Rng } from '../rng.ts';
 import type { Features, ProtocolId, TraceRecord } from '../types.ts';
 import { countTokens, encodeTokens } from '../tokens.ts';
 import { synthesizeImage, type ImageInfo } from '../synth/image.ts';
@@ -90,6 +91,19 @@ function extractOpenAI(protocol: ProtocolId, ctx: ExtractContext): RequestDescri
 }
 
 /**
+ * A named child of a shared stream, made once per parent: children are derived from the parent's seed and name only,
+ * and the prefix stream is only ever asked for children of its own, so one object serves every request.
+ */
+const sharedChildren = new WeakMap<Rng, Map<string, Rng>>();
+function sharedChild(parent: Rng, name: string): Rng {
+  let m = sharedChildren.get(parent);
+  if (!m) sharedChildren.set(parent, (m = new Map()));
+  let c = m.get(name);
+  if (!c) m.set(name, (c = parent.child(name)));
+  return c;
+}
+
+/**
  * Strings for the JSON synthesizer: each message / prompt / input gets text of its recorded token count, cut from one
  * prompt-long token sequence whose leading blocks follow the recorded prefix fingerprints (or Mooncake block ids), so
  * equal prefixes replay as equal text; an exactly repeated prompt (same fingerprint) replays as the same text.
@@ -103,7 +117,7 @@ export function openaiStringAt(protocol: ProtocolId, features: Features, rngs: S
   tokens.reduce((a, b, i) => ((starts[i] = a), a + b), 0);
   const prompt = (): PromptText => {
     if (text) return text;
-    const prefix = rngs.shared.child('prefix');
+    const prefix = sharedChild(rngs.shared, 'prefix');
     const fp = features.promptFingerprint;
     const tail = fp ? rngs.shared.child(`prompt:${fp}`) : rngs.rng.child('prompt');
     const keys = features.prefixFingerprints ?? features.prefixBlocks ?? [];
@@ -113,14 +127,14 @@ export function openaiStringAt(protocol: ProtocolId, features: Features, rngs: S
   const textOf = (i: number) => raw.add(prompt().slice(starts[i]!, starts[i]! + tokens[i]!));
   const partsSeen = new Map<number, number>();
   let imageIndex = 0;
-  const imageRng = rngs.rng.child('images');
+  let imageRng: Rng | null = null; // made on first use: a seeded stream costs microseconds to create
   return (path) => {
     let m: RegExpExecArray | null;
     if (protocol === 'openai-chat') {
       if ((m = /^messages\[(\d+)\]\.content\[\d+\]\.image_url\.url$/.exec(path))) {
         const info = features.images?.[imageIndex++];
         if (!info || info.format === 'url') return undefined;
-        const img = synthesizeImage(info, imageRng);
+        const img = synthesizeImage(info, (imageRng ??= rngs.rng.child('images')));
         return `data:${img.mime};base64,${img.bytes.toString('base64')}`;
       }
       if ((m = /^messages\[(\d+)\]\.content(?:\[(\d+)\]\.text)?$/.exec(path))) {

@@ -83,14 +83,16 @@ export class ObservingHandler implements Dispatcher.DispatchHandler {
     this.obs.ttfbAtUs = this.rel();
     this.obs.status = statusCode;
     const raw = rawHeaders ?? [];
+    let length = 0;
     for (let i = 0; i + 1 < raw.length; i += 2) {
       const name = raw[i]!.toString().toLowerCase();
       if (name === 'content-type') this.obs.contentType = raw[i + 1]!.toString();
+      else if (name === 'content-length') length = Number(raw[i + 1]!.toString()) || 0;
       else if (name === 'server-timing') this.obs.serverTiming = this.obs.serverTiming ? `${this.obs.serverTiming}, ${raw[i + 1]!.toString()}` : raw[i + 1]!.toString();
     }
     const ct = this.obs.contentType?.toLowerCase() ?? '';
     // Streams are read event by event, LLM answers for their output tokens: keep those bytes; count the others.
-    if (ct.startsWith('text/event-stream') || ct.includes('ndjson') || ct.includes('jsonl') || (this.obs.llm && statusCode < 400)) this.capture = new ByteCapture(this.maxCaptureBytes);
+    if (ct.startsWith('text/event-stream') || ct.includes('ndjson') || ct.includes('jsonl') || (this.obs.llm && statusCode < 400)) this.capture = new ByteCapture(this.maxCaptureBytes, length);
     return true;
   }
 

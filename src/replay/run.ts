@@ -82,6 +82,8 @@ export interface ReplayOutcome {
   /** The first request's route (for hints about a target path that does not fit). */
   firstRoute: string | null;
   senders: number;
+  /** Why the run file could not be written, if it could not (the summary is whole all the same). */
+  runFileError: string | null;
 }
 
 /** A running replay. */
@@ -218,7 +220,7 @@ async function run(opts: ReplayTraceOptions, control: Control): Promise<ReplayOu
     await collector.abandon();
     throw failure;
   }
-  const summary = await collector.finish({ samples, synthesis, slo: opts.slo?.text, meta });
+  const { summary, runFileError } = await collector.finish({ samples, synthesis, slo: opts.slo?.text, meta });
   if (failure) throw failure;
-  return { summary, runPath: opts.runFile, runId, plannedRequests: arrivals.length, interrupted: control.stopped, digest, webSocketSessions, firstRoute: arrivals[0]?.route ?? null, senders };
+  return { summary, runFileError, runPath: opts.runFile, runId, plannedRequests: arrivals.length, interrupted: control.stopped, digest, webSocketSessions, firstRoute: arrivals[0]?.route ?? null, senders };
 }

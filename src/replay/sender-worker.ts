@@ -48,11 +48,13 @@ const batcher = new ObservationBatcher(input.results);
 parent.on('message', (m: ToSender) => {
   switch (m.type) {
     case 'ready': {
-      ready.set(m.request.index, { ...m.request, body: m.body ? Buffer.from(m.body) : null });
-      const w = waiters.get(m.request.index);
-      if (w) {
-        waiters.delete(m.request.index);
-        w();
+      for (const r of m.requests) {
+        ready.set(r.request.index, { ...r.request, body: r.body ? Buffer.from(r.body) : null });
+        const w = waiters.get(r.request.index);
+        if (w) {
+          waiters.delete(r.request.index);
+          w();
+        }
       }
       return;
     }

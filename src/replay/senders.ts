@@ -47,7 +47,7 @@ export interface SenderThreadInput {
 
 /** Messages to a sending thread. */
 export type ToSender =
-  | { type: 'ready'; request: Omit<PlannedRequest, 'body'>; body: ArrayBuffer | null }
+  | { type: 'ready'; requests: Array<{ request: Omit<PlannedRequest, 'body'>; body: ArrayBuffer | null }> }
   | { type: 'start'; startMonoUs: number }
   | { type: 'stop' }
   | { type: 'abort' };
@@ -105,12 +105,30 @@ export async function runSenderThreads(o: {
     });
     threads.push(w);
   }
+  // Ready requests go to their loop in one message per loop per turn (the pool hands them over in batches).
+  const pending = threads.map(() => ({ requests: [] as Extract<ToSender, { type: 'ready' }>['requests'], transfer: [] as ArrayBuffer[] }));
+  let flushing = false;
+  const flush = () => {
+    flushing = false;
+    pending.forEach((p, k) => {
+      if (p.requests.length === 0) return;
+      threads[k]!.postMessage({ type: 'ready', requests: p.requests } satisfies ToSender, p.transfer);
+      p.requests = [];
+      p.transfer = [];
+    });
+  };
   const forward = (index: number) => {
     const p = o.pool.detach(index);
     if (!p) return;
     const { body, ...request } = p;
     const ab = body ? ownBytes(body) : null;
-    threads[index % n]!.postMessage({ type: 'ready', request, body: ab } satisfies ToSender, ab ? [ab] : undefined);
+    const q = pending[index % n]!;
+    q.requests.push({ request, body: ab });
+    if (ab) q.transfer.push(ab);
+    if (!flushing) {
+      flushing = true;
+      queueMicrotask(flush);
+    }
   };
   o.pool.onEachReady(forward);
   await Promise.all(threads.map((w) => firstMessage(w, 'warm')));

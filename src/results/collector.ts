@@ -23,7 +23,7 @@ export type ToResults =
   | { type: 'finish'; samples: LoopHealthSample[]; synthesis?: SynthesisStats; slo?: string; meta: Record<string, unknown> };
 export type FromSender = { type: 'obs'; items: RawObservation[] } | { type: 'eof' };
 /** Messages from the results thread. */
-export type FromResults = { type: 'started' } | { type: 'finished'; summary: RunSummary } | { type: 'error'; error: ErrorMessage };
+export type FromResults = { type: 'started' } | { type: 'finished'; summary: RunSummary; runFileError: string | null } | { type: 'error'; error: ErrorMessage };
 
 /**
  * Batches a sending loop's observations to the results thread over a port: a few `postMessage` calls a second, the
@@ -85,15 +85,16 @@ export class ResultsCollector {
 
   /**
    * Waits for every connected loop's last observations, then summarizes (with `slo`), judges health from `samples`,
-   * writes `meta` and the summary into the run file, closes it and stops the thread.
+   * writes `meta` and the summary into the run file, closes it and stops the thread. `runFileError` says why the run
+   * file could not be written (the summary is whole all the same).
    */
-  async finish(f: Omit<Extract<ToResults, { type: 'finish' }>, 'type'>): Promise<RunSummary> {
+  async finish(f: Omit<Extract<ToResults, { type: 'finish' }>, 'type'>): Promise<{ summary: RunSummary; runFileError: string | null }> {
     const done = Promise.race([firstMessage<Extract<FromResults, { type: 'finished' }>>(this.worker, 'finished'), firstMessage<Extract<FromResults, { type: 'error' }>>(this.worker, 'error')]);
     this.worker.postMessage({ type: 'finish', ...f } satisfies ToResults);
     const m = await done;
     await this.worker.terminate();
     if (m.type === 'error') throw fromErrorMessage(m.error, 'results');
-    return m.summary;
+    return { summary: m.summary, runFileError: m.runFileError };
   }
 
   /** Stops the thread without summarizing (after a failure elsewhere). */

@@ -24,11 +24,21 @@ try {
   process.exit(0);
 }
 const results: RequestResult[] = [];
+/** The first failure to write the run file; after it the results are kept in memory only, and the run says so. */
+let writeError: string | null = null;
+const write = (f: (w: RunWriter) => void): void => {
+  if (!writer || writeError) return;
+  try {
+    f(writer);
+  } catch (err) {
+    writeError = `${input.runPath}: cannot write the run file: ${(err as Error).message}`;
+  }
+};
 let attached = 0;
 let ended = 0;
 let finish: Extract<ToResults, { type: 'finish' }> | null = null;
 // Rows reach the file within a quarter second, so a replay cut short keeps what it measured.
-const flusher = setInterval(() => writer?.flush(), 250);
+const flusher = setInterval(() => write((w) => w.flush()), 250);
 
 function onSender(port: MessagePort): void {
   attached++;
@@ -42,7 +52,7 @@ function onSender(port: MessagePort): void {
     for (const o of m.items) {
       const r = observe(o);
       results.push(r);
-      writer?.add(r);
+      write((w) => w.add(r));
     }
   });
 }
@@ -56,17 +66,17 @@ function maybeFinish(): void {
     results.sort((a, b) => a.index - b.index);
     markStalls(results, f.samples);
     const stalled = results.filter((r) => r.toolStall).map((r) => r.index);
-    writer?.markToolStalls(stalled);
+    write((w) => w.markToolStalls(stalled));
     const summary = summarize(results, f.slo ? parseSlo(f.slo) : undefined);
     summary.replayerHealth = assessHealth(f.samples, results, f.synthesis);
-    if (writer) {
-      for (const [k, v] of Object.entries(f.meta)) writer.setMeta(k, v);
-      writer.setMeta('summary', summary);
-      writer.setMeta('replayerHealth', summary.replayerHealth);
-      writer.setMeta('replayerLoops', f.samples.map(({ stalls: _, ...s }) => s));
-      writer.close();
-    }
-    post({ type: 'finished', summary });
+    write((w) => {
+      for (const [k, v] of Object.entries(f.meta)) w.setMeta(k, v);
+      w.setMeta('summary', summary);
+      w.setMeta('replayerHealth', summary.replayerHealth);
+      w.setMeta('replayerLoops', f.samples.map(({ stalls: _, ...s }) => s));
+      w.close();
+    });
+    post({ type: 'finished', summary, runFileError: writeError });
   } catch (err) {
     post({ type: 'error', error: toErrorMessage(err) });
   }

@@ -31,10 +31,17 @@ export interface SynthThreadInput {
 /** Messages to a synthesis thread. */
 export type ToSynthThread = { type: 'synth'; items: SynthItem[] } | { type: 'close' };
 
+/** One synthesized request as it crosses back: its body transferred, and its digest hash. */
+export interface ReadyRequest {
+  request: Omit<PlannedRequest, 'body'>;
+  body: ArrayBuffer | null;
+  hash: string;
+}
+
 /** Messages from a synthesis thread. */
 export type ToPool =
   | { type: 'started' }
-  | { type: 'ready'; request: Omit<PlannedRequest, 'body'>; body: ArrayBuffer | null; hash: string }
+  | { type: 'ready'; requests: ReadyRequest[] }
   | { type: 'error'; error: ErrorMessage; index?: number }
   | { type: 'stats'; tokens: number; busyUs: number; cacheHitTokens: number; cacheMissTokens: number };
 
@@ -248,6 +255,12 @@ export class SynthesisPool implements RequestSource {
       return;
     }
     if (m.type !== 'ready') return;
+    for (const r of m.requests) this.accept(t, r);
+    for (const l of this.readyListeners.splice(0)) l();
+    this.pump();
+  }
+
+  private accept(t: Thread, m: ReadyRequest): void {
     t.queued--;
     const body = m.body ? Buffer.from(m.body) : null;
     const p: PlannedRequest = { ...m.request, body };
@@ -269,9 +282,7 @@ export class SynthesisPool implements RequestSource {
       this.waiters.delete(p.index);
       w();
     }
-    for (const l of this.readyListeners.splice(0)) l();
     for (const l of this.eachReady) l(p.index);
-    this.pump();
   }
 
   private fail(err: Error): void {

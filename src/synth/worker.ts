@@ -6,7 +6,7 @@ import { createRng } from '../rng.ts';
 import { TraceReader } from '../trace/reader.ts';
 import type { TraceRecord } from '../types.ts';
 import { lowerThisThreadPriority, ownBytes } from '../workers.ts';
-import { DEFAULT_BLOCK_CACHE_CHARS, type SynthThreadInput, type ToPool, type ToSynthThread } from './pool.ts';
+import { DEFAULT_BLOCK_CACHE_CHARS, type ReadyRequest, type SynthThreadInput, type ToPool, type ToSynthThread } from './pool.ts';
 import { BlockTextCache } from './text.ts';
 import { requestHash, synthesizeItem, workloadSynth } from './workload.ts';
 
@@ -33,6 +33,9 @@ function withModel(r: TraceRecord): TraceRecord {
   return model !== undefined && 'model' in r.params ? { ...r, params: { ...r.params, model }, model } : r;
 }
 
+/** Ready requests go back in batches: one message per job, or sooner once a batch took this long to make (ms). */
+const BATCH_MS = 2;
+
 port.on('message', (m: ToSynthThread) => {
   if (m.type === 'close') {
     post({ type: 'stats', tokens, busyUs, cacheHitTokens: blocks.hitTokens, cacheMissTokens: blocks.missTokens });
@@ -40,6 +43,15 @@ port.on('message', (m: ToSynthThread) => {
     port.close();
     return;
   }
+  let ready: ReadyRequest[] = [];
+  let transfer: ArrayBuffer[] = [];
+  let since = performance.now();
+  const flush = () => {
+    if (ready.length > 0) post({ type: 'ready', requests: ready }, transfer);
+    ready = [];
+    transfer = [];
+    since = performance.now();
+  };
   for (const item of m.items) {
     const t0 = performance.now();
     try {
@@ -49,11 +61,15 @@ port.on('message', (m: ToSynthThread) => {
       const { body: _, ...rest } = p;
       tokens += p.promptTokens ?? 0;
       busyUs += Math.round((performance.now() - t0) * 1000);
-      post({ type: 'ready', request: rest, body, hash }, body ? [body] : undefined);
+      ready.push({ request: rest, body, hash });
+      if (body) transfer.push(body);
+      if (performance.now() - since >= BATCH_MS) flush();
     } catch (err) {
+      flush();
       post({ type: 'error', error: toErrorMessage(err), index: item.index });
       return;
     }
   }
+  flush();
 });
 post({ type: 'started' });
