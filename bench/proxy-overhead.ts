@@ -20,7 +20,7 @@ import { textOfTokens } from '../src/synth/text.ts';
 import { TraceReader } from '../src/trace/reader.ts';
 import { ROOT, round, startProcess, startTracewarpProcess, startUpstreamProcess, stats } from './common.ts';
 
-const { values } = parseArgs({ options: { rounds: { type: 'string', default: '3' }, smoke: { type: 'boolean' }, only: { type: 'string' } } });
+const { values } = parseArgs({ options: { rounds: { type: 'string', default: '3' }, smoke: { type: 'boolean' }, only: { type: 'string' }, 'record-args': { type: 'string' } } });
 /** Run only the cases whose name contains this (e.g. `while`), and no throughput. */
 const only = values.only;
 const smoke = Boolean(values.smoke);
@@ -29,7 +29,8 @@ const tmp = mkdtempSync(join(tmpdir(), 'tracewarp-proxy-bench-'));
 
 const up = await startUpstreamProcess();
 const trace = join(tmp, 'bench.trace.db');
-const rec = await startTracewarpProcess(['record', '--upstream', up.url, '--listen', '127.0.0.1:0', '--out', trace, '--force']);
+// --record-args passes more flags to `tracewarp record` (e.g. '--max-record-queue 1048576' to see it shed recording).
+const rec = await startTracewarpProcess(['record', '--upstream', up.url, '--listen', '127.0.0.1:0', '--out', trace, '--force', ...(values['record-args']?.split(' ').filter(Boolean) ?? [])]);
 const bare = await startProcess(['--import', 'tsx', join(ROOT, 'bench/bare-proxy.ts'), up.url]);
 const nginx = smoke ? null : await startNginx(up.url);
 const targets: Array<[string, string]> = [['direct', up.url], ['bare-fastify', bare.url], ...(nginx ? [['nginx', nginx.url] as [string, string]] : []), ['tracewarp', rec.url]];

@@ -3,7 +3,8 @@
 // real long-prompt traces. Per case, side by side:
 //   - arrival lag at the probe: arrival − (run start + scheduled offset), on the machine's monotonic clock, and the
 //     same relative to its best case (minus the smallest lag);
-//   - the lateness the replayer reports next to it (it must not be smaller than what the probe saw, but for transit);
+//   - the lateness the replayer reports next to it (it must not be smaller than what the probe saw, but for transit),
+//     and per request the probe's stamp minus the replayer's socket send (transit and the probe's own delay);
 //   - the latency the replayer measures against the instant probe next to a bare undici client's (same bodies, one
 //     at a time): the tool's own floor;
 //   - achieved/target rate and the replayer's own health verdict.
@@ -63,6 +64,8 @@ async function replayOnce(root: string, trace: string, speed: number, window: nu
     probeSaw: arrivals.length,
     arrivalLagMs: start === null ? null : exact(raw.map((x) => x - start)),
     arrivalLagVsBestMs: exact(raw.map((x) => x - best)),
+    // Per request, the probe's stamp minus the replayer's socket send: transit plus the probe's own delay.
+    sendToArrivalMs: start === null || results[0]?.dispatchedUs === undefined ? null : exact(results.filter((x) => at.has(x.index) && x.sentUs !== null).map((x) => at.get(x.index)! - (start + x.sentUs!))),
     reportedLatenessMs: { p50: summary.latenessMs.p50, p99: summary.latenessMs.p99, max: summary.latenessMs.max },
     latencyMs: { p50: summary.latencyMs.p50, p99: summary.latencyMs.p99 },
     health: h ? { verdict: h.verdict, loopDelayP99Ms: h.loopDelayMs.p99, loopDelayMaxMs: h.loopDelayMs.max, stalls: h.stalls, notReady: h.notReadyAtDue, cpuPercent: h.cpuPercent } : null,

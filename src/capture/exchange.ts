@@ -72,8 +72,10 @@ export class Exchange {
     /** The request's headers: read for framing when describing, never stored. */
     readonly requestHeaders: IncomingHttpHeaders,
     private readonly maxCaptureBytes: number,
+    /** False when it will not be recorded (the recorder's queue was full as it began): its bodies are not copied. */
+    readonly recorded = true,
   ) {
-    this.request = new ByteCapture(maxCaptureBytes, Number(requestHeaders['content-length']) || 0);
+    this.request = new ByteCapture(recorded ? maxCaptureBytes : 0, Number(requestHeaders['content-length']) || 0);
   }
 
   /** A pass-through stream that counts and (up to the limit) keeps the request body; forwards every byte unchanged. */
@@ -93,7 +95,7 @@ export class Exchange {
     this.status = status;
     this.responseHeaders = headers;
     const inference = headers['inference-header-content-length'];
-    if (capturedAnswer(headers['content-type'], typeof inference === 'string' ? inference : undefined)) this.response = new ByteCapture(this.maxCaptureBytes);
+    if (this.recorded && capturedAnswer(headers['content-type'], typeof inference === 'string' ? inference : undefined)) this.response = new ByteCapture(this.maxCaptureBytes);
     return new Transform({
       transform: (chunk: Buffer, _enc, cb: TransformCallback) => {
         this.responseBytes += chunk.length;

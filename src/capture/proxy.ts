@@ -113,7 +113,8 @@ export async function startRecordingProxy(opts: RecordingProxyOptions): Promise<
 
   /** A new exchange, numbered in arrival order and in flight until its record is handed over. */
   const begin = (method: string, url: string, headers: IncomingHttpHeaders): Exchange => {
-    const ex = new Exchange(++seq, method, url, headers, maxCapture);
+    // While the recorder's queue is full the exchange will not be recorded: do not even copy its bodies.
+    const ex = new Exchange(++seq, method, url, headers, maxCapture, recorder.accepting());
     open.add(ex);
     return ex;
   };
@@ -123,7 +124,8 @@ export async function startRecordingProxy(opts: RecordingProxyOptions): Promise<
     if (recording.has(ex)) return;
     recording.add(ex);
     open.delete(ex);
-    recorder.submit(ex.snapshot());
+    if (ex.recorded) recorder.submit(ex.snapshot());
+    else recorder.countDropped();
   };
   const finish = (ex: Exchange, reply: FastifyReply): void => {
     if (!open.has(ex)) return;

@@ -81,6 +81,7 @@ const snapshotBytes = (s: ExchangeSnapshot) => (s.requestBody?.byteLength ?? 0) 
  */
 export class Recorder {
   private batch: ExchangeSnapshot[] = [];
+  private dead = false;
   private transfer: ArrayBuffer[] = [];
   private timer: NodeJS.Timeout | null = null;
   private readonly s: RecorderStats = { submitted: 0, droppedQueueFull: 0, queuedBytes: 0, queued: 0, peakQueuedBytes: 0 };
@@ -111,14 +112,23 @@ export class Recorder {
       else if (m.type === 'health') o.onHealth?.(m.event);
     });
     // A recorder thread that dies must not take the traffic with it: exchanges are counted as dropped from then on.
-    worker.on('error', () => undefined);
+    worker.on('error', (err) => o.onHealth?.({ kind: 'recorder_stopped', message: err.message }));
+    worker.on('exit', (code) => {
+      r.dead = true;
+      if (!r.closing) o.onHealth?.({ kind: 'recorder_stopped', message: `the recorder thread ended (exit code ${code})` });
+    });
     return r;
+  }
+
+  /** Whether an exchange starting now is likely to be recorded (the queue has room). */
+  accepting(): boolean {
+    return !this.dead && this.s.queuedBytes < this.maxBytes && this.s.queued < this.maxExchanges;
   }
 
   /** Hands over a finished exchange, or counts it as dropped when the queue is full. Never blocks. */
   submit(snapshot: ExchangeSnapshot): void {
     const bytes = snapshotBytes(snapshot);
-    if (this.s.queuedBytes + bytes > this.maxBytes || this.s.queued >= this.maxExchanges) {
+    if (this.dead || this.s.queuedBytes + bytes > this.maxBytes || this.s.queued >= this.maxExchanges) {
       this.s.droppedQueueFull++;
       return;
     }
@@ -130,6 +140,11 @@ export class Recorder {
     for (const b of [snapshot.requestBody, snapshot.responseBody]) if (b) this.transfer.push(b.buffer as ArrayBuffer);
     if (this.batch.length >= BATCH) this.flush();
     else this.timer ??= setTimeout(() => this.flush(), BATCH_MS);
+  }
+
+  /** Counts an exchange that was forwarded but, the queue being full as it began, not captured nor recorded. */
+  countDropped(): void {
+    this.s.droppedQueueFull++;
   }
 
   private flush(): void {

@@ -46,6 +46,8 @@ function healthLine(e: WriterHealthEvent, path: string): string {
       return `record: writing ${path} again after ${(e.afterMs / 1000).toFixed(1)} s${e.dropped > 0 ? ` (${e.dropped} records dropped meanwhile)` : ''}`;
     case 'file_recreated':
       return `record: ${path} was ${e.reason}; made it again from the open trace, nothing lost`;
+    case 'recorder_stopped':
+      return `record: the recorder thread stopped (${e.message}); traffic is still forwarded, exchanges are counted but not recorded`;
   }
 }
 

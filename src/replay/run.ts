@@ -148,6 +148,27 @@ function plan(opts: ReplayTraceOptions): { arrivals: Arrival[]; webSocketSession
   return { arrivals, webSocketSessions };
 }
 
+/**
+ * One sending loop in this thread: warm-up, prefetch, a full GC, then the run on a clock started `DEFAULT_LEAD_MS`
+ * ahead; its observations go to the results thread in batches.
+ */
+async function runOneLoop(engine: ReplayEngine, pool: SynthesisPool, collector: ResultsCollector, control: Control, onProgress?: (p: ReplayProgress) => void): Promise<{ samples: LoopHealthSample[]; startWallMs: number; startMonoUs: number }> {
+  control.stop = () => engine.stop();
+  control.abort = () => engine.abortInFlight();
+  if (onProgress) engine.on('progress', onProgress);
+  await engine.warmup();
+  await pool.prefetch(PREFETCH_MAX_MS);
+  const batcher = new ObservationBatcher(collector.connect());
+  settleHeap();
+  const startMonoUs = monoUs() + DEFAULT_LEAD_MS * 1000;
+  const startWallMs = Date.now() + DEFAULT_LEAD_MS;
+  if (control.aborted) engine.abortInFlight();
+  else if (control.stopped) engine.stop();
+  const sample = await engine.run(pool, batcher.add, startMonoUs);
+  batcher.end();
+  return { samples: [sample], startWallMs, startMonoUs };
+}
+
 async function run(opts: ReplayTraceOptions, control: Control): Promise<ReplayOutcome> {
   const { arrivals, webSocketSessions } = plan(opts);
   const runId = opts.runId ?? randomUUID();
@@ -183,28 +204,10 @@ async function run(opts: ReplayTraceOptions, control: Control): Promise<ReplayOu
       failure ??= err;
       control.abort();
     });
-    if (senders === 1) {
-      const engine = probe;
-      control.stop = () => engine.stop();
-      control.abort = () => engine.abortInFlight();
-      if (opts.onProgress) engine.on('progress', opts.onProgress);
-      await engine.warmup();
-      await p.prefetch(PREFETCH_MAX_MS);
-      const batcher = new ObservationBatcher(collector.connect());
-      settleHeap();
-      startMonoUs = monoUs() + DEFAULT_LEAD_MS * 1000;
-      startWallMs = Date.now() + DEFAULT_LEAD_MS;
-      if (control.aborted) engine.abortInFlight();
-      else if (control.stopped) engine.stop();
-      samples = [await engine.run(p, batcher.add, startMonoUs)];
-      batcher.end();
-    } else {
-      await probe.close();
-      const r = await runSenderThreads({ engine: engineOpts, pool: p, senders, collector, control, onProgress: opts.onProgress, leadMs: DEFAULT_LEAD_MS });
-      samples = r.samples;
-      startWallMs = r.startWallMs;
-      startMonoUs = r.startMonoUs;
-    }
+    const r = senders === 1
+      ? await runOneLoop(probe, p, collector, control, opts.onProgress)
+      : await probe.close().then(() => runSenderThreads({ engine: engineOpts, pool: p, senders, collector, control, onProgress: opts.onProgress, leadMs: DEFAULT_LEAD_MS }));
+    ({ samples, startWallMs, startMonoUs } = r);
   } catch (err) {
     failure ??= err as Error;
   } finally {

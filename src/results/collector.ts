@@ -1,3 +1,4 @@
+import { rmSync } from 'node:fs';
 import { MessageChannel, type MessagePort, type Worker } from 'node:worker_threads';
 import { fromErrorMessage, type ErrorMessage } from '../errors.ts';
 import type { RunSummary } from '../metrics/summary.ts';
@@ -63,7 +64,7 @@ export class ObservationBatcher {
  * health. Nothing of this runs on a sending loop.
  */
 export class ResultsCollector {
-  private constructor(private readonly worker: Worker) {}
+  private constructor(private readonly worker: Worker, private readonly runPath: string | null) {}
 
   /** Starts the results thread; it creates the run file (refusing an existing one unless `force`). */
   static async start(input: ResultsThreadInput): Promise<ResultsCollector> {
@@ -73,7 +74,7 @@ export class ResultsCollector {
       await worker.terminate();
       throw fromErrorMessage(first.error, 'results');
     }
-    return new ResultsCollector(worker);
+    return new ResultsCollector(worker, input.runPath);
   }
 
   /** A new port for one sending loop's observations (give it to an {@link ObservationBatcher}). */
@@ -97,8 +98,9 @@ export class ResultsCollector {
     return { summary: m.summary, runFileError: m.runFileError };
   }
 
-  /** Stops the thread without summarizing (after a failure elsewhere). */
+  /** Stops the thread without summarizing (after a failure before anything was sent) and removes the empty run file. */
   async abandon(): Promise<void> {
     await this.worker.terminate();
+    if (this.runPath) for (const suffix of ['', '-wal', '-shm']) rmSync(this.runPath + suffix, { force: true });
   }
 }

@@ -7,10 +7,8 @@ import type { TraceRecord } from '../types.ts';
 import { TOOL_VERSION } from '../version.ts';
 import { blobHash, encodeBlob, encodeEventOffsets } from './codec.ts';
 import { FORMAT_NAME, FORMAT_VERSION, SCHEMA_V1 } from './schema.ts';
+import { WriteRetry, type WriterHealth, type WriterHealthEvent } from './write-health.ts';
 
-/** First wait before writing again after a failure, ms; it doubles up to {@link MAX_RETRY_MS}. */
-const FIRST_RETRY_MS = 100;
-const MAX_RETRY_MS = 5000;
 
 /** What a new trace says about itself (the rest of `meta` is filled in by the writer). */
 export interface TraceWriterOptions {
@@ -39,21 +37,7 @@ export interface TraceWriterOptions {
   onHealth?: (event: WriterHealthEvent) => void;
 }
 
-/** A change in the writer's health. */
-export type WriterHealthEvent =
-  | { kind: 'write_failed'; code: string; message: string }
-  | { kind: 'write_resumed'; afterMs: number; dropped: number }
-  | { kind: 'file_recreated'; reason: string };
-
-/** How writing went, as `meta.recording_health` keeps it. */
-export interface WriterHealth {
-  ok: boolean;
-  writeFailures: number;
-  firstFailure: { code: string; message: string; at: string } | null;
-  lastFailure: { code: string; message: string; at: string } | null;
-  recordsDropped: number;
-  fileRecreated: number;
-}
+export type { WriterHealth, WriterHealthEvent } from './write-health.ts';
 
 /**
  * Appends {@link TraceRecord}s to a new trace file in batched transactions, off the request path: `add` only queues.
@@ -81,17 +65,14 @@ export class TraceWriter {
   private dropped = 0;
   private written = 0;
   private closed = false;
-  private failingSince: number | null = null;
-  private retryMs = FIRST_RETRY_MS;
-  private nextAttempt = 0;
-  private droppedAtFailure = 0;
   private ino = 0;
-  private readonly health: WriterHealth = { ok: true, writeFailures: 0, firstFailure: null, lastFailure: null, recordsDropped: 0, fileRecreated: 0 };
+  private readonly retry: WriteRetry;
 
   constructor(path: string, private readonly opts: TraceWriterOptions) {
     this.path = path;
     prepareNewFile(path, Boolean(opts.overwrite));
     this.busyTimeoutMs = opts.busyTimeoutMs ?? 5000;
+    this.retry = new WriteRetry(opts.onHealth);
     this.db = this.open();
     this.db.exec(SCHEMA_V1);
     const meta = this.db.prepare('INSERT INTO meta(key, value) VALUES (?, ?)');
@@ -173,7 +154,8 @@ export class TraceWriter {
 
   /** How writing went so far. */
   get writeHealth(): WriterHealth {
-    return { ...this.health, ok: this.health.writeFailures === 0 && this.dropped === 0, recordsDropped: this.dropped };
+    const h = this.retry.health;
+    return { ...h, ok: h.writeFailures === 0 && this.dropped === 0, recordsDropped: this.dropped };
   }
 
   /**
@@ -182,7 +164,7 @@ export class TraceWriter {
    */
   flush(force = false): void {
     if (this.queue.length === 0 && this.rawQueue.length === 0) return;
-    if (this.failingSince !== null && !force && Date.now() < this.nextAttempt) return;
+    if (!force && !this.retry.mayAttempt()) return;
     this.checkFile();
     const batch = this.queue;
     const raws = this.rawQueue;
@@ -194,7 +176,7 @@ export class TraceWriter {
         for (const r of raws) this.insertRaw!.run(r);
       })();
       this.written += batch.length;
-      this.recovered();
+      this.retry.succeeded(this.dropped);
     } catch (err) {
       // The transaction rolled back: everything is still to write (ahead of what came meanwhile), up to the bound.
       this.queue = batch.concat(this.queue);
@@ -203,31 +185,8 @@ export class TraceWriter {
         this.dropped += this.queue.length - this.maxQueued;
         this.queue.length = this.maxQueued;
       }
-      this.failed(err);
+      this.retry.failed(err, this.dropped);
     }
-  }
-
-  private failed(err: unknown): void {
-    const e = err as { code?: string; message?: string };
-    const failure = { code: e?.code ?? 'ERROR', message: String(e?.message ?? err).split('\n')[0]!, at: new Date().toISOString() };
-    this.health.writeFailures++;
-    this.health.firstFailure ??= failure;
-    this.health.lastFailure = failure;
-    if (this.failingSince === null) {
-      this.failingSince = Date.now();
-      this.droppedAtFailure = this.dropped;
-      this.opts.onHealth?.({ kind: 'write_failed', code: failure.code, message: failure.message });
-    } else {
-      this.retryMs = Math.min(MAX_RETRY_MS, this.retryMs * 2);
-    }
-    this.nextAttempt = Date.now() + this.retryMs;
-  }
-
-  private recovered(): void {
-    if (this.failingSince === null) return;
-    this.opts.onHealth?.({ kind: 'write_resumed', afterMs: Date.now() - this.failingSince, dropped: this.dropped - this.droppedAtFailure });
-    this.failingSince = null;
-    this.retryMs = FIRST_RETRY_MS;
   }
 
   /**
@@ -247,8 +206,7 @@ export class TraceWriter {
       renameSync(`${this.path}.tmp`, this.path);
       this.db = this.open();
       this.prepare();
-      this.health.fileRecreated++;
-      this.opts.onHealth?.({ kind: 'file_recreated', reason: st ? 'replaced by another file' : 'deleted' });
+      this.retry.recreated(st ? 'replaced by another file' : 'deleted');
     } catch (err) {
       if (!this.db.open) {
         try {
@@ -258,7 +216,7 @@ export class TraceWriter {
           // the directory may be gone too: the next flush fails and is retried
         }
       }
-      this.failed(err);
+      this.retry.failed(err, this.dropped);
     }
   }
 
@@ -311,7 +269,7 @@ export class TraceWriter {
       closeAsSingleFile(this.db);
       whole = true;
     } catch (err) {
-      this.failed(err);
+      this.retry.failed(err, this.dropped);
       try {
         this.db.close();
       } catch {
