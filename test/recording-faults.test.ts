@@ -9,7 +9,8 @@ import { TraceReader } from '../src/trace/reader.ts';
 import type { WriterHealthEvent } from '../src/trace/writer.ts';
 import { textOfTokens } from '../src/synth/text.ts';
 import { createRng } from '../src/rng.ts';
-import { ROOT, startCli, startUpstream, tempDir, waitFor } from './helpers.ts';
+import { runInspect } from '../src/cli/inspect.ts';
+import { captureOutput, ROOT, startCli, startUpstream, tempDir, waitFor } from './helpers.ts';
 
 const sha = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
 
@@ -104,7 +105,12 @@ describe('recording degrades, traffic never waits (faults of the recorder and of
     expect(s.dropped).toBe(0);
     const r = new TraceReader(trace);
     expect(r.count()).toBe(45);
+    expect(r.meta.recordingHealth).toMatchObject({ ok: false, recordsDropped: 0, firstFailure: { code: expect.stringMatching(/^SQLITE_BUSY/) } });
+    expect(r.meta.recordingHealth!.writeFailures).toBeGreaterThanOrEqual(1);
     r.close();
+    const out = captureOutput();
+    runInspect(trace, {}, out);
+    expect(out.stdout.join('\n')).toMatch(/recording was degraded: 0 exchanges forwarded but not recorded, \d+ failed writes \(first: SQLITE_BUSY/);
   }));
 
   it('a trace file deleted while recording is made again from the open database, nothing lost', () => withUpstream(async (upstream, dir) => {

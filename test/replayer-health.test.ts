@@ -76,9 +76,9 @@ describe('replayer health', () => {
       expect(h.notReadyAtDue).toBeGreaterThanOrEqual(1);
       expect(h.worstReadyLagMs!).toBeGreaterThan(20);
       expect(h.verdict).toBe('distorted');
-      expect(h.reasons.join(' ')).toMatch(/not synthesized by their send time/);
+      expect(h.reasons.join(' ')).toMatch(/the body was not synthesized by its send time/);
       expect(h.fix).toMatch(/--synth-threads|--speed/);
-      expect(formatSummary(summary).split('\n')[0]).toMatch(/^WARNING: the replayer itself distorted this run: .*bodies were not synthesized/);
+      expect(formatSummary(summary).split('\n')[0]).toMatch(/^WARNING: the replayer itself distorted this run: .*the body was not synthesized/);
     } finally {
       await up.close();
       tmp.cleanup();
@@ -116,7 +116,7 @@ describe('replayer health', () => {
       const late = results.filter((r) => r.sentUs! - r.scheduledUs > 50_000);
       expect(late.length).toBeGreaterThanOrEqual(5);
       expect(late.every((r) => r.toolStall)).toBe(true);
-      expect(formatSummary(summary).split('\n')[0]).toMatch(/^WARNING: the replayer itself distorted this run: .*stalled/);
+      expect(formatSummary(summary).split('\n')[0]).toMatch(/^WARNING: the replayer itself distorted this run: .*a stall of the replayer's loop may have moved the figures/);
     } finally {
       await up.close();
       tmp.cleanup();

@@ -63,7 +63,7 @@ export async function runDemo(opts: DemoOptions, out: Output): Promise<number> {
     try {
       const source = join(tmp, 'azure-slice.trace.db');
       await runImport('azure-llm', DEMO_SOURCE, { out: source, model: 'tracewarp-sim', stream: true }, { ...out, out: () => undefined });
-      const progress = showReplayProgress(out, null, Boolean(opts.json));
+      const progress = showReplayProgress(out, null, Boolean(opts.json), 'demo: driving traffic');
       // No warm-up requests: they would be recorded as traffic. No run file: the proxy's trace is what counts.
       const { summary } = await replayTrace({
         trace: source, target: session.proxy.url, steps: [{ op: 'window', fromUs: 0, toUs: opts.durationS * 1e6 }], seed: opts.seed, runFile: null, warmup: 0,

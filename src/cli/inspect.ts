@@ -1,5 +1,6 @@
 import { featureStats, type FeatureStats } from '../metrics/exact.ts';
 import { TraceReader } from '../trace/reader.ts';
+import type { TraceMeta } from '../trace/schema.ts';
 import type { Output } from './output.ts';
 
 /** What `inspect --json` prints (see the README for each key). */
@@ -14,6 +15,8 @@ export interface InspectReport {
   meanRate: number | null;
   statuses: Record<string, number>;
   recordsDropped: number;
+  /** How writing went while recording (failures, re-created file), when the trace says. */
+  recordingHealth: TraceMeta['recordingHealth'];
   /** Relayed WebSocket sessions among `requests` (left out of `features`). */
   webSocketSessions: number;
   features: Record<string, FeatureStats>;
@@ -58,6 +61,7 @@ export function inspectTrace(path: string): InspectReport {
       meanRate: n > 1 && durationS > 0 ? Math.round(((n - 1) / durationS) * 1000) / 1000 : null,
       statuses: r.statuses(),
       recordsDropped: r.meta.recordsDropped,
+      recordingHealth: r.meta.recordingHealth,
       webSocketSessions: r.webSocketSessions(),
       features,
     };
@@ -75,6 +79,8 @@ export function runInspect(path: string, opts: { json?: boolean }, out: Output):
   }
   out.out(`${rep.file}: tracewarp trace v${rep.formatVersion}, source ${rep.source}${rep.sourceFile ? ` (${rep.sourceFile})` : ''}, created ${rep.createdAt}`);
   out.out(`requests ${rep.requests}   duration ${rep.durationS.toFixed(1)} s   mean rate ${rep.meanRate?.toFixed(2) ?? '—'} req/s${rep.recordsDropped ? `   records dropped ${rep.recordsDropped}` : ''}${rep.webSocketSessions ? `   (${rep.webSocketSessions} of them WebSocket sessions)` : ''}`);
+  const h = rep.recordingHealth;
+  if (h && !h.ok) out.out(`recording was degraded: ${h.recordsDropped} exchanges forwarded but not recorded, ${h.writeFailures} failed writes${h.firstFailure ? ` (first: ${h.firstFailure.code} at ${h.firstFailure.at})` : ''}${h.fileRecreated ? `, the file made again ${h.fileRecreated}×` : ''}`);
   const imported = rep.source.startsWith('import:') && Object.keys(rep.statuses).every((k) => k === 'none');
   out.out(`statuses: ${imported ? '— (imported: the source has no answers)' : Object.entries(rep.statuses).map(([k, v]) => `${k}=${v}`).join('  ')}`);
   out.out(`  ${'feature'.padEnd(16)}${['p50', 'p90', 'p99', 'max', 'mean'].map((h) => h.padStart(11)).join('')}`);

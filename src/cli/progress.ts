@@ -12,11 +12,11 @@ export interface ProgressDisplay {
  * Shows replay progress: a cli-progress bar when stderr is a terminal, a plain line every 5 s otherwise, nothing
  * when `quiet`.
  */
-export function showReplayProgress(out: Output, total: number | null, quiet: boolean): ProgressDisplay {
+export function showReplayProgress(out: Output, total: number | null, quiet: boolean, label = 'replay'): ProgressDisplay {
   if (quiet) return { update: () => undefined, stop: () => undefined };
   if (out.tty && total !== null) {
     const bar = new cliProgress.SingleBar({
-      format: 'replay |{bar}| {value}/{total} done · {inFlight} in flight · {errors} errors',
+      format: `${label} |{bar}| {value}/{total} done · {inFlight} in flight · {errors} errors`,
       stream: process.stderr,
       hideCursor: true,
     }, cliProgress.Presets.shades_classic);
@@ -29,7 +29,7 @@ export function showReplayProgress(out: Output, total: number | null, quiet: boo
       const now = Date.now();
       if (now - last < 5000) return;
       last = now;
-      out.err(`replay: ${p.done}${total !== null ? `/${total}` : ''} done, ${p.inFlight} in flight, ${p.errors} errors`);
+      out.err(`${label}: ${p.done}${p.total !== null ? `/${p.total}` : ''} done, ${p.inFlight} in flight, ${p.errors} error${p.errors === 1 ? '' : 's'}`);
     },
     stop: () => undefined,
   };

@@ -99,7 +99,8 @@ export async function runRecord(opts: RecordCommandOptions, out: Output): Promis
   const interrupted = onceInterrupted();
   const session = await startRecord(opts, out);
   const sig = await interrupted.promise;
-  out.err(`record: ${sig}: no longer accepting; finishing ${plural(session.proxy.inFlight(), 'exchange')} in flight (Ctrl-C again to cut them)…`);
+  const queued = session.proxy.recorder.stats().queued;
+  out.err(`record: ${sig}: no longer accepting; finishing ${plural(session.proxy.inFlight(), 'exchange')} in flight (Ctrl-C again to cut them)${queued > 0 ? `; ${plural(queued, 'finished exchange')} still to describe and write` : ''}…`);
   // A second signal cuts what is still in flight (recorded as proxy_shutdown); the trace is still written and closed
   // whole, so further signals only say so.
   const cut = new AbortController();

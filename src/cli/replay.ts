@@ -101,6 +101,11 @@ export async function runReplay(tracePath: string, opts: ReplayCommandOptions, o
   }
   const h = summary.replayerHealth;
   if (h && h.verdict !== 'ok' && opts.json) out.err(`warning: replayer health ${h.verdict}: ${h.reasons.join('; ')}. ${h.fix ?? ''}`);
+  // Nothing reached the target: say so, instead of a summary of zeros that looks like a run.
+  if (summary.sent === 0 && summary.requests > 0) {
+    const kinds = Object.entries(summary.errorsByKind).map(([k, v]) => `${k}=${v}`).join(', ');
+    out.err(`warning: no request reached ${opts.target}: every attempt failed before it was sent (${kinds}); is the server up and listening there?`);
+  }
   // Every answer a 404 is most often a target URL whose path does not fit the recorded routes.
   const notFound = summary.statuses['404'] ?? 0;
   const answered = Object.values(summary.statuses).reduce((a, b) => a + b, 0);

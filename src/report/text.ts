@@ -29,7 +29,7 @@ export function formatSummary(s: RunSummary, title?: string): string {
   lines.push(row('ITL (every gap)', s.itlMs));
   lines.push(row('TPOT', s.tpotMs));
   lines.push(row('send lateness', s.latenessMs));
-  for (const [name, p] of Object.entries(s.serverTimingMs ?? {})) lines.push(row(`server ${name}`, p));
+  for (const [name, p] of Object.entries(s.serverTimingMs ?? {})) lines.push(row(`Server-Timing ${name}`, p));
   if (h) lines.push(healthLine(h));
   if (s.outputTokensPerSecond.count > 0) {
     const t = s.outputTokensPerSecond;
@@ -51,8 +51,14 @@ export function formatSummary(s: RunSummary, title?: string): string {
   return lines.join('\n');
 }
 
-/** The tool's own floor, printed with every report: what its loop and schedule keeping added at most. */
+const n = (k: number, word: string) => `${k} ${word}${k === 1 ? '' : 's'}`;
+
+/**
+ * The tool's own floor, printed with every report: whether its own delays stayed within the bound, and how large they
+ * were next to the figures above.
+ */
 function healthLine(h: ReplayerHealth): string {
-  const synth = h.synthesis ? `; synthesis ${h.synthesis.threads} thread${h.synthesis.threads === 1 ? '' : 's'}, ${h.notReadyAtDue} bodies late${h.synthesis.cacheHitTokens > 0 ? `, prefix cache ${Math.round((100 * h.synthesis.cacheHitTokens) / Math.max(1, h.synthesis.cacheHitTokens + h.synthesis.cacheMissTokens))} % of prompt tokens` : ''}` : '';
-  return `replayer health ${h.verdict} (bound ${h.boundMs} ms): own loop delay p99 ${fmt(h.loopDelayMs.p99, 2)} ms, max ${fmt(h.loopDelayMs.max, 1)} ms; send lateness p99 ${fmt(h.sendLatenessMs.p99, 2)} ms; ${h.stalls} stalls (${h.resultsDuringStall} requests marked)${synth}; ${h.senders} sending loop${h.senders === 1 ? '' : 's'}, CPU ${fmt(h.cpuPercent, 0)} %`;
+  const synth = h.synthesis ? `; synthesis ${n(h.synthesis.threads, 'thread')}, ${h.notReadyAtDue} late${h.synthesis.cacheHitTokens > 0 ? `, ${Math.round((100 * h.synthesis.cacheHitTokens) / Math.max(1, h.synthesis.cacheHitTokens + h.synthesis.cacheMissTokens))} % of prompt tokens from the prefix cache` : ''}` : '';
+  const marked = h.resultsDuringStall > 0 ? ` (${h.resultsDuringStall} marked toolStall)` : '';
+  return `replayer health ${h.verdict}: its own delays against a ${h.boundMs} ms bound — loop delay p99 ${fmt(h.loopDelayMs.p99, 2)} ms (max ${fmt(h.loopDelayMs.max, 1)}), send lateness p99 ${fmt(h.sendLatenessMs.p99, 2)} ms, ${n(h.stalls, 'stall')}${marked}${synth}; ${n(h.senders, 'sending loop')}, CPU ${fmt(h.cpuPercent, 0)} % of one core`;
 }

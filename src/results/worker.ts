@@ -1,5 +1,6 @@
 // The results thread of a replay: the response observer, the run file writer, the summary and the health verdict.
 // Started by results/collector.ts; speaks the messages defined there.
+import { availableParallelism } from 'node:os';
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { toErrorMessage } from '../errors.ts';
 import { parseSlo } from '../metrics/slo.ts';
@@ -68,7 +69,7 @@ function maybeFinish(): void {
     const stalled = results.filter((r) => r.toolStall).map((r) => r.index);
     write((w) => w.markToolStalls(stalled));
     const summary = summarize(results, f.slo ? parseSlo(f.slo) : undefined);
-    summary.replayerHealth = assessHealth(f.samples, results, f.synthesis);
+    summary.replayerHealth = assessHealth(f.samples, results, f.synthesis, { cores: availableParallelism() });
     write((w) => {
       for (const [k, v] of Object.entries(f.meta)) w.setMeta(k, v);
       w.setMeta('summary', summary);

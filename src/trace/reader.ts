@@ -101,6 +101,7 @@ export class TraceReader {
       anonymization: raw.get('anonymization') ?? null,
       recordsDropped: Number(raw.get('records_dropped') ?? 0),
       captureRaw: raw.get('capture_raw') === true,
+      recordingHealth: (raw.get('recording_health') as TraceMeta['recordingHealth']) ?? null,
     };
   }
 

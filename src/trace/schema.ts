@@ -1,10 +1,14 @@
+import type { WriterHealth } from './write-health.ts';
+
 /**
  * The trace file format, version 1: one SQLite file.
  *
  * - `meta(key TEXT PRIMARY KEY, value TEXT)`: JSON-encoded values. Keys: `format` (always `"tracewarp-trace"`),
  *   `format_version`, `created_at` (ISO 8601), `anchor_wall_us` (wall-clock µs since the Unix epoch at offset 0),
  *   `source` (`capture` or `import:<format>`), `source_file` (base name, imports only), `tool_version`,
- *   `anonymization` (the policy in force), `records_dropped` (records the writer could not keep up with),
+ *   `anonymization` (the policy in force), `records_dropped` (exchanges forwarded but not recorded: the recorder's
+ *   queue was full, or the file could not be written), `recording_health` (capture: `ok`, `writeFailures`, the first and
+ *   last failure, `recordsDropped`, `fileRecreated`), `fingerprints` (scheme and key origin, never the key),
  *   `capture_raw` (false unless raw capture was asked for).
  * - `shapes(id, hash UNIQUE, shape BLOB)`: each distinct request shape once (msgpack of {@link RequestShape}).
  * - `requests`: one row per exchange, scalar fields as columns (queryable with plain `sqlite3`), msgpack blobs for
@@ -72,4 +76,6 @@ export interface TraceMeta {
   anonymization: unknown;
   recordsDropped: number;
   captureRaw: boolean;
+  /** How writing the trace went while recording (`meta.recording_health`); null for traces without it (imports, 0.1). */
+  recordingHealth: WriterHealth | null;
 }
