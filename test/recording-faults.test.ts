@@ -2,6 +2,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { tmpdir } from 'node:os';
 import { Pool } from 'undici';
 import { describe, expect, it } from 'vitest';
 import { startRecordingProxy, type RecordingProxy } from '../src/capture/proxy.ts';
@@ -113,6 +114,32 @@ describe('recording degrades, traffic never waits (faults of the recorder and of
     expect(out.stdout.join('\n')).toMatch(/recording was degraded: 0 exchanges forwarded but not recorded, \d+ failed writes \(first: SQLITE_BUSY/);
   }));
 
+  it('a lock held past the end: close waits, then writes what it could not write to a rescue trace and says so truly', () => withUpstream(async (upstream, dir) => {
+    const trace = join(dir, 'held.trace.db');
+    const { proxy } = await proxyWithTrace(upstream, trace, { trace: { path: trace, anonymization: null, closeWriteWaitMs: 800 } });
+    await sendAll(proxy.url, chatBodies(5, 200));
+    await waitFor(() => proxy.recorder.stats().queued === 0);
+    const locker = spawn(process.execPath, ['-e', `const D = require('better-sqlite3'); const db = new D(${JSON.stringify(trace)}); db.exec('BEGIN EXCLUSIVE'); console.log('locked'); setTimeout(() => { db.exec('COMMIT'); db.close(); }, 6000);`], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+    let said = '';
+    locker.stdout.on('data', (d) => (said += d));
+    await waitFor(() => said.includes('locked'), 10_000);
+    await sendAll(proxy.url, chatBodies(30, 200));
+    const t0 = Date.now();
+    const s = await proxy.close(1000);
+    expect(Date.now() - t0).toBeLessThan(5000); // waited its 0.8 s, not for the lock
+    expect(s.rescued).toBe(30);
+    expect(s.dropped).toBe(0);
+    expect(s.metaWritten).toBe(false); // the locked trace could not say so itself; the CLI says it on stderr
+    const rescue = new TraceReader(s.rescuedTo!);
+    expect(rescue.count()).toBe(30);
+    rescue.close();
+    locker.kill();
+    await new Promise((r) => locker.on('exit', r));
+    const r = new TraceReader(trace);
+    expect(r.count()).toBe(5);
+    r.close();
+  }));
+
   it('a trace file deleted while recording is made again from the open database, nothing lost', () => withUpstream(async (upstream, dir) => {
     const trace = join(dir, 'vanish.trace.db');
     const { proxy, events } = await proxyWithTrace(upstream, trace);
@@ -208,7 +235,7 @@ describe.skipIf(!canMount)('recording on a full disk (a small tmpfs)', () => {
 
   it('closing on a still-full disk leaves the trace and its WAL; the reader takes the committed records from the WAL', () => withSmallDisk(async (upstream, mnt) => {
     const trace = join(mnt, 'stuck.trace.db');
-    const { proxy } = await proxyWithTrace(upstream, trace);
+    const { proxy } = await proxyWithTrace(upstream, trace, { trace: { path: trace, anonymization: null, closeWriteWaitMs: 500 } });
     await sendAll(proxy.url, chatBodies(50, 200));
     await waitFor(() => proxy.recorder.stats().queued === 0);
     await new Promise((r) => setTimeout(r, 300)); // the 50 are committed (in the WAL)
@@ -219,7 +246,13 @@ describe.skipIf(!canMount)('recording on a full disk (a small tmpfs)', () => {
     expect(existsSync(`${trace}-wal`)).toBe(true);
     const r = new TraceReader(trace);
     expect(r.count()).toBeGreaterThanOrEqual(50);
-    expect(r.count() + s.dropped!).toBe(70);
+    // What the full disk could not take went to a rescue trace in the temporary folder (its own disk is full).
+    expect(s.rescuedTo).toContain(tmpdir());
+    const rescue = new TraceReader(s.rescuedTo!);
+    expect(r.count() + rescue.count() + s.dropped!).toBe(70);
+    expect(rescue.count()).toBe(s.rescued);
+    rescue.close();
+    rmSync(s.rescuedTo!, { force: true });
     r.close();
   }));
 });

@@ -75,6 +75,12 @@ async function record(s: ExchangeSnapshot): Promise<void> {
   }
 }
 
+/**
+ * How long closing waits for a trace file that cannot be written (another process's lock, a full disk) before its
+ * unwritten records go to a rescue trace: long enough for a backup or a `sqlite3` query to let go.
+ */
+const CLOSE_WRITE_WAIT_MS = 10_000;
+
 parent.on('message', (m: ToRecorder) => {
   if (m.type === 'exchanges') {
     for (const s of m.items) work = work.then(() => record(s));
@@ -87,9 +93,10 @@ parent.on('message', (m: ToRecorder) => {
       clearInterval(acker);
       if (back.length > 0) post({ type: 'records', records: back });
       writer?.countDropped(m.dropped);
-      const r = writer?.close();
+      // A trace that cannot be written at the end (locked, disk full) is waited for, then its records rescued.
+      const r = writer?.close({ waitMs: input.trace?.closeWriteWaitMs ?? CLOSE_WRITE_WAIT_MS });
       const stats = writer?.stats;
-      post({ type: 'closed', described, written: stats?.written ?? 0, dropped: stats?.dropped ?? m.dropped, whole: r?.whole ?? true, health: r?.health ?? null });
+      post({ type: 'closed', described, written: stats?.written ?? 0, dropped: stats?.dropped ?? m.dropped, whole: r?.whole ?? true, health: r?.health ?? null, rescuedTo: r?.rescuedTo ?? null, rescued: r?.rescued ?? 0, metaWritten: r?.metaWritten ?? true });
     });
   }
 });

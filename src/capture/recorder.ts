@@ -25,6 +25,8 @@ export interface RecorderTraceOptions {
   anonymization: unknown;
   /** Further `meta` entries (fingerprint scheme, raw capture). */
   meta?: Record<string, unknown>;
+  /** At close, how long to wait for a trace file that cannot be written before its records go to a rescue trace, ms. Default 10 s. */
+  closeWriteWaitMs?: number;
 }
 
 /** What the recorder thread is started with. */
@@ -51,7 +53,7 @@ export type FromRecorder =
   | { type: 'ack'; bytes: number; count: number }
   | { type: 'records'; records: TraceRecord[] }
   | { type: 'health'; event: WriterHealthEvent }
-  | { type: 'closed'; described: number; written: number; dropped: number; whole: boolean; health: WriterHealth | null };
+  | { type: 'closed'; described: number; written: number; dropped: number; whole: boolean; health: WriterHealth | null; rescuedTo: string | null; rescued: number; metaWritten: boolean };
 
 /** What recording did. */
 export interface RecorderStats {
@@ -69,6 +71,10 @@ export interface RecorderStats {
   dropped?: number;
   whole?: boolean;
   health?: WriterHealth | null;
+  /** Records that could not reach the trace at the end and went to a rescue trace (its path), and whether the trace's meta could still be written. */
+  rescuedTo?: string | null;
+  rescued?: number;
+  metaWritten?: boolean;
 }
 
 const snapshotBytes = (s: ExchangeSnapshot) => (s.requestBody?.byteLength ?? 0) + (s.responseBody?.byteLength ?? 0) + EXCHANGE_OVERHEAD_BYTES;
@@ -183,7 +189,7 @@ export class Recorder {
     this.worker.postMessage({ type: 'close', dropped: this.s.droppedQueueFull } satisfies ToRecorder);
     const m = await closed;
     await this.worker.terminate();
-    if (!m) return { ...this.s, described: 0, written: 0, dropped: this.s.droppedQueueFull + this.s.queued, whole: false, health: null };
-    return { ...this.s, described: m.described, written: m.written, dropped: m.dropped, whole: m.whole, health: m.health };
+    if (!m) return { ...this.s, described: 0, written: 0, dropped: this.s.droppedQueueFull + this.s.queued, whole: false, health: null, metaWritten: false };
+    return { ...this.s, described: m.described, written: m.written, dropped: m.dropped, whole: m.whole, health: m.health, rescuedTo: m.rescuedTo, rescued: m.rescued, metaWritten: m.metaWritten };
   }
 }

@@ -1,5 +1,7 @@
 import { parseDurationUs } from '../units.ts';
 import { InvalidArgumentError } from 'commander';
+import { parsePathMap } from '../synth/target.ts';
+import { parseSelector, type Selector } from '../workload/select.ts';
 
 /** Parses `HOST:PORT` (`[::1]:0` for IPv6; port 0 picks a free port). @throws InvalidArgumentError (exit 2). */
 export function parseListen(text: string): { host: string; port: number } {
@@ -25,7 +27,7 @@ export function numberArg(name: string, min: number, max = Infinity, openMin = f
 export function intArg(name: string, min: number, max = Number.MAX_SAFE_INTEGER): (text: string) => number {
   return (text: string) => {
     const v = Number(text);
-    if (!/^-?\d+$/.test(text.trim()) || v < min || v > max) throw new InvalidArgumentError(`${name} must be an integer ≥ ${min}, got '${text}'`);
+    if (!/^-?\d+$/.test(text.trim()) || v < min || v > max) throw new InvalidArgumentError(`${name} must be an integer ≥ ${min}${max < Number.MAX_SAFE_INTEGER ? ` and ≤ ${max}` : ''}, got '${text}'`);
     return v;
   };
 }
@@ -73,4 +75,24 @@ export function durationArg(name: string, unit: 'ms' | 's', min: number, max = N
 export function workersArg(text: string): number | 'auto' {
   if (text === 'auto') return 'auto';
   return intArg('--workers', 1, 64)(text);
+}
+
+/** A repeatable `--only`/`--exclude SELECTOR` option's parser (`workload/select.ts`). @throws InvalidArgumentError (exit 2). */
+export function selectorArg(name: string): (text: string, previous?: Selector[]) => Selector[] {
+  return (text, previous = []) => {
+    try {
+      return [...previous, parseSelector(text)];
+    } catch (err) {
+      throw new InvalidArgumentError(`${name} ${(err as Error).message}`);
+    }
+  };
+}
+
+/** A repeatable `--path-map FROM=TO` option's parser. @throws InvalidArgumentError (exit 2). */
+export function pathMapArg(text: string, previous: Array<[string, string]> = []): Array<[string, string]> {
+  try {
+    return [...previous, ...parsePathMap([text])];
+  } catch (err) {
+    throw new InvalidArgumentError(`--path-map: ${(err as Error).message}`);
+  }
 }

@@ -7,6 +7,7 @@ import type { Arrival } from '../workload/types.ts';
 import { firstMessage, startWorker } from '../workers.ts';
 import { WorkloadDigest } from './digest.ts';
 import type { SynthItem } from './workload.ts';
+import type { SynthOptions } from '../protocols/adapter.ts';
 
 /** Synthesis threads by default: all cores but the one the sending loop needs, at least 1, at most 4. */
 export const DEFAULT_SYNTH_THREADS = Math.max(1, Math.min(4, availableParallelism() - 1));
@@ -23,8 +24,8 @@ const PER_THREAD_QUEUE = 16;
 export interface SynthThreadInput {
   tracePath: string;
   seed: number | string;
-  model?: string;
-  forceOutputLength?: boolean;
+  /** How requests are made for the target (model, path map, output length). */
+  synth: SynthOptions;
   blockCacheChars?: number;
 }
 
@@ -51,9 +52,15 @@ export interface SynthesisPoolOptions {
   /** The workload in schedule order (index = position). */
   arrivals: readonly Arrival[];
   seed: number | string;
-  /** Replace every request's `model`. */
+  /** Replace every request's `model` (parameter and path). */
   model?: string;
   forceOutputLength?: boolean;
+  /** Path rewrites, see {@link SynthOptions.pathMap}. */
+  pathMap?: SynthOptions['pathMap'];
+  /** See {@link SynthOptions.outputLength}. */
+  outputLength?: SynthOptions['outputLength'];
+  /** See {@link SynthOptions.clientAborts}. */
+  clientAborts?: boolean;
   /** Default {@link DEFAULT_SYNTH_THREADS}. */
   threads?: number;
   /** Default {@link DEFAULT_MAX_READY_REQUESTS}. */
@@ -109,7 +116,8 @@ export class SynthesisPool implements RequestSource {
   static async start(opts: SynthesisPoolOptions): Promise<SynthesisPool> {
     const pool = new SynthesisPool(opts);
     const n = Math.max(1, opts.threads ?? DEFAULT_SYNTH_THREADS);
-    const input: SynthThreadInput = { tracePath: opts.tracePath, seed: opts.seed, model: opts.model, forceOutputLength: opts.forceOutputLength, blockCacheChars: opts.blockCacheChars ?? DEFAULT_BLOCK_CACHE_CHARS };
+    const synth: SynthOptions = { model: opts.model, forceOutputLength: opts.forceOutputLength, pathMap: opts.pathMap, outputLength: opts.outputLength, clientAborts: opts.clientAborts };
+    const input: SynthThreadInput = { tracePath: opts.tracePath, seed: opts.seed, synth, blockCacheChars: opts.blockCacheChars ?? DEFAULT_BLOCK_CACHE_CHARS };
     const entry = new URL('./worker.ts', import.meta.url);
     for (let i = 0; i < n; i++) {
       const worker = startWorker(entry, input);
@@ -213,7 +221,10 @@ export class SynthesisPool implements RequestSource {
     await Promise.all(this.threads.map(async (t) => {
       const stats = firstMessage<Extract<ToPool, { type: 'stats' }>>(t.worker, 'stats').catch(() => null);
       t.worker.postMessage({ type: 'close' } satisfies ToSynthThread);
-      const s = await Promise.race([stats, new Promise<null>((r) => setTimeout(() => r(null), 2000))]);
+      // A thread that does not answer within 2 s is stopped without its stats (the timer never holds the process).
+      let timer: NodeJS.Timeout | undefined;
+      const s = await Promise.race([stats, new Promise<null>((r) => (timer = setTimeout(() => r(null), 2000)))]);
+      clearTimeout(timer);
       if (s) {
         this.stats.busyMs += s.busyUs / 1000;
         this.stats.cacheHitTokens += s.cacheHitTokens;
@@ -227,7 +238,8 @@ export class SynthesisPool implements RequestSource {
 
   private canAssign(): boolean {
     if (this.outstanding >= this.maxRequests) return false;
-    const est = this.opts.arrivals[this.next]?.requestBytes ?? 0;
+    const a = this.opts.arrivals[this.next];
+    const est = a ? estimatedBytes(a) : 0;
     return this.outstanding === 0 || this.budgetBytes + est <= this.maxBytes;
   }
 
@@ -241,8 +253,9 @@ export class SynthesisPool implements RequestSource {
       const item: SynthItem = { index: this.next, seq: a.seq, atUs: a.atUs, fingerprintSalt: a.fingerprintSalt, drift: a.drift, anomaly: a.anomaly };
       (batches.get(t) ?? batches.set(t, []).get(t)!).push(item);
       t.queued++;
-      this.estimate.set(this.next, a.requestBytes);
-      this.budgetBytes += a.requestBytes;
+      const est = estimatedBytes(a);
+      this.estimate.set(this.next, est);
+      this.budgetBytes += est;
       this.outstanding++;
       this.next++;
     }
@@ -291,4 +304,21 @@ export class SynthesisPool implements RequestSource {
     for (const l of this.errorListeners.splice(0)) l(err);
     for (const l of this.readyListeners.splice(0)) l();
   }
+}
+
+/** Bytes a prompt token takes in a synthesized body, at most (the ` word` tokens are 4–10 bytes; see synth/text.ts). */
+const BYTES_PER_TOKEN = 10;
+
+/**
+ * The body size an arrival will have, for the ready-queue budget: the recorded size, grown by its prompt-token drift
+ * (`prompt_tokens*F`, `+N`) and by an `oversize` anomaly (10×), so a drifted workload stays within the byte bound.
+ */
+export function estimatedBytes(a: Pick<Arrival, 'requestBytes' | 'drift' | 'anomaly'>): number {
+  let bytes = a.requestBytes;
+  for (const d of a.drift) {
+    if (d.feature !== 'prompt_tokens') continue;
+    if (d.op === '*') bytes *= Math.max(1, 1 + (Number(d.value) - 1) * d.weight);
+    else if (d.op === '+') bytes += Math.max(0, Number(d.value) * d.weight * BYTES_PER_TOKEN);
+  }
+  return a.anomaly === 'oversize' ? bytes * 10 : bytes;
 }

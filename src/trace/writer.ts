@@ -7,7 +7,23 @@ import type { TraceRecord } from '../types.ts';
 import { TOOL_VERSION } from '../version.ts';
 import { blobHash, encodeBlob, encodeEventOffsets } from './codec.ts';
 import { FORMAT_NAME, FORMAT_VERSION, SCHEMA_V1 } from './schema.ts';
+import { rescueRecords } from './rescue.ts';
 import { WriteRetry, type WriterHealth, type WriterHealthEvent } from './write-health.ts';
+
+/** A cell to sleep on (`Atomics.wait`) while close waits for a locked or full file. */
+const SLEEP = new Int32Array(new SharedArrayBuffer(4));
+
+/** What {@link TraceWriter.close} achieved. */
+export interface WriterCloseResult {
+  /** The file was left as a single file (its meta written, the WAL folded in). */
+  whole: boolean;
+  health: WriterHealth;
+  /** Where records that could not be written at the end went instead (a trace of their own), if anywhere. */
+  rescuedTo: string | null;
+  rescued: number;
+  /** False when not even the trace's meta could be written: the file itself does not say what it lacks. */
+  metaWritten: boolean;
+}
 
 
 /** What a new trace says about itself (the rest of `meta` is filled in by the writer). */
@@ -249,33 +265,62 @@ export class TraceWriter {
   }
 
   /**
-   * Flushes, records the drop count and the writing health, checkpoints the WAL and closes, leaving one
-   * self-contained file. When the file cannot be written any more (a full disk), it closes what it has: committed
-   * records stay in the WAL, which the reader takes. Idempotent; never throws.
-   * @returns whether the file was closed whole (a single file, no WAL left).
+   * Flushes, writes `records_dropped` and `recording_health` into meta and leaves the file as a single file. While the
+   * file cannot be written (a lock another process holds, a full disk), it keeps trying for up to `waitMs` (backoff
+   * 100 ms doubling to 1 s, sleeping this thread); records still unwritten then go to a rescue trace beside it
+   * ({@link rescueRecords}), and only what even that could not take is lost (counted in `health.recordsDropped`).
+   * Never throws.
    */
-  close(): { whole: boolean; health: WriterHealth } {
-    if (this.closed) return { whole: true, health: this.writeHealth };
+  close(opts: { waitMs?: number } = {}): WriterCloseResult {
+    if (this.closed) return { whole: true, health: this.writeHealth, rescuedTo: null, rescued: 0, metaWritten: true };
     if (this.timer) clearInterval(this.timer);
-    this.checkFile();
-    this.flush(true);
-    this.dropped += this.queue.length;
-    this.queue = [];
+    const deadline = Date.now() + (opts.waitMs ?? 0);
+    let metaWritten = false;
+    for (let delay = 100; ; delay = Math.min(delay * 2, 1000)) {
+      this.checkFile();
+      this.flush(true);
+      if (this.queue.length === 0 && (metaWritten = this.writeCloseMeta(null))) break;
+      if (Date.now() + delay > deadline) break;
+      Atomics.wait(SLEEP, 0, 0, delay);
+    }
+    let rescuedTo: string | null = null;
+    let rescued = 0;
+    if (this.queue.length > 0) {
+      rescuedTo = rescueRecords(this.path, this.opts, this.queue, (p, o) => new TraceWriter(p, o));
+      if (rescuedTo) rescued = this.queue.length;
+      else this.dropped += this.queue.length;
+      this.queue = [];
+      metaWritten = this.writeCloseMeta(rescuedTo);
+    }
     this.closed = true;
     let whole = false;
     try {
-      this.setMeta('records_dropped', this.dropped);
-      this.setMeta('recording_health', this.writeHealth);
+      if (!metaWritten) throw new Error('meta not written');
       closeAsSingleFile(this.db);
       whole = true;
     } catch (err) {
-      this.retry.failed(err, this.dropped);
+      if (metaWritten) this.retry.failed(err, this.dropped);
       try {
         this.db.close();
       } catch {
         // already closed, or nothing more can be done: what was committed is in the file or its WAL
       }
     }
-    return { whole, health: this.writeHealth };
+    return { whole, health: this.writeHealth, rescuedTo, rescued, metaWritten };
+  }
+
+  /** Writes the closing meta entries; false when the file cannot be written. */
+  private writeCloseMeta(rescuedTo: string | null): boolean {
+    try {
+      this.db.transaction(() => {
+        this.setMeta('records_dropped', this.dropped);
+        this.setMeta('recording_health', this.writeHealth);
+        if (rescuedTo) this.setMeta('records_rescued_to', rescuedTo);
+      })();
+      return true;
+    } catch (err) {
+      this.retry.failed(err, this.dropped);
+      return false;
+    }
   }
 }
