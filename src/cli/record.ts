@@ -3,7 +3,7 @@ import { startRecordingProxy, type RecordingProxy } from '../capture/proxy.ts';
 import type { WriterHealth, WriterHealthEvent } from '../trace/writer.ts';
 import type { ProtocolId } from '../types.ts';
 import { DEFAULT_PREFIX_BLOCK_TOKENS, Fingerprinter, loadFingerprintKey } from '../anonymize/fingerprint.ts';
-import { type Output, onceInterrupted, plural } from './output.ts';
+import { type Output, onceInterrupted, onLaterSignals, plural } from './output.ts';
 
 /** Options of `tracewarp record`. */
 export interface RecordCommandOptions {
@@ -34,7 +34,7 @@ export interface RecordCommandOptions {
 /** A recording session: the proxy, with its recorder thread writing the trace. `stop` closes the file cleanly. */
 export interface RecordSession {
   proxy: RecordingProxy;
-  stop(cut?: AbortSignal): Promise<{ written: number; dropped: number; whole: boolean; health: WriterHealth | null }>;
+  stop(cut?: AbortSignal): Promise<{ written: number; dropped: number; whole: boolean; health: WriterHealth | null; rescuedTo: string | null; rescued: number; metaWritten: boolean }>;
 }
 
 /** The line `record` prints when writing the trace changes health (each kind once per episode). */
@@ -89,38 +89,44 @@ export async function startRecord(opts: RecordCommandOptions, out: Output): Prom
     proxy,
     async stop(cut?: AbortSignal) {
       const s = await proxy.close(opts.graceMs ?? 10_000, cut);
-      return { written: s.written ?? 0, dropped: s.dropped ?? s.droppedQueueFull, whole: s.whole ?? false, health: s.health ?? null };
+      return { written: s.written ?? 0, dropped: s.dropped ?? s.droppedQueueFull, whole: s.whole ?? false, health: s.health ?? null, rescuedTo: s.rescuedTo ?? null, rescued: s.rescued ?? 0, metaWritten: s.metaWritten ?? false };
     },
   };
 }
 
-/** `tracewarp record`: records until SIGINT/SIGTERM, then closes the trace cleanly. */
+/**
+ * `tracewarp record`: records until SIGINT or SIGTERM — or, run through npm (`npx tracewarp record`), until the npm
+ * process that launched it goes away, which is how a SIGTERM sent to `npx` shows (see `LAUNCHER_POLL_MS`) — then
+ * closes the trace cleanly; a second signal cuts what is still in flight.
+ */
 export async function runRecord(opts: RecordCommandOptions, out: Output): Promise<number> {
-  const interrupted = onceInterrupted();
+  const interrupted = onceInterrupted({ launcher: true });
   const session = await startRecord(opts, out);
-  const sig = await interrupted.promise;
+  const stop = await interrupted.promise;
   const queued = session.proxy.recorder.stats().queued;
-  out.err(`record: ${sig}: no longer accepting; finishing ${plural(session.proxy.inFlight(), 'exchange')} in flight (Ctrl-C again to cut them)${queued > 0 ? `; ${plural(queued, 'finished exchange')} still to describe and write` : ''}…`);
+  const graceS = Math.round((opts.graceMs ?? 10_000) / 100) / 10;
+  out.err(`record: ${stop.text}: no longer accepting; finishing ${plural(session.proxy.inFlight(), 'exchange')} in flight for up to ${graceS} s (Ctrl-C again to cut them)${queued > 0 ? `; ${plural(queued, 'finished exchange')} still to describe and write` : ''}…`);
   // A second signal cuts what is still in flight (recorded as proxy_shutdown); the trace is still written and closed
   // whole, so further signals only say so.
   const cut = new AbortController();
-  const onSignal = () => {
+  const offSignals = onLaterSignals(stop, () => {
     if (!cut.signal.aborted) out.err(`record: cutting ${plural(session.proxy.inFlight(), 'exchange')} still in flight; writing the trace…`);
     else out.err('record: still writing the trace; it will be complete in a moment');
     cut.abort();
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  });
   let result: Awaited<ReturnType<RecordSession['stop']>>;
   try {
     result = await session.stop(cut.signal);
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    offSignals();
   }
-  const { written, dropped, whole } = result;
-  out.out(`recorded ${plural(written, 'exchange')} to ${opts.out}${dropped > 0 ? ` (${dropped} not recorded: the recorder fell behind or could not write; the trace's meta.records_dropped says so)` : ''}`);
+  const { written, dropped, whole, rescuedTo, rescued, metaWritten } = result;
+  // Each line says only what is true of the file: its meta may not have been writable either.
+  const says = metaWritten ? "the trace's meta.records_dropped says so" : 'the trace file could not be written at the end, so it does not say so itself';
+  out.out(`recorded ${plural(written, 'exchange')} to ${opts.out}${dropped > 0 ? ` (${dropped} not recorded: the recorder fell behind or could not write; ${says})` : ''}`);
+  if (rescuedTo) out.err(`record: ${opts.out} could not be written at the end; ${plural(rescued, 'exchange')} ${rescued === 1 ? 'was' : 'were'} written to ${rescuedTo} instead (a trace of its own; keep it with the trace)`);
   if (dropped > 0) out.err(`record: ${dropped} exchanges were forwarded but not recorded`);
+  if (!metaWritten && dropped === 0 && !rescuedTo) out.err(`record: ${opts.out}'s meta could not be written at the end; its records are complete, its recording health is not stored`);
   if (!whole) out.err(`record: ${opts.out} could not be closed as a single file; its committed records are in ${opts.out}-wal beside it (keep both files together)`);
   return 0;
 }

@@ -2,7 +2,7 @@ import { subscribe } from 'node:diagnostics_channel';
 import type { Socket } from 'node:net';
 import type { Dispatcher } from 'undici';
 import { ByteCapture } from '../bytes.ts';
-import { upstreamErrorKind } from '../error-kinds.ts';
+import { replayFailureOf, type ReplayFailure } from '../error-kinds.ts';
 import type { RawObservation } from './types.ts';
 
 /**
@@ -20,6 +20,53 @@ function onSendHeaders(message: unknown): void {
 }
 
 /**
+ * The whole-request timeout of this thread's replays, µs (null: none). Per thread (each sending thread sets its own
+ * from its input), because the handler is built by the sending loop, which knows nothing of it.
+ */
+let requestTimeoutUs: number | null = null;
+/** Requests in flight under the whole-request timeout, in the order they were sent (so in deadline order). */
+const timed = new Set<ObservingHandler>();
+let sweeper: NodeJS.Timeout | null = null;
+let sweepMs = 1000;
+
+/**
+ * Sets the whole-request timeout (`--timeout`) of the requests this thread sends from now on: from the socket send to
+ * the answer's last byte; a request still going then is cut, error kind `timeout`, detail `request_timeout`. 0 or null
+ * for none. One value per thread: replays running at once in one thread share the last one set.
+ *
+ * Cost on the sending loop: one `Set` insertion when a request is written and one deletion when it ends. The check
+ * itself is one timer for all requests (every twentieth of the timeout, 5 ms to 1 s), which stops at the first request
+ * not yet due (they are due in send order): precise to about 5 % of the timeout.
+ * @throws RangeError for a negative or non-finite value.
+ */
+export function setRequestTimeout(ms: number | null): void {
+  if (ms !== null && !(ms >= 0 && Number.isFinite(ms))) throw new RangeError(`request timeout must be ≥ 0 ms, got ${ms}`);
+  requestTimeoutUs = ms ? Math.round(ms * 1000) : null;
+  sweepMs = ms ? Math.min(1000, Math.max(5, Math.floor(ms / 20))) : 1000;
+  if (sweeper) {
+    clearInterval(sweeper);
+    sweeper = null;
+  }
+  if (timed.size > 0 && requestTimeoutUs !== null) startSweeper();
+}
+
+function startSweeper(): void {
+  sweeper = setInterval(sweep, sweepMs);
+  sweeper.unref();
+}
+
+function sweep(): void {
+  const limit = requestTimeoutUs;
+  for (const h of timed) {
+    if (limit === null || !h.expireIfOlder(limit)) break;
+  }
+  if (timed.size === 0 && sweeper) {
+    clearInterval(sweeper);
+    sweeper = null;
+  }
+}
+
+/**
  * An undici dispatch handler (the callback API, called from the HTTP parser as bytes arrive) that only takes
  * timestamps and copies the answer's bytes into one buffer; nothing is parsed here. The response observer reads the
  * bytes later, in another thread. Times come from `rel()` (µs from the run's offset 0).
@@ -31,6 +78,9 @@ function onSendHeaders(message: unknown): void {
 export class ObservingHandler implements Dispatcher.DispatchHandler {
   private abortFn: ((err?: Error) => void) | null = null;
   private cancelled = false;
+  private timedOut = false;
+  private gaveUp = false;
+  private patience: NodeJS.Timeout | null = null;
   private socket: Socket | null = null;
   private capture: ByteCapture | null = null;
   private finished = false;
@@ -59,16 +109,42 @@ export class ObservingHandler implements Dispatcher.DispatchHandler {
       return;
     }
     this.abortFn = abort;
+    if (requestTimeoutUs !== null) {
+      timed.add(this);
+      if (!sweeper) startSweeper();
+    }
     writing = this;
     queueMicrotask(() => {
       if (writing === this) writing = null;
     });
   }
 
+  /**
+   * Cuts the request when it was sent more than `limitUs` ago (error kind `timeout`, detail `request_timeout`).
+   * Returns false when it is not due yet. Called by the timeout's timer, never on the request's own path.
+   */
+  expireIfOlder(limitUs: number): boolean {
+    const since = this.obs.sentUs ?? this.obs.dispatchedUs;
+    if (since !== null && this.rel() - since < limitUs) return false;
+    timed.delete(this);
+    this.timedOut = true;
+    this.abortFn?.(new Error('request timeout'));
+    return true;
+  }
+
   /** Called from the `sendHeaders` message. */
   headersWritten(socket: Socket): void {
     this.obs.sentUs = this.rel();
     this.socket = socket;
+    // A client that gave up when it was recorded gives up as long after its send (a timer for those few requests only).
+    if (this.obs.patienceUs !== null && !this.patience) this.patience = setTimeout(() => this.giveUp(), this.obs.patienceUs / 1000);
+  }
+
+  /** The recorded client's patience ran out: cut the request as that client did (`client_aborted`, `client_patience`). */
+  private giveUp(): void {
+    if (this.finished) return;
+    this.gaveUp = true;
+    this.abortFn?.(new Error('client patience'));
   }
 
   /** undici calls this after the last body byte was handed to the socket (not in its published handler types). */
@@ -108,15 +184,20 @@ export class ObservingHandler implements Dispatcher.DispatchHandler {
   }
 
   onError(err: Error): void {
-    this.end(this.cancelled ? 'client_aborted' : upstreamErrorKind(err));
+    this.end(this.cancelled ? { kind: 'client_aborted', detail: null } : this.gaveUp ? { kind: 'client_aborted', detail: 'client_patience' } : this.timedOut ? { kind: 'timeout', detail: 'request_timeout' } : replayFailureOf(err));
   }
 
-  private end(kind: RawObservation['errorKind']): void {
+  private end(failure: ReplayFailure | null): void {
     if (this.finished) return;
     this.finished = true;
     if (writing === this) writing = null;
     this.obs.endUs = this.rel();
-    if (kind) this.obs.errorKind = kind;
+    timed.delete(this);
+    if (this.patience) clearTimeout(this.patience);
+    if (failure) {
+      this.obs.errorKind = failure.kind;
+      this.obs.errorDetail = failure.detail;
+    }
     if (this.capture) {
       const c = this.capture.result();
       this.obs.body = c.bytes;

@@ -5,6 +5,7 @@ import { toErrorMessage } from '../errors.ts';
 import { ObservationBatcher } from '../results/collector.ts';
 import { ReplayEngine } from './engine.ts';
 import { settleHeap } from './health.ts';
+import { setRequestTimeout } from './http.ts';
 import type { FromSenderThread, SenderThreadInput, ToSender } from './senders.ts';
 import type { PlannedRequest, RequestSource } from './types.ts';
 
@@ -41,6 +42,7 @@ const source: RequestSource = {
   },
 };
 
+setRequestTimeout(input.requestTimeoutMs);
 const engine = new ReplayEngine(input.engine);
 engine.on('progress', (progress) => post({ type: 'progress', progress }));
 const batcher = new ObservationBatcher(input.results);

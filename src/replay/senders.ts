@@ -42,6 +42,8 @@ export function resolveSenders(workers: number | 'auto', arrivals: readonly Pick
 /** What a sending thread is started with. */
 export interface SenderThreadInput {
   engine: ReplayEngineOptions;
+  /** The whole-request timeout, ms (0: none); see `setRequestTimeout` in `replay/http.ts`. */
+  requestTimeoutMs: number;
   /** Its share of the workload, in schedule order, with each request's due time and trace record. */
   indexes: number[];
   scheduledUs: number[];
@@ -72,6 +74,7 @@ export type FromSenderThread =
  */
 export async function runSenderThreads(o: {
   engine: ReplayEngineOptions;
+  requestTimeoutMs: number;
   pool: SynthesisPool;
   senders: number;
   collector: ResultsCollector;
@@ -90,6 +93,7 @@ export async function runSenderThreads(o: {
     const results = o.collector.connect();
     const input: SenderThreadInput = {
       engine: { ...o.engine, sender: k, maxInFlight: o.engine.maxInFlight === undefined ? undefined : Math.max(1, Math.ceil(o.engine.maxInFlight / n)) },
+      requestTimeoutMs: o.requestTimeoutMs,
       indexes, scheduledUs: indexes.map((i) => o.pool.scheduledUs(i)), traceSeqs: indexes.map((i) => o.pool.traceSeq(i)), results,
     };
     const w = startWorker(entry, input, [results]);

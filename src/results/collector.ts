@@ -4,11 +4,17 @@ import { fromErrorMessage, type ErrorMessage } from '../errors.ts';
 import type { RunSummary } from '../metrics/summary.ts';
 import type { RawObservation } from '../replay/types.ts';
 import { firstMessage, startWorker } from '../workers.ts';
+import type { FailFastRule, FailFastVerdict } from './fail-fast.ts';
 import type { LoopHealthSample, RunMeta, SynthesisStats } from './types.ts';
 
 /** Observations sent to the results thread at once, at most; and how long one waits for company, ms. */
 const BATCH = 64;
 const BATCH_MS = 20;
+/**
+ * How often the results thread commits the rows it has to the run file, ms: a replay killed outright (SIGKILL, out
+ * of memory) keeps every result that came back until about this long (plus {@link BATCH_MS}) before it died.
+ */
+export const RUN_FLUSH_MS = 250;
 
 /** What the results thread is started with. */
 export interface ResultsThreadInput {
@@ -16,6 +22,8 @@ export interface ResultsThreadInput {
   runPath: string | null;
   meta: RunMeta;
   force: boolean;
+  /** Watch the first results for a target that cannot be replayed against (reported with `onFailFast`); null: never. */
+  failFast?: FailFastRule | null;
 }
 
 /** Messages to the results thread (on its parent port) and on a sender's port. */
@@ -24,7 +32,11 @@ export type ToResults =
   | { type: 'finish'; samples: LoopHealthSample[]; synthesis?: SynthesisStats; slo?: string; meta: Record<string, unknown> };
 export type FromSender = { type: 'obs'; items: RawObservation[] } | { type: 'eof' };
 /** Messages from the results thread. */
-export type FromResults = { type: 'started' } | { type: 'finished'; summary: RunSummary; runFileError: string | null } | { type: 'error'; error: ErrorMessage };
+export type FromResults =
+  | { type: 'started' }
+  | { type: 'fail_fast'; verdict: FailFastVerdict }
+  | { type: 'finished'; summary: RunSummary; errorDetails: Record<string, Record<string, number>>; runFileError: string | null }
+  | { type: 'error'; error: ErrorMessage };
 
 /**
  * Batches a sending loop's observations to the results thread over a port: a few `postMessage` calls a second, the
@@ -77,6 +89,16 @@ export class ResultsCollector {
     return new ResultsCollector(worker, input.runPath);
   }
 
+  /** Calls `cb` (once) when the fail-fast rule of {@link ResultsThreadInput.failFast} says the replay should stop. */
+  onFailFast(cb: (v: FailFastVerdict) => void): void {
+    const on = (m: FromResults) => {
+      if (m.type !== 'fail_fast') return;
+      this.worker.off('message', on);
+      cb(m.verdict);
+    };
+    this.worker.on('message', on);
+  }
+
   /** A new port for one sending loop's observations (give it to an {@link ObservationBatcher}). */
   connect(): MessagePort {
     const { port1, port2 } = new MessageChannel();
@@ -87,15 +109,15 @@ export class ResultsCollector {
   /**
    * Waits for every connected loop's last observations, then summarizes (with `slo`), judges health from `samples`,
    * writes `meta` and the summary into the run file, closes it and stops the thread. `runFileError` says why the run
-   * file could not be written (the summary is whole all the same).
+   * file could not be written (the summary is whole all the same); `errorDetails` counts the failures by kind and cause.
    */
-  async finish(f: Omit<Extract<ToResults, { type: 'finish' }>, 'type'>): Promise<{ summary: RunSummary; runFileError: string | null }> {
+  async finish(f: Omit<Extract<ToResults, { type: 'finish' }>, 'type'>): Promise<{ summary: RunSummary; errorDetails: Record<string, Record<string, number>>; runFileError: string | null }> {
     const done = Promise.race([firstMessage<Extract<FromResults, { type: 'finished' }>>(this.worker, 'finished'), firstMessage<Extract<FromResults, { type: 'error' }>>(this.worker, 'error')]);
     this.worker.postMessage({ type: 'finish', ...f } satisfies ToResults);
     const m = await done;
     await this.worker.terminate();
     if (m.type === 'error') throw fromErrorMessage(m.error, 'results');
-    return { summary: m.summary, runFileError: m.runFileError };
+    return { summary: m.summary, errorDetails: m.errorDetails, runFileError: m.runFileError };
   }
 
   /** Stops the thread without summarizing (after a failure before anything was sent) and removes the empty run file. */

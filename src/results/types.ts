@@ -1,4 +1,4 @@
-import type { ErrorKind } from '../types.ts';
+import type { ReplayErrorKind } from '../error-kinds.ts';
 
 /**
  * One replayed request's outcome. All times are integer µs relative to the run's start (the moment the schedule's
@@ -34,8 +34,17 @@ export interface RequestResult {
   /** Last byte arrived (or the failure happened). */
   endUs: number | null;
   status: number | null;
-  /** Transport failure kind, `dropped` for a send the cap refused, or null. */
-  errorKind: ErrorKind | 'dropped' | null;
+  /**
+   * Transport failure kind (see {@link ReplayErrorKind}: `upstream_refused`, `upstream_reset`, `timeout`,
+   * `bad_response`, …), `dropped` for a send the cap refused, or null.
+   */
+  errorKind: ReplayErrorKind | null;
+  /**
+   * The failure's cause (run files of format 3 on): the error code (`ECONNREFUSED`, `UND_ERR_SOCKET`,
+   * `ERR_SSL_WRONG_VERSION_NUMBER`, …) or which timeout fired (`headers_timeout`, `idle_timeout`, `request_timeout`);
+   * never any payload. Null when there was no transport failure or nothing says more.
+   */
+  errorDetail?: string | null;
   requestBytes: number;
   responseBytes: number;
   streamed: boolean;

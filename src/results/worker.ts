@@ -8,7 +8,8 @@ import { summarize } from '../metrics/summary.ts';
 import { assessHealth, markStalls } from '../metrics/health.ts';
 import { observe } from '../replay/observe.ts';
 import { lowerThisThreadPriority } from '../workers.ts';
-import type { FromResults, FromSender, ResultsThreadInput, ToResults } from './collector.ts';
+import { errorDetailsOf, FailFastWatch } from './fail-fast.ts';
+import { RUN_FLUSH_MS, type FromResults, type FromSender, type ResultsThreadInput, type ToResults } from './collector.ts';
 import { RunWriter } from './run-file.ts';
 import type { RequestResult } from './types.ts';
 
@@ -38,8 +39,9 @@ const write = (f: (w: RunWriter) => void): void => {
 let attached = 0;
 let ended = 0;
 let finish: Extract<ToResults, { type: 'finish' }> | null = null;
-// Rows reach the file within a quarter second, so a replay cut short keeps what it measured.
-const flusher = setInterval(() => write((w) => w.flush()), 250);
+// Rows reach the file within one flush interval, so a replay cut short (even by SIGKILL) keeps what it measured.
+const flusher = setInterval(() => write((w) => w.flush()), RUN_FLUSH_MS);
+const failFast = input.failFast ? new FailFastWatch(input.failFast) : null;
 
 function onSender(port: MessagePort): void {
   attached++;
@@ -52,8 +54,11 @@ function onSender(port: MessagePort): void {
     }
     for (const o of m.items) {
       const r = observe(o);
+      if (o.errorDetail) r.errorDetail = o.errorDetail;
       results.push(r);
       write((w) => w.add(r));
+      const verdict = failFast?.add(r);
+      if (verdict) post({ type: 'fail_fast', verdict });
     }
   });
 }
@@ -70,14 +75,16 @@ function maybeFinish(): void {
     write((w) => w.markToolStalls(stalled));
     const summary = summarize(results, f.slo ? parseSlo(f.slo) : undefined);
     summary.replayerHealth = assessHealth(f.samples, results, f.synthesis, { cores: availableParallelism() });
+    const errorDetails = errorDetailsOf(results);
     write((w) => {
+      w.setMeta('errorDetails', errorDetails);
       for (const [k, v] of Object.entries(f.meta)) w.setMeta(k, v);
       w.setMeta('summary', summary);
       w.setMeta('replayerHealth', summary.replayerHealth);
       w.setMeta('replayerLoops', f.samples.map(({ stalls: _, ...s }) => s));
       w.close();
     });
-    post({ type: 'finished', summary, runFileError: writeError });
+    post({ type: 'finished', summary, errorDetails, runFileError: writeError });
   } catch (err) {
     post({ type: 'error', error: toErrorMessage(err) });
   }
