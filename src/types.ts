@@ -8,7 +8,8 @@
  * - `o`: object with its keys in order; `a`: array with one node per element;
  * - `u`: uniform array (every element has the same node and sizes) — its length is the next entry of `sizes`;
  * - `s`: string — its length in UTF-16 code units is the next entry of `sizes`;
- * - `i`/`f`: integer / other number; `b`: boolean (kept: one bit, and flags such as `include_usage` change load); `z`: null;
+ * - `i`/`f`: integer / other number; as the element of a uniform array of numbers, `c` is the elements' mean length as
+ *   JSON text in characters (one decimal), so a replayed tensor has the recorded byte size; `b`: boolean (kept: one bit, and flags such as `include_usage` change load); `z`: null;
  * - `p`: a kept load-driving parameter (e.g. `max_tokens`); its value is in the record's `params` under `name`;
  * - `l`: a literal from a closed vocabulary kept verbatim (e.g. chat `role` values such as `user`).
  * Lengths live outside the node (in `sizes`, depth-first order) so that equal structures share one stored shape.
@@ -18,8 +19,8 @@ export type SkeletonNode =
   | { t: 'a'; e: SkeletonNode[] }
   | { t: 'u'; of: SkeletonNode | null }
   | { t: 's' }
-  | { t: 'i' }
-  | { t: 'f' }
+  | { t: 'i'; c?: number }
+  | { t: 'f'; c?: number }
   | { t: 'b'; v: boolean }
   | { t: 'z' }
   | { t: 'p'; name: string }
@@ -97,7 +98,10 @@ export type ProtocolId =
   | 'openai-chat'
   | 'openai-completions'
   | 'openai-embeddings'
+  | 'kserve-generate'
   | 'kserve-v2'
+  | 'ollama'
+  | 'tgi'
   | 'tf-serving'
   | 'torchserve'
   | 'multipart'

@@ -41,8 +41,25 @@ describe('JSON skeletons', () => {
   it('template routes: IDs and encoded segments become {id}; queries are dropped', () => {
     expect(templateRoute('/v1/chat/completions?key=sk-123')).toBe('/v1/chat/completions');
     expect(templateRoute('/users/12345/files/3f2b1c9e-1d2a-4b3c-9d8e-0123456789ab')).toBe('/users/{id}/files/{id}');
-    expect(templateRoute('/v2/models/resnet50/versions/1/infer')).toBe('/v2/models/resnet50/versions/{id}/infer');
     expect(templateRoute('/search/john%40doe.com')).toBe('/search/{id}');
+    expect(templateRoute('/x/12345:predict')).toBe('/x/{id}:predict');
+  });
+
+  it('template routes: a model or version position keeps its identifier (never a number), or says it was not kept', () => {
+    // The examples: each used to replay as /predictions/6797, /v2/models/3928/versions/2842/infer, …
+    expect(templateRoute('/predictions/densenet161')).toBe('/predictions/densenet161');
+    expect(templateRoute('/predictions/densenet161/2.0')).toBe('/predictions/densenet161/2.0');
+    expect(templateRoute('/v2/models/resnet152/versions/3/infer')).toBe('/v2/models/resnet152/versions/3/infer');
+    expect(templateRoute('/v2/models/resnet50/versions/1/infer')).toBe('/v2/models/resnet50/versions/1/infer');
+    expect(templateRoute('/v1/models/resnet152:predict')).toBe('/v1/models/resnet152:predict');
+    expect(templateRoute('/v1/models/m/labels/stable:predict')).toBe('/v1/models/m/labels/stable:predict');
+    expect(templateRoute('/openai/deployments/gpt-4o-2024-08-06/chat/completions')).toBe('/openai/deployments/gpt-4o-2024-08-06/chat/completions');
+    expect(templateRoute('/v1/models/gpt-4o-2024-08-06')).toBe('/v1/models/gpt-4o-2024-08-06');
+    expect(templateRoute('/models/densenet161/3')).toBe('/models/densenet161/3');
+    // Not a model name: encoded, credential-shaped; never an {id} to be filled with a number.
+    expect(templateRoute('/v2/models/llama%2F8b/generate')).toBe('/v2/models/{model}/generate');
+    expect(templateRoute('/v2/models/sk-abcdefghijklmnop/infer')).toBe('/v2/models/{model}/infer');
+    expect(templateRoute('/v2/models/m/versions/%31/infer')).toBe('/v2/models/m/versions/{version}/infer');
   });
 });
 

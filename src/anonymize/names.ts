@@ -29,9 +29,12 @@ export function looksLikeData(s: string): boolean {
   return s.split(/[-_.:/ ]+/).some((w) => letterDigitSwitches(w) >= 3 || (/[A-Z]/.test(w) && /[a-z]/.test(w) && /[0-9]/.test(w)));
 }
 
-/** A JSON object key kept as schema: identifier-like and not {@link looksLikeData}. */
+/**
+ * A JSON object key kept as schema: identifier-like (letters, digits, `_`, `-`, and `.` between words, as feature
+ * names such as TorchRec's `id_list_features.lengths` are) and not {@link looksLikeData}.
+ */
 export function isSchemaKey(k: string): boolean {
-  return /^[A-Za-z_][A-Za-z0-9_-]{0,63}$/.test(k) && !looksLikeData(k);
+  return /^[A-Za-z_][A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]+)*$/.test(k) && k.length <= 64 && !looksLikeData(k);
 }
 
 /** A tensor or field name kept verbatim: identifier-like (dots, colons and slashes allowed) and not {@link looksLikeData}. */

@@ -1,5 +1,6 @@
 import type { Params, SkeletonNode } from '../types.ts';
 import { isSchemaKey, looksLikeData, isModelName } from './names.ts';
+import { keepsIdentifier, MODEL_PLACEHOLDER, routePositions, splitVerb, VERSION_PLACEHOLDER } from '../protocols/routes.ts';
 import { DEFAULT_KEPT_PARAMS } from './policy.ts';
 
 /**
@@ -123,6 +124,37 @@ function node(v: unknown, path: string, sizes: number[], params: Params, key: st
   return { t: 'o', k };
 }
 
+/** A skeleton's structure as a string, without the numbers' text lengths. */
+function structureKey(n: SkeletonNode): string {
+  return JSON.stringify(n, (k, v) => (k === 'c' ? undefined : v));
+}
+
+/** Skeletons of one structure as one, each number's text length the mean of theirs (one decimal). */
+function meanChars(nodes: SkeletonNode[]): SkeletonNode {
+  const first = nodes[0]!;
+  switch (first.t) {
+    case 'i':
+    case 'f': {
+      if (first.c === undefined) return first;
+      const sum = nodes.reduce((a, n) => a + ((n as { c?: number }).c ?? 0), 0);
+      return { t: first.t, c: Math.round((sum / nodes.length) * 10) / 10 };
+    }
+    case 'u': return first.of ? { t: 'u', of: meanChars(nodes.map((n) => (n as { of: SkeletonNode }).of)) } : first;
+    case 'o': return { t: 'o', k: first.k.map(([key], i) => [key, meanChars(nodes.map((n) => (n as { k: Array<[string, SkeletonNode]> }).k[i]![1]))]) };
+    case 'a': return { t: 'a', e: first.e.map((_, i) => meanChars(nodes.map((n) => (n as { e: SkeletonNode[] }).e[i]!))) };
+    default: return first;
+  }
+}
+
+/** Longest mean element length recorded for a numeric array (a JSON double is at most 24 characters). */
+export const MAX_NUMBER_CHARS = 24;
+
+/** Characters of a number as JSON text (`JSON.stringify`), without building the string for small integers. */
+function numberChars(x: number): number {
+  if (Number.isInteger(x) && Math.abs(x) < 1e15) return (x < 0 ? 1 : 0) + (x === 0 ? 1 : Math.floor(Math.log10(Math.abs(x))) + 1);
+  return String(x).length;
+}
+
 function arrayNode(arr: unknown[], path: string, sizes: number[], params: Params, ctx: Ctx): SkeletonNode {
   if (arr.length === 0) {
     sizes.push(0);
@@ -138,7 +170,11 @@ function arrayNode(arr: unknown[], path: string, sizes: number[], params: Params
     }
     if (same) {
       sizes.push(arr.length);
-      return { t: 'u', of: allInt ? { t: 'i' } : { t: 'f' } };
+      // The elements' mean text length (a 17-digit FP32 dump is twice the bytes of a 6-digit one, and twice the parsing).
+      let chars = 0;
+      for (const x of arr as number[]) chars += numberChars(x);
+      const c = Math.min(MAX_NUMBER_CHARS, Math.round((chars / arr.length) * 10) / 10);
+      return { t: 'u', of: allInt ? { t: 'i', c } : { t: 'f', c } };
     }
   }
   const children: Described[] = arr.map((x, i) => {
@@ -146,12 +182,13 @@ function arrayNode(arr: unknown[], path: string, sizes: number[], params: Params
     const p: Params = {};
     return { skeleton: node(x, `${path}[${i}]`, s, p, null, ctx), sizes: s, params: p };
   });
-  const key0 = JSON.stringify(children[0]!.skeleton);
+  // Rows of numbers differ in their text lengths (`c`) but not in structure: compared without it, merged as the mean.
+  const key0 = structureKey(children[0]!.skeleton);
   const sizes0 = children[0]!.sizes.join(',');
-  const uniform = children.every((c) => Object.keys(c.params).length === 0 && c.sizes.join(',') === sizes0 && JSON.stringify(c.skeleton) === key0);
+  const uniform = children.every((c) => Object.keys(c.params).length === 0 && c.sizes.join(',') === sizes0 && structureKey(c.skeleton) === key0);
   if (uniform) {
     sizes.push(arr.length, ...children[0]!.sizes);
-    return { t: 'u', of: children[0]!.skeleton };
+    return { t: 'u', of: meanChars(children.map((c) => c.skeleton)) };
   }
   for (const c of children) {
     sizes.push(...c.sizes);
@@ -162,23 +199,33 @@ function arrayNode(arr: unknown[], path: string, sizes: number[], params: Params
 
 /**
  * Templates a URL path for the trace: drops the query, replaces segments that look like IDs or carry data (digits
- * runs, UUIDs, hex, `%`-encoding, long tokens) with `{id}`. Keeps fixed API words such as `v1`, `chat`, `models`.
- * The path's model segment in `/v2/models/{model}/...` is kept when it looks like a name.
+ * runs, UUIDs, hex, `%`-encoding, long tokens) with `{id}`. Keeps fixed API words such as `v1`, `chat`, `models`, and
+ * a `:verb` suffix (`:predict`). A segment at a protocol's model or version position (`protocols/routes.ts`) is a model
+ * identifier: kept as recorded when it reads as one (`/predictions/densenet161`, `/v2/models/resnet152/versions/3`),
+ * else `{model}` / `{version}`, never `{id}`.
  */
 export function templateRoute(url: string): string {
   const q = url.indexOf('?');
-  const path = q >= 0 ? url.slice(0, q) : url;
-  const segs = path.split('/').map((seg) => {
+  const segs = (q >= 0 ? url.slice(0, q) : url).split('/');
+  const positions = routePositions(segs);
+  const out = segs.map((seg, i) => {
     if (seg === '') return seg;
-    if (/^v\d+$/.test(seg)) return seg;
-    if (seg.includes('%') || seg.length > 48) return '{id}';
-    if (/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(seg)) return '{id}';
-    if (/\d{3,}/.test(seg) || /^[0-9a-f]{12,}$/i.test(seg) || /^\d+$/.test(seg)) return '{id}';
-    if (!/^[A-Za-z0-9._:-]+$/.test(seg)) return '{id}';
-    // Each `:`/`.`-separated part must read like a name (`gemini-x:generateContent` yes, `user:ZQXa1b2` no).
-    // API paths are lower- or camelCase words: a part with capitals and digits, or an all-capitals word, is data.
-    if (seg.split(/[:.]/).some((part) => looksLikeData(part) || (/[A-Z]/.test(part) && /\d/.test(part)) || /^[A-Z0-9_-]{4,}$/.test(part))) return '{id}';
-    return seg;
+    const [id, verb] = splitVerb(seg);
+    const position = positions[i];
+    if (position) return (keepsIdentifier(id, position) ? id : position === 'model' ? MODEL_PLACEHOLDER : VERSION_PLACEHOLDER) + verb;
+    return verb && !templatedSegment(verb.slice(1)) ? (templatedSegment(id) ? '{id}' : id) + verb : templatedSegment(seg) ? '{id}' : seg;
   });
-  return segs.join('/') || '/';
+  return out.join('/') || '/';
+}
+
+/** Whether a path segment (not at a model or version position) is data, to be replaced by `{id}`. */
+function templatedSegment(seg: string): boolean {
+  if (/^v\d+$/.test(seg)) return false;
+  if (seg.includes('%') || seg.length > 48) return true;
+  if (/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(seg)) return true;
+  if (/\d{3,}/.test(seg) || /^[0-9a-f]{12,}$/i.test(seg) || /^\d+$/.test(seg)) return true;
+  if (!/^[A-Za-z0-9._:-]+$/.test(seg)) return true;
+  // Each `:`/`.`-separated part must read like a name (`gemini-x:generateContent` yes, `user:ZQXa1b2` no).
+  // API paths are lower- or camelCase words: a part with capitals and digits, or an all-capitals word, is data.
+  return seg.split(/[:.]/).some((part) => looksLikeData(part) || (/[A-Z]/.test(part) && /\d/.test(part)) || /^[A-Z0-9_-]{4,}$/.test(part));
 }

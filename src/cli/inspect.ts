@@ -19,6 +19,16 @@ export interface InspectReport {
   recordingHealth: TraceMeta['recordingHealth'];
   /** Relayed WebSocket sessions among `requests` (left out of `features`). */
   webSocketSessions: number;
+  /** Records the reader refused (over a cap, malformed) and left out of everything below, and why the first was. */
+  refusedRecords: number;
+  refusedFirst: string | null;
+  /** Exchanges by error kind (`client_aborted` counts here even when the answer's status was 200); `none` for the rest. */
+  errorKinds: Record<string, number>;
+  /** HTTP requests by protocol, and by whether the answer streamed. */
+  protocols: Record<string, number>;
+  streamed: { streamed: number; notStreamed: number };
+  /** HTTP requests by method and route (as `replay --only route=…` and `--path-map` name them), most first. */
+  routes: Array<{ method: string; route: string; protocol: string; requests: number }>;
   features: Record<string, FeatureStats>;
 }
 
@@ -50,7 +60,13 @@ export function inspectTrace(path: string): InspectReport {
       for (let i = 1; i < content.length; i++) itl.push((content[i]! - content[i - 1]!) / 1000);
     }
     add('itlMs', itl);
+    // Read before mixOf, whose arrivals() pass starts a new count.
+    const refusedRecords = r.skipped;
+    const refusedFirst = r.refused[0]?.message ?? null;
     return {
+      refusedRecords,
+      refusedFirst,
+      ...mixOf(r),
       file: path,
       formatVersion: r.meta.formatVersion,
       source: r.meta.source,
@@ -70,6 +86,30 @@ export function inspectTrace(path: string): InspectReport {
   }
 }
 
+const bump = (m: Record<string, number>, k: string) => (m[k] = (m[k] ?? 0) + 1);
+
+/** The traffic mix of a trace's HTTP requests: error kinds, protocols, streamed or not, routes. */
+function mixOf(r: TraceReader): Pick<InspectReport, 'errorKinds' | 'protocols' | 'streamed' | 'routes'> {
+  const errorKinds: Record<string, number> = {};
+  const protocols: Record<string, number> = {};
+  const streamed = { streamed: 0, notStreamed: 0 };
+  const routes = new Map<string, { method: string; route: string; protocol: string; requests: number }>();
+  for (const a of r.arrivals()) {
+    bump(errorKinds, a.errorKind ?? 'none');
+    bump(protocols, a.protocol);
+    if (a.streamed) streamed.streamed++;
+    else streamed.notStreamed++;
+    const key = `${a.method} ${a.route} ${a.protocol}`;
+    const e = routes.get(key) ?? { method: a.method ?? '', route: a.route, protocol: a.protocol, requests: 0 };
+    e.requests++;
+    routes.set(key, e);
+  }
+  return { errorKinds, protocols, streamed, routes: [...routes.values()].sort((x, y) => y.requests - x.requests || x.route.localeCompare(y.route)) };
+}
+
+/** Routes listed in `inspect`'s text (all of them are in `--json`). */
+const ROUTES_SHOWN = 10;
+
 /** `tracewarp inspect`. */
 export function runInspect(path: string, opts: { json?: boolean }, out: Output): number {
   const rep = inspectTrace(path);
@@ -79,10 +119,16 @@ export function runInspect(path: string, opts: { json?: boolean }, out: Output):
   }
   out.out(`${rep.file}: tracewarp trace v${rep.formatVersion}, source ${rep.source}${rep.sourceFile ? ` (${rep.sourceFile})` : ''}, created ${rep.createdAt}`);
   out.out(`requests ${rep.requests}   duration ${rep.durationS.toFixed(1)} s   mean rate ${rep.meanRate?.toFixed(2) ?? '—'} req/s${rep.recordsDropped ? `   records dropped ${rep.recordsDropped}` : ''}${rep.webSocketSessions ? `   (${rep.webSocketSessions} of them WebSocket sessions)` : ''}`);
+  if (rep.refusedRecords > 0) out.out(`refused: ${rep.refusedRecords} records could not be used (over a cap or malformed); the first: ${rep.refusedFirst}`);
   const h = rep.recordingHealth;
   if (h && !h.ok) out.out(`recording was degraded: ${h.recordsDropped} exchanges forwarded but not recorded, ${h.writeFailures} failed writes${h.firstFailure ? ` (first: ${h.firstFailure.code} at ${h.firstFailure.at})` : ''}${h.fileRecreated ? `, the file made again ${h.fileRecreated}×` : ''}`);
   const imported = rep.source.startsWith('import:') && Object.keys(rep.statuses).every((k) => k === 'none');
   out.out(`statuses: ${imported ? '— (imported: the source has no answers)' : Object.entries(rep.statuses).map(([k, v]) => `${k}=${v}`).join('  ')}`);
+  const kinds = Object.entries(rep.errorKinds).filter(([k]) => k !== 'none');
+  if (kinds.length > 0) out.out(`errors by kind: ${kinds.map(([k, v]) => `${k}=${v}`).join('  ')}`);
+  out.out(`protocols: ${Object.entries(rep.protocols).map(([k, v]) => `${k}=${v}`).join('  ') || '—'}   streamed ${rep.streamed.streamed}, not streamed ${rep.streamed.notStreamed}`);
+  if (rep.routes.length > 0) out.out(`routes (${rep.routes.length}${rep.routes.length > ROUTES_SHOWN ? `, the ${ROUTES_SHOWN} busiest` : ''}):`);
+  for (const x of rep.routes.slice(0, ROUTES_SHOWN)) out.out(`  ${String(x.requests).padStart(8)}  ${x.method.padEnd(6)} ${x.route}  (${x.protocol})`);
   out.out(`  ${'feature'.padEnd(16)}${['p50', 'p90', 'p99', 'max', 'mean'].map((h) => h.padStart(11)).join('')}`);
   for (const [name, s] of Object.entries(rep.features)) {
     out.out(`  ${name.padEnd(16)}${[s.p50, s.p90, s.p99, s.max, s.mean].map((v) => String(Math.round(v * 10) / 10).padStart(11)).join('')}`);

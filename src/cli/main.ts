@@ -3,8 +3,9 @@ import { TracewarpError } from '../errors.ts';
 import { TOOL_VERSION } from '../version.ts';
 import { DEFAULT_PREFIX_BLOCK_TOKENS, FINGERPRINT_KEY_ENV } from '../anonymize/fingerprint.ts';
 import { PROTOCOL_IDS } from '../protocols/ids.ts';
-import { durationArg, headerArg, intArg, numberArg, parseListen, urlArg, workersArg } from './args.ts';
+import { durationArg, headerArg, intArg, numberArg, parseListen, pathMapArg, selectorArg, urlArg, workersArg } from './args.ts';
 import { DEMO_RUN, DEMO_TRACE, IMPORT_FORMATS } from './defaults.ts';
+import { DEFAULT_HEADERS_TIMEOUT_MS, DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_REQUEST_TIMEOUT_MS, DEFAULT_STOP_GRACE_MS } from '../replay/defaults.ts';
 import { type Output, processOutput } from './output.ts';
 import { parseSpeed, workloadHelp } from './workload.ts';
 
@@ -30,6 +31,21 @@ function withWorkloadOptions(c: Command): Command {
     else c.option(flags, help);
   }
   return c;
+}
+
+/**
+ * Adds the options that choose which recorded requests are sent and how they are addressed, shared by `plan` and
+ * `replay` (each changes the workload's digest).
+ */
+function withSelectionOptions(c: Command): Command {
+  return c
+    .option('--only <selector>', "replay only recorded requests matching it, e.g. 'status=2xx,protocol=openai-chat' (repeatable: any of them)", selectorArg('--only'))
+    .option('--exclude <selector>', "leave out recorded requests matching it, e.g. 'route=/v1/models' (repeatable)", selectorArg('--exclude'))
+    .option('--model <name>', "send every request to this model (the 'model' parameter and the model in the path)")
+    .option('--path-map <from=to>', "send recorded paths beginning with FROM (as 'inspect' lists routes) to TO instead (repeatable)", pathMapArg)
+    .addOption(new Option('--output-length <policy>', 'LLM answers asked for the recorded output length, or the limit the client sent').choices(['recorded', 'as-sent']).default('recorded'))
+    .option('--force-output-length', 'LLM requests also send min_tokens = max_tokens and ignore_eos (vLLM)')
+    .option('--limit <n>', 'replay only the first N requests', intArg('--limit', 1));
 }
 
 /** Builds the command tree. Actions store their exit code in `result.code`. */
@@ -92,39 +108,42 @@ function program(out: Output, result: { code: number }, argv: readonly string[])
       result.code = 0;
     });
 
-  withWorkloadOptions(p.command('plan')
+  withSelectionOptions(withWorkloadOptions(p.command('plan')
     .description('print the transformed workload without sending anything: counts, rate over time, features before/after, digest')
-    .argument('<trace>', 'trace file'))
+    .argument('<trace>', 'trace file')))
     .option('--seed <n>', 'seed for every random choice', intArg('--seed', 0), 1)
     .option('--json', 'print one JSON object')
     .action(async (trace: string, o) => {
       const { runPlan } = await import('./plan.ts');
-      runPlan(trace, argv, { seed: o.seed, json: o.json, scenario: o.scenario }, out);
+      runPlan(trace, argv, { seed: o.seed, json: o.json, scenario: o.scenario, only: o.only, exclude: o.exclude, model: o.model, pathMap: o.pathMap, outputLength: o.outputLength, forceOutputLength: o.forceOutputLength, limit: o.limit }, out);
       result.code = 0;
     });
 
-  withWorkloadOptions(p.command('replay')
+  withSelectionOptions(withWorkloadOptions(p.command('replay')
     .description('replay a trace open-loop against a target, transformed; writes a run file and prints the summary')
-    .argument('<trace>', 'trace file'))
+    .argument('<trace>', 'trace file')))
     .requiredOption('--target <url>', 'the server under test', urlArg('--target'))
     .option('--seed <n>', 'seed for every random choice', intArg('--seed', 0), 1)
     .option('--out <file>', 'run file to write (default runs/<trace>-<time>.run.db)')
     .option('--force', 'overwrite an existing run file')
     .option('--max-in-flight <n>', 'cap on requests in flight', intArg('--max-in-flight', 1))
     .addOption(new Option('--cap-policy <policy>', 'a due request at the cap waits (queue) or is not sent (drop)').choices(['queue', 'drop']).default('queue'))
-    .option('--model <name>', 'replace the model of every request')
-    .option('--limit <n>', 'replay only the first N requests', intArg('--limit', 1))
     .option('--header <name: value>', 'add a header to every request, e.g. credentials for the target (repeatable)', headerArg)
     .option('--warmup <n>', 'connections opened with GET / before the first send (0: none)', intArg('--warmup', 0), 8)
     .option('--slo <objectives>', "goodput objectives, e.g. 'ttft<500ms,tpot<50ms,e2e<10s'")
-    .option('--force-output-length', 'LLM requests also send min_tokens = max_tokens and ignore_eos (vLLM)')
     .option('--workers <n|auto>', 'sending loops, each a thread on the same schedule (auto: enough for the peak rate)', workersArg, 'auto')
     .option('--synth-threads <n>', 'threads that synthesize bodies ahead of their send time (default: cores − 1)', intArg('--synth-threads', 1, 64))
+    .option('--timeout <duration>', 'longest a request may take, from its send to the last byte of its answer (ms, or with a unit: 30m; 0: none)', durationArg('--timeout', 'ms', 0), DEFAULT_REQUEST_TIMEOUT_MS)
+    .option('--headers-timeout <duration>', 'longest wait for an answer\'s headers after the send (ms, or with a unit: 2m; 0: none)', durationArg('--headers-timeout', 'ms', 0), DEFAULT_HEADERS_TIMEOUT_MS)
+    .option('--idle-timeout <duration>', 'longest silence between two chunks of an answer (ms, or with a unit: 60s; 0: none); never a cap on a stream\'s duration', durationArg('--idle-timeout', 'ms', 0), DEFAULT_IDLE_TIMEOUT_MS)
+    .option('--grace <duration>', 'after the first Ctrl-C or SIGTERM, how long requests in flight may finish before they are cut (ms, or with a unit)', durationArg('--grace', 'ms', 0), DEFAULT_STOP_GRACE_MS)
+    .option('--no-client-aborts', 'replay requests whose recorded client gave up whole (default: cut them as long after the send as that client waited)')
+    .option('--keep-going', 'replay even when the target check fails or the first requests all fail at the transport level (default: stop, exit 1)')
     .option('--json', 'print the summary as one JSON object')
     .option('--quiet', 'no progress output')
     .action(async (trace: string, o) => {
       const { runReplay } = await import('./replay.ts');
-      const r = await runReplay(trace, { target: o.target, speed: o.speed, argv, scenario: o.scenario, seed: o.seed, out: o.out, force: o.force, maxInFlight: o.maxInFlight, capPolicy: o.capPolicy, model: o.model, limit: o.limit, json: o.json, quiet: o.quiet, headers: o.header, warmup: o.warmup, slo: o.slo, forceOutputLength: o.forceOutputLength, workers: o.workers, synthThreads: o.synthThreads }, out);
+      const r = await runReplay(trace, { target: o.target, speed: o.speed, argv, scenario: o.scenario, seed: o.seed, out: o.out, force: o.force, maxInFlight: o.maxInFlight, capPolicy: o.capPolicy, model: o.model, limit: o.limit, json: o.json, quiet: o.quiet, headers: o.header, warmup: o.warmup, slo: o.slo, forceOutputLength: o.forceOutputLength, workers: o.workers, synthThreads: o.synthThreads, only: o.only, exclude: o.exclude, pathMap: o.pathMap, outputLength: o.outputLength, clientAborts: o.clientAborts, requestTimeoutMs: o.timeout, headersTimeoutMs: o.headersTimeout, idleTimeoutMs: o.idleTimeout, graceMs: o.grace, failFast: !o.keepGoing }, out);
       result.code = r.interrupted ? 130 : 0;
     });
 

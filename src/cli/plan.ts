@@ -2,15 +2,23 @@ import { featureStats } from '../metrics/exact.ts';
 import { createRng } from '../rng.ts';
 import { synthesizeWorkload, WorkloadDigest } from '../synth/workload.ts';
 import { TraceReader } from '../trace/reader.ts';
-import { workloadOf } from '../replay/run.ts';
+import type { RouteCheck } from '../synth/target.ts';
+import { planWorkload, type WorkloadOptions } from '../workload/plan.ts';
+import type { Selector } from '../workload/select.ts';
 import type { Arrival } from '../workload/types.ts';
 import { meanRate } from '../workload/warp.ts';
 import type { Output } from './output.ts';
 import { stepsFor } from './workload.ts';
 
-/** The transformed workload of a trace for a command line: the original and transformed arrivals. */
-export function buildWorkload(reader: TraceReader, argv: readonly string[], seed: number, scenario?: string): { before: Arrival[]; after: Arrival[]; webSocketSessions: number } {
-  return workloadOf(reader, stepsFor(reader, argv, scenario), seed);
+/** What `plan` takes besides the transformation flags: the same selection and addressing options as `replay`. */
+export interface PlanCommandOptions extends Omit<WorkloadOptions, 'steps' | 'seed' | 'only' | 'exclude'> {
+  seed: number;
+  json?: boolean;
+  scenario?: string;
+  only?: Selector[];
+  exclude?: Selector[];
+  outputLength?: 'recorded' | 'as-sent';
+  forceOutputLength?: boolean;
 }
 
 /** p50/p90/p99/mean of a list (exact nearest rank, see {@link featureStats}), nulls when empty. */
@@ -28,6 +36,13 @@ export interface PlanReport {
   seed: number;
   requests: number;
   originalRequests: number;
+  /** Recorded requests the filters (`--only`, `--exclude`) left out. */
+  excluded: number;
+  /** Records the reader refused (over a cap, malformed), and why the first was. */
+  refusedRecords: number;
+  refusedFirst: string | null;
+  /** Routes whose model the trace does not keep (replay refuses them unmapped), and routes sent with `{id}` placeholders. */
+  routes: RouteCheck;
   /** WebSocket sessions in the trace, which replay does not send (not counted in `originalRequests`). */
   webSocketSessionsSkipped: number;
   durationS: number;
@@ -45,13 +60,15 @@ export interface PlanReport {
  * distributions before and after, and the digest of the schedule and of every synthesized body (the same digest
  * `replay` prints for the same trace, flags and seed).
  */
-export function runPlan(tracePath: string, argv: readonly string[], opts: { seed: number; json?: boolean; scenario?: string }, out: Output): PlanReport {
+export function runPlan(tracePath: string, argv: readonly string[], opts: PlanCommandOptions, out: Output): PlanReport {
   const reader = new TraceReader(tracePath);
   try {
-    const { before, after, webSocketSessions } = buildWorkload(reader, argv, opts.seed, opts.scenario);
+    const w = planWorkload(reader, { ...opts, steps: stepsFor(reader, argv, opts.scenario) });
+    const { before, after, webSocketSessions } = w;
     const digest = new WorkloadDigest();
     const bytesAfter: number[] = [];
-    for (const p of synthesizeWorkload(after, (seq) => reader.get(seq), createRng(opts.seed), digest)) bytesAfter.push(p.body?.length ?? 0);
+    const synth = { model: opts.model, pathMap: opts.pathMap, outputLength: opts.outputLength, forceOutputLength: opts.forceOutputLength };
+    for (const p of synthesizeWorkload(after, (seq) => reader.get(seq), createRng(opts.seed), digest, synth)) bytesAfter.push(p.body?.length ?? 0);
     const d = digest.result();
     const span = after.length > 0 ? after[after.length - 1]!.atUs / 1e6 : 0;
     const bins = Math.max(1, Math.min(20, after.length - 1)); // a few requests do not fill 20 bins
@@ -65,7 +82,11 @@ export function runPlan(tracePath: string, argv: readonly string[], opts: { seed
       trace: tracePath,
       seed: opts.seed,
       requests: after.length,
-      originalRequests: before.length,
+      originalRequests: w.traceRequests,
+      excluded: w.excluded,
+      refusedRecords: w.refusedRecords,
+      refusedFirst: reader.refused[0]?.message ?? null,
+      routes: w.routes,
       durationS: Math.round(span * 1000) / 1000,
       meanRate: meanRate(after) === null ? null : Math.round(meanRate(after)! * 1000) / 1000,
       digest: d.digest,
@@ -81,6 +102,8 @@ export function runPlan(tracePath: string, argv: readonly string[], opts: { seed
         interArrivalMs: { before: dist(gapsMs(before)), after: dist(gapsMs(after)) },
       },
     };
+    // On stderr in both modes, so --json's stdout stays one object.
+    if (w.refusedRecords > 0) out.err(`note: ${w.refusedSummary}`);
     if (opts.json) out.out(JSON.stringify(report));
     else printPlan(report, out);
     return report;
@@ -93,6 +116,9 @@ function printPlan(r: PlanReport, out: Output): void {
   const f = (v: number | null) => (v === null ? '—' : String(Math.round(v * 10) / 10));
   out.out(`plan for ${r.trace} (seed ${r.seed}): ${r.requests} requests (${r.originalRequests} in the trace, ${r.clones} clones) over ${r.durationS.toFixed(1)} s, mean rate ${r.meanRate?.toFixed(2) ?? '—'} req/s`);
   out.out(`digest ${r.digest}  (schedule ${r.scheduleDigest})`);
+  if (r.excluded > 0) out.out(`the filters leave out ${r.excluded} of the trace's requests`);
+  for (const u of r.routes.unmapped) out.out(`cannot replay as it is: ${u.requests} requests to ${u.route}, whose model or version the trace does not keep (replay needs --model NAME or --path-map '${u.route}=PATH')`);
+  for (const p of r.routes.placeholders) out.out(`placeholders: ${p.requests} requests to ${p.route} are sent with seeded ids in place of {id} (map with --path-map)`);
   if (r.webSocketSessionsSkipped > 0) out.out(`${r.webSocketSessionsSkipped} WebSocket session(s) in the trace are left out: replay sends HTTP requests only`);
   if (Object.keys(r.anomalies).length > 0) out.out(`anomalies: ${Object.entries(r.anomalies).map(([k, n]) => `${k}=${n}`).join('  ')}`);
   const peak = Math.max(1, ...r.rateOverTime.map((b) => b.rate));

@@ -1,12 +1,15 @@
 import { basename } from 'node:path';
-import { TracewarpError } from '../errors.ts';
+import { TracewarpError, usageError } from '../errors.ts';
+import { UnmappedRoutesError, type PlannedWorkload } from '../workload/plan.ts';
+import type { Selector } from '../workload/select.ts';
 import { parseSlo } from '../metrics/slo.ts';
 import type { RunSummary } from '../metrics/summary.ts';
 import { startReplay, type ReplayOutcome } from '../replay/run.ts';
 import { formatSummary } from '../report/text.ts';
 import { TraceReader } from '../trace/reader.ts';
 import { stepsFor, WORKLOAD_FLAGS } from './workload.ts';
-import { type Output, onceInterrupted } from './output.ts';
+import { DEFAULT_STOP_GRACE_MS } from '../replay/defaults.ts';
+import { type Output, onceInterrupted, onLaterSignals, plural } from './output.ts';
 import { showReplayProgress, type ProgressDisplay } from './progress.ts';
 
 /** Options of `tracewarp replay`. */
@@ -44,16 +47,40 @@ export interface ReplayCommandOptions {
   workers?: number | 'auto';
   /** Synthesis threads (`--synth-threads`). */
   synthThreads?: number;
+  /** `--only` / `--exclude` selectors. */
+  only?: Selector[];
+  exclude?: Selector[];
+  /** `--path-map FROM=TO` rewrites. */
+  pathMap?: Array<[string, string]>;
+  /** `--output-length`. Default `recorded`. */
+  outputLength?: 'recorded' | 'as-sent';
+  /** `--no-client-aborts` sets false: requests whose recorded client gave up are replayed whole. Default true. */
+  clientAborts?: boolean;
+  /** `--headers-timeout`, `--idle-timeout`, `--timeout` (whole request), ms; 0 for none. Defaults in `replay/defaults.ts`. */
+  headersTimeoutMs?: number;
+  idleTimeoutMs?: number;
+  requestTimeoutMs?: number;
+  /** `--grace`: after the first Ctrl-C or SIGTERM, how long requests in flight may finish before they are cut, ms. */
+  graceMs?: number;
+  /**
+   * Stop with exit 1 (TracewarpError `TW_TARGET`, naming the cause) when the target check before the clock fails or
+   * the first requests all fail at the transport level. The CLI sets it unless `--keep-going`; default false.
+   */
+  failFast?: boolean;
 }
 
 /**
  * Replays a trace against a target and writes the run file (through the library's {@link startReplay}). Prints the
- * summary (text, or one JSON object with `json`). Ctrl-C stops sending; requests in flight finish and everything is
- * still written; a second Ctrl-C cuts them.
+ * summary (text, or one JSON object with `json`) and the failures by cause. Ctrl-C or SIGTERM stops sending; requests
+ * in flight may finish for the grace (`graceMs`), then are cut; everything is still written; a second Ctrl-C cuts them
+ * at once.
+ * @throws TracewarpError `TW_TARGET` with `failFast` when the target cannot be reached or the first requests all fail
+ *   at the transport level (the message names the cause), `TW_RUN_WRITE` when the run file could not be written.
  * @returns the summary and the run file's path.
  */
 export async function runReplay(tracePath: string, opts: ReplayCommandOptions, out: Output): Promise<{ summary: RunSummary; runPath: string; interrupted: boolean }> {
   const slo = opts.slo !== undefined ? parseSlo(opts.slo) : undefined;
+  if (opts.forceOutputLength && opts.outputLength === 'as-sent') usageError('--force-output-length asks for the recorded output length; it cannot go with --output-length as-sent');
   const reader = new TraceReader(tracePath);
   let steps;
   try {
@@ -64,20 +91,33 @@ export async function runReplay(tracePath: string, opts: ReplayCommandOptions, o
   const runPath = opts.out ?? `runs/${basename(tracePath).replace(/\.trace\.db$|\.db$/, '')}-${new Date().toISOString().replace(/[:.]/g, '-')}.run.db`;
   const workload = describeSteps(opts);
   let progress: ProgressDisplay | null = null;
+  const graceMs = opts.graceMs ?? DEFAULT_STOP_GRACE_MS;
+  const graceS = Math.round(graceMs / 100) / 10;
+  let inFlight = 0;
   const handle = startReplay({
     trace: tracePath, target: opts.target, steps, seed: opts.seed, runFile: runPath, force: opts.force, model: opts.model, limit: opts.limit,
     maxInFlight: opts.maxInFlight, capPolicy: opts.capPolicy, headers: opts.headers, warmup: opts.warmup, slo, forceOutputLength: opts.forceOutputLength,
     workers: opts.workers, synthThreads: opts.synthThreads, speed: opts.speed, workload,
+    only: opts.only, exclude: opts.exclude, pathMap: opts.pathMap, outputLength: opts.outputLength, clientAborts: opts.clientAborts,
+    onPlanned: (w) => sayPlanned(w, out),
+    headersTimeoutMs: opts.headersTimeoutMs, idleTimeoutMs: opts.idleTimeoutMs, requestTimeoutMs: opts.requestTimeoutMs, stopGraceMs: graceMs,
+    failFast: opts.failFast, onNotice: (line) => out.err(`warning: ${line}`),
+    onGraceExpired: (n) => out.err(`replay: the ${graceS} s grace is over: cutting ${n > 0 ? plural(n, 'request') : 'what is'} still in flight (recorded as client_aborted); writing the run file…`),
     // Progress goes to stderr, so it stays on with --json (stdout carries only the JSON object).
-    onProgress: (p) => (progress ??= showReplayProgress(out, p.total, Boolean(opts.quiet))).update(p),
+    onProgress: (p) => {
+      inFlight = p.inFlight;
+      (progress ??= showReplayProgress(out, p.total, Boolean(opts.quiet))).update(p);
+    },
   });
-  let interrupted = onceInterrupted();
-  void interrupted.promise.then(() => {
-    out.err('replay: interrupted, waiting for requests in flight… (Ctrl-C again to cut them)');
+  // The first Ctrl-C or SIGTERM (or, run through npm, the launcher going away: how a SIGTERM to `npx` shows) stops
+  // sending at once and gives the requests in flight the grace; a second signal cuts them at once. Either way they are
+  // recorded as client_aborted and the run file is written whole.
+  const interrupted = onceInterrupted({ launcher: true });
+  let offSignals = (): void => undefined;
+  void interrupted.promise.then((stop) => {
+    out.err(`replay: ${stop.text}: stopped sending; ${inFlight > 0 ? plural(inFlight, 'request') : 'requests'} in flight may finish for up to ${graceS} s, then are cut (Ctrl-C again to cut them now)`);
     handle.stop();
-    // A second Ctrl-C cuts the requests in flight (recorded as client_aborted); the run file is still written.
-    interrupted = onceInterrupted();
-    void interrupted.promise.then(() => {
+    offSignals = onLaterSignals(stop, () => {
       out.err('replay: cutting the requests in flight…');
       handle.abortInFlight();
     });
@@ -85,17 +125,25 @@ export async function runReplay(tracePath: string, opts: ReplayCommandOptions, o
   let r: ReplayOutcome;
   try {
     r = await handle.result;
+  } catch (err) {
+    if (err instanceof UnmappedRoutesError) usageError(`${err.message} (--model NAME, or --path-map '${err.routes[0]!.route}=PATH')`);
+    throw err;
   } finally {
     interrupted.dispose();
+    offSignals();
     (progress as ProgressDisplay | null)?.stop();
   }
   const { summary } = r;
   if (r.webSocketSessions > 0) out.err(`note: ${r.webSocketSessions} WebSocket session(s) in the trace are left out: replay sends HTTP requests only`);
   // The digest covers the workload as planned only when every request was synthesized (not after Ctrl-C).
   const digestOut = r.digest ? { digest: r.digest.digest, scheduleDigest: r.digest.schedule } : {};
-  if (opts.json) out.out(JSON.stringify({ ...summary, plannedRequests: r.plannedRequests, workload, runFile: runPath, runId: r.runId, speed: opts.speed, seed: opts.seed, target: opts.target, interrupted: r.interrupted, ...digestOut }));
+  if (opts.json) out.out(JSON.stringify({ ...summary, errorDetails: r.errorDetails, plannedRequests: r.plannedRequests, workload, outputLength: opts.outputLength ?? 'recorded', runFile: runPath, runId: r.runId, speed: opts.speed, seed: opts.seed, target: opts.target, interrupted: r.interrupted, ...digestOut }));
   else {
-    out.out(formatSummary(summary, `replay of ${tracePath} (${workload}) against ${opts.target} (seed ${opts.seed}) → ${runPath}`));
+    out.out(formatSummary(summary, `replay of ${tracePath} (${workload}) against ${opts.target} (seed ${opts.seed}, output length ${opts.outputLength ?? 'recorded'}) → ${runPath}`));
+    const causes = formatErrorDetails(r.errorDetails);
+    if (causes) out.out(`failures by cause: ${causes}`);
+    const gaveUp = r.errorDetails?.client_aborted?.client_patience ?? 0;
+    if (gaveUp > 0) out.out(`${gaveUp} request${gaveUp === 1 ? ' was' : 's were'} cut as long after the send as the recorded client waited before giving up (client_aborted, client_patience); --no-client-aborts replays them whole`);
     if (r.digest) out.out(`workload digest ${r.digest.digest} (schedule ${r.digest.schedule})`);
     if (r.interrupted) out.out(`INTERRUPTED: ${summary.requests} of ${r.plannedRequests} planned requests were scheduled; the summary covers those only`);
   }
@@ -116,6 +164,22 @@ export async function runReplay(tracePath: string, opts: ReplayCommandOptions, o
   return { summary, runPath, interrupted: r.interrupted };
 }
 
+/** `timeout (headers_timeout) 3, upstream_refused (ECONNREFUSED) 1`, most first; '' when nothing failed with a cause. */
+export function formatErrorDetails(details: Record<string, Record<string, number>>): string {
+  const rows = Object.entries(details).flatMap(([kind, by]) => Object.entries(by).filter(([d]) => d !== '').map(([d, n]) => ({ text: `${kind} (${d})`, n })));
+  return rows.sort((a, b) => b.n - a.n).map((x) => `${x.text} ${x.n}`).join(', ');
+}
+
+/** What a planned workload leaves out and where its paths carry placeholders, said before anything is sent. */
+export function sayPlanned(w: PlannedWorkload, out: Output): void {
+  if (w.refusedRecords > 0) out.err(`note: ${w.refusedSummary}`);
+  if (w.excluded > 0) out.err(`note: the filters left out ${w.excluded} of the trace's ${w.traceRequests} requests`);
+  for (const p of w.routes.placeholders.slice(0, 5)) {
+    out.err(`note: ${p.requests} request${p.requests === 1 ? '' : 's'} to ${p.route} ${p.requests === 1 ? 'is' : 'are'} sent with seeded placeholder ids in place of {id} (the trace keeps no ids); --path-map '${p.route}=PATH' sends them where the target needs`);
+  }
+  if (w.routes.placeholders.length > 5) out.err(`note: … and ${w.routes.placeholders.length - 5} more routes with {id} placeholders (see 'tracewarp inspect')`);
+}
+
 /** The transformation flags of a replay as one line, e.g. `--speed 10 --amplify 2.5`. */
 function describeSteps(opts: ReplayCommandOptions): string {
   const argv = opts.argv ?? ['--speed', String(opts.speed)];
@@ -125,5 +189,8 @@ function describeSteps(opts: ReplayCommandOptions): string {
     if ((WORKLOAD_FLAGS as readonly string[]).includes(flag)) parts.push(argv[i]!.includes('=') ? argv[i]! : `${flag} ${argv[++i] ?? ''}`);
   }
   if (opts.scenario) parts.unshift(`--scenario ${opts.scenario}`);
+  for (const sel of opts.only ?? []) parts.push(`--only '${sel.text}'`);
+  for (const sel of opts.exclude ?? []) parts.push(`--exclude '${sel.text}'`);
+  if (opts.limit !== undefined) parts.push(`--limit ${opts.limit}`);
   return parts.join(' ') || 'as recorded';
 }

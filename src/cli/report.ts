@@ -12,7 +12,7 @@ export function runReport(path: string, opts: { json?: boolean; slo?: string }, 
   // How far the replayer itself shaped the run was judged while it ran (from its loops' own measurements).
   if (meta.replayerHealth) s.replayerHealth = meta.replayerHealth as RunSummary['replayerHealth'];
   const workload = typeof meta.workload === 'string' ? meta.workload : `--speed ${meta.speed}`;
-  if (opts.json) out.out(JSON.stringify({ ...s, ...(typeof meta.plannedRequests === 'number' ? { plannedRequests: meta.plannedRequests } : {}), workload, runFile: path, runId: meta.runId, target: meta.target, speed: meta.speed, seed: Number.isFinite(Number(meta.seed)) ? Number(meta.seed) : meta.seed, interrupted: meta.interrupted === true, ...(meta.digest && !meta.interrupted ? { digest: (meta.digest as { digest: string }).digest, scheduleDigest: (meta.digest as { schedule: string }).schedule } : {}) }));
-  else out.out(formatSummary(s, `run ${meta.runId}: ${meta.tracePath} (${workload}) against ${meta.target}`));
+  if (opts.json) out.out(JSON.stringify({ ...s, ...(typeof meta.plannedRequests === 'number' ? { plannedRequests: meta.plannedRequests } : {}), workload, outputLength: typeof meta.outputLength === 'string' ? meta.outputLength : 'recorded', runFile: path, runId: meta.runId, target: meta.target, speed: meta.speed, seed: Number.isFinite(Number(meta.seed)) ? Number(meta.seed) : meta.seed, interrupted: meta.interrupted === true, ...(meta.digest && !meta.interrupted ? { digest: (meta.digest as { digest: string }).digest, scheduleDigest: (meta.digest as { schedule: string }).schedule } : {}) }));
+  else out.out(formatSummary(s, `run ${meta.runId}: ${meta.tracePath} (${workload}) against ${meta.target}, output length ${typeof meta.outputLength === 'string' ? meta.outputLength : 'recorded'}`));
   return 0;
 }

@@ -4,6 +4,7 @@ import type { CompiledPolicy } from '../anonymize/policy.ts';
 import type { Rng } from '../rng.ts';
 import type { ImageInfo } from '../synth/image.ts';
 import type { BlockTextCache } from '../synth/text.ts';
+import type { StreamReader } from './streams.ts';
 import type { Features, Params, ProtocolId, RequestShape, TraceRecord } from '../types.ts';
 
 /** What an adapter gets to describe one request. Values are read here and never leave the adapter. */
@@ -58,6 +59,24 @@ export interface SynthOptions {
    * (vLLM's sampling parameters; servers that do not know them may reject or ignore them).
    */
   forceOutputLength?: boolean;
+  /** Send every request to this model: the `model` parameter and the path's model positions (`replay --model`). */
+  model?: string;
+  /**
+   * Path rewrites (`replay --path-map FROM=TO`), applied to the recorded route before synthesis: a route that is FROM
+   * or begins with FROM followed by `/` or `:` has that prefix replaced by TO; the longest FROM wins.
+   */
+  pathMap?: ReadonlyArray<readonly [string, string]>;
+  /**
+   * How long LLM answers are asked to be (`replay --output-length`): `recorded` (default) asks for the recorded output
+   * length (`max_tokens` = the tokens the answer had), so the server does the same work as when it was recorded;
+   * `as-sent` keeps the client's own limit as it was recorded (or none), so the target model's own output lengths load it.
+   */
+  outputLength?: 'recorded' | 'as-sent';
+  /**
+   * A request whose recorded client gave up (`client_aborted`) is cut as long after its send as that client waited
+   * (default true); false replays it whole (`replay --no-client-aborts`).
+   */
+  clientAborts?: boolean;
 }
 
 /** Seeded streams a synthesizer draws from. */
@@ -82,6 +101,10 @@ export interface ProtocolAdapter {
   synthesize(record: TraceRecord, rngs: SynthRngs, opts?: SynthOptions): SynthesizedRequest;
   /** Features of a complete JSON answer (e.g. output tokens, output tensor shapes), merged into the record. */
   extractResponse?(body: unknown): Partial<Pick<TraceRecord, 'outputTokens'>> & { features?: Features };
+  /** True for protocols whose answers carry generated tokens (TTFT, ITL, output tokens are measured). */
+  readonly generative?: boolean;
+  /** A reader for one streamed answer of this protocol (SSE or NDJSON events); absent: any known LLM event shape. */
+  streamReader?(): StreamReader;
 }
 
 /** Media type without parameters, lower case (`application/json; charset=utf-8` → `application/json`). */
@@ -118,9 +141,12 @@ export function dataUrlImage(url: string): ImageInfo | null {
   return imageInfo(Buffer.from(url.slice(m[0].length), 'base64'));
 }
 
-/** Fills a route template's `{id}` segments with seeded numbers. */
+/**
+ * Fills a route template's `{id}` segments with seeded numbers (stable placeholders: the same seed gives the same
+ * path). Model and version positions are never filled: they are kept as recorded or mapped before synthesis.
+ */
 export function fillRoute(route: string, rng: Rng): string {
-  return route.replace(/\{[a-z0-9]+\}/g, () => String(1000 + rng.int(9000)));
+  return route.replace(/\{id\}/g, () => String(1000 + rng.int(9000)));
 }
 
 /** Seeded bytes: printable letters for text-like bodies, any byte otherwise. */

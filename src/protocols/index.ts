@@ -7,7 +7,10 @@ import type { ProtocolId, TraceRecord } from '../types.ts';
 import { baseDescription, mediaType, type ExtractContext, type ProtocolAdapter, type RequestDescription, type SynthesizedRequest, type SynthOptions } from './adapter.ts';
 import { formUrlencoded, multipart } from './form.ts';
 import { genericJson, opaqueRequest } from './generic.ts';
+import { kserveGenerate } from './kserve-generate.ts';
 import { kserveV2 } from './kserve-v2.ts';
+import { ollama } from './ollama.ts';
+import { tgi } from './tgi.ts';
 import { openaiChat, openaiCompletions, openaiEmbeddings } from './openai.ts';
 import { tfServing } from './tf-serving.ts';
 import { torchServe } from './torchserve.ts';
@@ -16,7 +19,7 @@ import { PROTOCOL_IDS } from './ids.ts';
 export { mediaType, type RequestDescription, type SynthesizedRequest } from './adapter.ts';
 
 /** Every adapter, in detection order: route-specific protocols first, then body formats, then generic JSON. */
-export const ADAPTERS: readonly ProtocolAdapter[] = [openaiChat, openaiCompletions, openaiEmbeddings, kserveV2, tfServing, torchServe, multipart, formUrlencoded, genericJson];
+export const ADAPTERS: readonly ProtocolAdapter[] = [openaiChat, openaiCompletions, openaiEmbeddings, kserveGenerate, kserveV2, ollama, tgi, tfServing, torchServe, multipart, formUrlencoded, genericJson];
 
 export { PROTOCOL_IDS };
 if (ADAPTERS.map((a) => a.id).join() !== PROTOCOL_IDS.join()) throw new Error('protocols/ids.ts does not list the adapters of protocols/index.ts');
@@ -84,6 +87,16 @@ function withKeptHeadersAndQuery(s: SynthesizedRequest, r: TraceRecord): Synthes
   const kept = (r.features.query ?? []).filter(([, v]) => v !== null) as Array<[string, string]>;
   if (kept.length > 0) s.path += '?' + new URLSearchParams(kept).toString();
   return s;
+}
+
+/** The adapter of a protocol id, or undefined (`other`, `websocket`, or an id this build does not know). */
+export function adapterFor(protocol: string): ProtocolAdapter | undefined {
+  return ADAPTERS.find((a) => a.id === protocol);
+}
+
+/** True for the protocols whose answers carry generated tokens (TTFT, ITL, output tokens). */
+export function isGenerative(protocol: string): boolean {
+  return adapterFor(protocol)?.generative === true;
 }
 
 /** The adapter that reads answers of a protocol, if it reads any. */

@@ -2,8 +2,6 @@ import type { Features, TraceRecord } from '../types.ts';
 import { fillRoute, seededBytes, type ExtractContext, type ProtocolAdapter, type SynthesizedRequest, type SynthRngs } from './adapter.ts';
 import { describeJsonBody, parseJson, synthesizeJsonBody } from './generic.ts';
 
-import { isSchemaName } from '../anonymize/names.ts';
-
 /**
  * KServe v2 / Triton HTTP inference protocol (`POST /v2/models/{model}[/versions/{v}]/infer`), per the KServe
  * "Open Inference Protocol" REST spec, including Triton's binary tensor data extension: when the
@@ -12,8 +10,9 @@ import { isSchemaName } from '../anonymize/names.ts';
  * values become lengths (BYTES) or types (numbers).
  */
 export const KSERVE_SCHEMA: ReadonlyMap<string, (value: unknown, path: string) => boolean> = new Map<string, (value: unknown, path: string) => boolean>([
-  ['name', (v, path) => /^(inputs|outputs)\[\d+\]\.name$/.test(path) && isSchemaName(v)],
-  ['shape', (v, path) => /^(inputs|outputs)\[\d+\]\.shape$/.test(path) && Array.isArray(v) && v.length <= 16 && v.every((x) => Number.isInteger(x) && x >= -1 && x < 2 ** 31)],
+  // Tensor names, datatypes and shapes are the model's schema: the target rejects a request whose names or shapes differ.
+  ['name', (v, path) => /^(inputs|outputs)\[\d+\]\.name$/.test(path) && isTensorName(v)],
+  ['shape', (v, path) => /^(inputs|outputs)\[\d+\]\.shape$/.test(path) && isShape(v)],
   // Only where the binary tensor extension puts them (an input's size, an output's options, the request's option),
   // never the same key elsewhere in a body: a `binary_data_size` under some other object is somebody's data.
   ['binary_data_size', (v, path) => /^inputs\[\d+\]\.parameters\.binary_data_size$/.test(path) && Number.isInteger(v) && (v as number) >= 0 && (v as number) < 2 ** 36],
@@ -21,6 +20,26 @@ export const KSERVE_SCHEMA: ReadonlyMap<string, (value: unknown, path: string) =
   ['binary_data', (v, path) => /^outputs\[\d+\]\.parameters\.binary_data$/.test(path) && typeof v === 'boolean'],
   ['binary_data_output', (v, path) => path === 'parameters.binary_data_output' && typeof v === 'boolean'],
 ]);
+
+/**
+ * A tensor name kept as recorded: an identifier of letters, digits and `_.:/-` (UUIDs too, as KServe's TorchServe
+ * samples name their inputs), at most 128 characters, never shaped like a credential.
+ */
+export function isTensorName(v: unknown): v is string {
+  return typeof v === 'string' && /^[A-Za-z0-9_][A-Za-z0-9_.:/-]{0,127}$/.test(v) && !/^(sk|pk|rk|ghp|gho|xox[abp])[-_]/i.test(v);
+}
+
+/** A tensor shape: up to 16 dimensions, each an integer ≥ −1 (−1: variable), or one such integer (a scalar shape, as in KServe's samples). */
+function isShape(v: unknown): v is number[] | number {
+  const dim = (x: unknown) => Number.isInteger(x) && (x as number) >= -1 && (x as number) < 2 ** 31;
+  return Array.isArray(v) ? v.length <= 16 && v.every(dim) : dim(v);
+}
+
+/** The model of a templated KServe route, or null when the trace keeps none (`{model}`). */
+export function routeModel(route: string, re: RegExp): string | null {
+  const m = re.exec(route)?.[1] ?? null;
+  return m === null || m.startsWith('{') ? null : m;
+}
 
 /** Datatypes of the Open Inference Protocol (any other value is not kept). */
 const DATATYPES = new Set(['BOOL', 'UINT8', 'UINT16', 'UINT32', 'UINT64', 'INT8', 'INT16', 'INT32', 'INT64', 'FP16', 'FP32', 'FP64', 'BYTES', 'BF16']);
@@ -35,9 +54,9 @@ type Tensor = { name?: unknown; datatype?: unknown; shape?: unknown };
 function tensors(list: unknown): Array<{ name: string; datatype: string; shape: number[]; elements: number }> {
   if (!Array.isArray(list)) return [];
   return list.map((t: Tensor) => {
-    const shape = Array.isArray(t?.shape) && t.shape.length <= 16 ? (t.shape as unknown[]).filter((x): x is number => Number.isInteger(x) && (x as number) >= -1 && (x as number) < 2 ** 31) : [];
+    const shape = isShape(t?.shape) ? (Array.isArray(t.shape) ? t.shape : [t.shape]) : [];
     return {
-      name: isSchemaName(t?.name) ? t.name : '{name}',
+      name: isTensorName(t?.name) ? t.name : '{name}',
       datatype: typeof t?.datatype === 'string' && DATATYPES.has(t.datatype) ? t.datatype : '{other}',
       shape,
       elements: shape.reduce((a, b) => a * b, 1),
@@ -63,7 +82,7 @@ export const kserveV2: ProtocolAdapter = {
     const body = parsed as { inputs?: unknown; outputs?: unknown };
     const d = describeJsonBody('kserve-v2', ctx, body, { keep: KSERVE_SCHEMA });
     d.features.tensors = tensors(body.inputs);
-    d.model = /^\/v2\/models\/([^/]+)/.exec(ctx.route)?.[1] ?? null;
+    d.model = routeModel(ctx.route, /^\/v2\/models\/([^/]+)/);
     if (n !== null) {
       d.shape.layout = 'kserve-binary';
       d.features.binaryBytes = ctx.totalBytes - n;

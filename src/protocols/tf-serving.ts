@@ -1,6 +1,7 @@
 import { isSchemaName } from '../anonymize/names.ts';
 import type { ProtocolAdapter } from './adapter.ts';
 import { describeJsonBody, genericJson, parseJson } from './generic.ts';
+import { routeModel } from './kserve-v2.ts';
 
 /**
  * KServe v1 / TensorFlow Serving REST (`POST …/models/{model}[/versions/{v}]:predict`, also `:classify`,
@@ -22,7 +23,7 @@ export const tfServing: ProtocolAdapter = {
       const first = Object.values(body.inputs as Record<string, unknown>)[0];
       if (Array.isArray(first)) d.features.batch = first.length;
     }
-    d.model = /\/models\/([^/:]+)/.exec(ctx.route)?.[1] ?? null;
+    d.model = routeModel(ctx.route, /\/models\/([^/:]+)/);
     return d;
   },
   synthesize: genericJson.synthesize,

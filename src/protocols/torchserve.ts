@@ -1,6 +1,7 @@
 import { synthesizeImage } from '../synth/image.ts';
 import { baseDescription, fillRoute, imageInfo, isJsonType, type ProtocolAdapter } from './adapter.ts';
 import { describeJsonBody, genericJson, opaqueRequest, parseJson } from './generic.ts';
+import { routeModel } from './kserve-v2.ts';
 
 /**
  * TorchServe inference API (`POST /predictions/{model}[/{version}]`, per the TorchServe REST docs): JSON bodies are
@@ -11,7 +12,7 @@ export const torchServe: ProtocolAdapter = {
   id: 'torchserve',
   detect: (method, route) => (method === 'POST' || method === 'PUT') && /^\/predictions\/[^/]+(?:\/[^/]+)?$/.test(route),
   extract(ctx) {
-    const model = /^\/predictions\/([^/]+)/.exec(ctx.route)?.[1] ?? null;
+    const model = routeModel(ctx.route, /^\/predictions\/([^/]+)/);
     if (isJsonType(ctx.mediaType)) {
       const parsed = ctx.complete ? parseJson(ctx.body) : undefined;
       if (parsed === undefined) return null;

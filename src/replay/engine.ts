@@ -260,14 +260,15 @@ function observationOf(req: PlannedRequest, sender: number, readyLagUs: number |
   return {
     index: req.index, traceSeq: req.traceSeq, scheduledUs: req.scheduledUs, sender, readyLagUs, dispatchedUs: null, sentUs: null,
     bodySentUs: null, ttfbAtUs: null, endUs: null, status: null, errorKind: null, requestBytes: req.body?.length ?? 0, responseBytes: 0,
-    contentType: null, serverTiming: null, body: null, chunkEnds: [], chunkAtUs: [], captureComplete: true, llm: req.llm,
+    contentType: null, serverTiming: null, body: null, chunkEnds: [], chunkAtUs: [], captureComplete: true, llm: req.llm, protocol: req.protocol,
     expectedOutputTokens: req.expectedOutputTokens, promptTokens: req.promptTokens, capDelayed: false, label: req.label ?? null, traceId: null,
+    patienceUs: req.abortAfterUs ?? null,
   };
 }
 
 /** The observation of a request that was due but never sent (its body never came before the replay was cut). */
 function unsent(index: number, traceSeq: number, scheduledUs: number, sender: number, readyLagUs: number, kind: RawObservation['errorKind']): RawObservation {
-  const o = observationOf({ index, traceSeq, scheduledUs, method: '', path: '', headers: {}, body: null, expectedOutputTokens: null, promptTokens: null, llm: false }, sender, readyLagUs);
+  const o = observationOf({ index, traceSeq, scheduledUs, method: '', path: '', headers: {}, body: null, expectedOutputTokens: null, promptTokens: null, llm: false, protocol: 'other' }, sender, readyLagUs);
   o.errorKind = kind;
   return o;
 }

@@ -1,8 +1,12 @@
+import { planWorkload, UnmappedRoutesError, type PlannedWorkload } from '../workload/plan.ts';
+import type { Selector } from '../workload/select.ts';
 import { randomUUID } from 'node:crypto';
 import { TracewarpError } from '../errors.ts';
 import type { RunSummary } from '../metrics/summary.ts';
 import type { Slo } from '../metrics/slo.ts';
+import { describeFailure, type ReplayErrorKind, type TimeoutDetail } from '../error-kinds.ts';
 import { ObservationBatcher, ResultsCollector } from '../results/collector.ts';
+import type { FailFastVerdict } from '../results/fail-fast.ts';
 import type { LoopHealthSample, SynthesisStats } from '../results/types.ts';
 import { createRng } from '../rng.ts';
 import { SynthesisPool } from '../synth/pool.ts';
@@ -12,8 +16,14 @@ import { TOOL_VERSION } from '../version.ts';
 import { transform, type Step } from '../workload/pipeline.ts';
 import type { Arrival } from '../workload/types.ts';
 import { ReplayEngine, type ReplayProgress } from './engine.ts';
+import {
+  DEFAULT_HEADERS_TIMEOUT_MS, DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_REQUEST_TIMEOUT_MS, DEFAULT_STOP_GRACE_MS, FAIL_FAST_MIN_REQUESTS, FAIL_FAST_REQUESTS,
+  FAIL_FAST_WINDOW_MS, TARGET_CHECK_TIMEOUT_MS,
+} from './defaults.ts';
 import { settleHeap } from './health.ts';
+import { setRequestTimeout } from './http.ts';
 import { resolveSenders, runSenderThreads } from './senders.ts';
+import { checkTarget, targetAddress } from './target-check.ts';
 
 /** How far ahead of the first send the clock starts, ms, so the first requests are not late by construction. */
 export const DEFAULT_LEAD_MS = 50;
@@ -65,8 +75,42 @@ export interface ReplayTraceOptions {
   /** Written into the run file's meta: the time-warp factor and the transformation flags as one line. */
   speed?: number;
   workload?: string;
+  /** Keep only recorded requests matching one of these / leave out those matching any of these (`workload/select.ts`). */
+  only?: readonly Selector[];
+  exclude?: readonly Selector[];
+  /** Path rewrites, see `SynthOptions.pathMap`. */
+  pathMap?: ReadonlyArray<readonly [string, string]>;
+  /** Cut requests whose recorded client gave up as that client did (`SynthOptions.clientAborts`). Default true. */
+  clientAborts?: boolean;
+  /** See `SynthOptions.outputLength`. Default `recorded`. */
+  outputLength?: 'recorded' | 'as-sent';
+  /** Called once the workload is planned and checked, before anything is sent (e.g. to say which paths carry placeholders). */
+  onPlanned?: (w: PlannedWorkload) => void;
   /** Called about every 250 ms while sending. */
   onProgress?: (p: ReplayProgress) => void;
+  /**
+   * Longest wait for an answer's headers after the send, ms (0: none). Default {@link DEFAULT_HEADERS_TIMEOUT_MS}.
+   * A request it ends has error kind `timeout`, detail `headers_timeout`.
+   */
+  headersTimeoutMs?: number;
+  /** Longest silence between two body chunks, ms (0: none). Default {@link DEFAULT_IDLE_TIMEOUT_MS}; detail `idle_timeout`. */
+  idleTimeoutMs?: number;
+  /** Longest a request may take from its send to its last byte, ms (0: none). Default {@link DEFAULT_REQUEST_TIMEOUT_MS}; detail `request_timeout`. */
+  requestTimeoutMs?: number;
+  /** After `stop()`, how long requests in flight may finish before they are cut (`client_aborted`), ms. Default {@link DEFAULT_STOP_GRACE_MS}. */
+  stopGraceMs?: number;
+  /** Called when the grace after `stop()` ran out, with the requests still in flight, just before they are cut. */
+  onGraceExpired?: (inFlight: number) => void;
+  /**
+   * Fail fast: refuse a target the check before the clock finds unreachable, and stop the replay when its first
+   * results all failed at the transport level (see `replay/defaults.ts`), both with TracewarpError `TW_TARGET`
+   * naming the cause. Default false (failures are data); the CLI sets it unless `--keep-going`.
+   */
+  failFast?: boolean;
+  /** Check the target (one connection, nothing sent) before the clock starts. Default true. */
+  checkTarget?: boolean;
+  /** Called with a line worth telling the user: a target check that failed when not failing fast. */
+  onNotice?: (line: string) => void;
 }
 
 /** What a replay produced. */
@@ -84,12 +128,19 @@ export interface ReplayOutcome {
   senders: number;
   /** Why the run file could not be written, if it could not (the summary is whole all the same). */
   runFileError: string | null;
+  /** Failed requests by kind and cause (`{ timeout: { headers_timeout: 3 } }`; `''` when no cause is known). */
+  errorDetails: Record<string, Record<string, number>>;
+  /** True when requests were still in flight at the end of the grace after `stop()` and were cut. */
+  cutAfterGrace: boolean;
 }
 
 /** A running replay. */
 export interface ReplayHandle {
-  /** Stop sending; requests in flight finish and are reported (Ctrl-C). */
-  stop(): void;
+  /**
+   * Stop sending now; requests in flight may finish for `graceMs` (default the `stopGraceMs` option), then they are
+   * cut and reported as `client_aborted` (Ctrl-C, SIGTERM). The run file is written whole. A second call changes nothing.
+   */
+  stop(graceMs?: number): void;
   /** Cut every request in flight now (a second Ctrl-C); the run file is still written whole. */
   abortInFlight(): void;
   readonly result: Promise<ReplayOutcome>;
@@ -103,17 +154,34 @@ export interface ReplayHandle {
  *   reader's codes for a bad trace, `TW_TARGET` for a bad URL.
  */
 export function startReplay(opts: ReplayTraceOptions): ReplayHandle {
-  const control = { stopped: false, aborted: false, stop: () => undefined as void, abort: () => undefined as void };
-  const result = run(opts, control);
-  return {
-    stop() {
-      control.stopped = true;
-      control.stop();
-    },
-    abortInFlight() {
+  let grace: NodeJS.Timeout | null = null;
+  const endGrace = () => {
+    if (grace) clearTimeout(grace);
+    grace = null;
+  };
+  const control: Control = {
+    stopped: false, aborted: false, cutAfterGrace: false, inFlight: 0, stop: () => undefined, abort: () => undefined,
+    abortAll() {
+      endGrace();
       control.stopped = control.aborted = true;
       control.abort();
     },
+  };
+  const result = run(opts, control).finally(endGrace);
+  return {
+    stop(graceMs = opts.stopGraceMs ?? DEFAULT_STOP_GRACE_MS) {
+      if (control.stopped) return;
+      control.stopped = true;
+      control.stop();
+      grace = setTimeout(() => {
+        grace = null;
+        if (control.aborted) return;
+        control.cutAfterGrace = true;
+        opts.onGraceExpired?.(control.inFlight);
+        control.abortAll();
+      }, Math.max(0, graceMs));
+    },
+    abortInFlight: () => control.abortAll(),
     result,
   };
 }
@@ -126,25 +194,35 @@ export function replayTrace(opts: ReplayTraceOptions): Promise<ReplayOutcome> {
 interface Control {
   stopped: boolean;
   aborted: boolean;
+  /** The grace after a stop ran out and the requests still in flight were cut. */
+  cutAfterGrace: boolean;
+  /** Requests in flight, from the last progress snapshot. */
+  inFlight: number;
+  /** Stop and cut everything now (the handle's `abortInFlight`, fail fast). */
+  abortAll: () => void;
   stop: () => void;
   abort: () => void;
 }
 
 function plan(opts: ReplayTraceOptions): { arrivals: Arrival[]; webSocketSessions: number } {
   const reader = new TraceReader(opts.trace);
-  let arrivals: Arrival[];
-  let webSocketSessions: number;
+  let w: PlannedWorkload;
   try {
-    ({ after: arrivals, webSocketSessions } = workloadOf(reader, opts.steps ?? [], opts.seed ?? 1));
+    w = planWorkload(reader, { steps: opts.steps ?? [], seed: opts.seed ?? 1, limit: opts.limit, only: opts.only, exclude: opts.exclude, model: opts.model, pathMap: opts.pathMap });
   } finally {
     reader.close();
   }
-  if (opts.limit !== undefined) arrivals = arrivals.slice(0, opts.limit);
+  const { after: arrivals, webSocketSessions } = w;
   if (arrivals.length === 0) {
-    throw new TracewarpError('TW_USAGE', webSocketSessions > 0
+    throw new TracewarpError('TW_USAGE', webSocketSessions > 0 && w.traceRequests === 0
       ? `the workload is empty: the trace holds only WebSocket sessions (${webSocketSessions}), and replay sends HTTP requests only`
-      : `the workload is empty: the trace has no requests, or the transformations selected none (see 'tracewarp plan')`);
+      : w.excluded > 0 && w.excluded === w.traceRequests
+        ? `the workload is empty: the filters left out all ${w.excluded} requests of the trace`
+        : `the workload is empty: the trace has no requests, or the transformations selected none (see 'tracewarp plan')`);
   }
+  // Before anything is sent: a path to a model the trace did not keep would fail on every request.
+  if (w.routes.unmapped.length > 0) throw new UnmappedRoutesError(w.routes.unmapped);
+  opts.onPlanned?.(w);
   return { arrivals, webSocketSessions };
 }
 
@@ -152,10 +230,11 @@ function plan(opts: ReplayTraceOptions): { arrivals: Arrival[]; webSocketSession
  * One sending loop in this thread: warm-up, prefetch, a full GC, then the run on a clock started `DEFAULT_LEAD_MS`
  * ahead; its observations go to the results thread in batches.
  */
-async function runOneLoop(engine: ReplayEngine, pool: SynthesisPool, collector: ResultsCollector, control: Control, onProgress?: (p: ReplayProgress) => void): Promise<{ samples: LoopHealthSample[]; startWallMs: number; startMonoUs: number }> {
+async function runOneLoop(engine: ReplayEngine, pool: SynthesisPool, collector: ResultsCollector, control: Control, onProgress: (p: ReplayProgress) => void, requestTimeoutMs: number): Promise<{ samples: LoopHealthSample[]; startWallMs: number; startMonoUs: number }> {
+  setRequestTimeout(requestTimeoutMs);
   control.stop = () => engine.stop();
   control.abort = () => engine.abortInFlight();
-  if (onProgress) engine.on('progress', onProgress);
+  engine.on('progress', onProgress);
   await engine.warmup();
   await pool.prefetch(PREFETCH_MAX_MS);
   const batcher = new ObservationBatcher(collector.connect());
@@ -169,17 +248,66 @@ async function runOneLoop(engine: ReplayEngine, pool: SynthesisPool, collector: 
   return { samples: [sample], startWallMs, startMonoUs };
 }
 
+/** A duration in ms as people read it: `120 s`, `30 min`, `500 ms`. */
+function humanMs(ms: number): string {
+  if (ms >= 60_000 && ms % 60_000 === 0) return `${ms / 60_000} min`;
+  if (ms >= 1000) return `${Math.round(ms / 100) / 10} s`;
+  return `${ms} ms`;
+}
+
+/** A timeout option in ms: 0 for none, else positive. @throws TracewarpError `TW_USAGE` otherwise. */
+function timeoutMs(name: string, v: number | undefined, dflt: number): number {
+  const ms = v ?? dflt;
+  if (!(ms >= 0 && Number.isFinite(ms))) throw new TracewarpError('TW_USAGE', `${name} must be ≥ 0 ms (0 for none), got ${v}`);
+  return ms;
+}
+
+/** The sentence of a fail-fast stop: how many failed, how, and what that most likely means. */
+function failFastMessage(v: FailFastVerdict, target: string, runFile: string | null, limits: Partial<Record<TimeoutDetail, string>>): string {
+  const causes = Object.entries(v.causes).flatMap(([kind, byDetail]) => Object.entries(byDetail).map(([detail, n]) => ({ kind, detail, n })));
+  causes.sort((a, b) => b.n - a.n);
+  const list = causes.map((c) => `${c.kind}${c.detail ? ` (${c.detail})` : ''} ×${c.n}`).join(', ');
+  const top = causes[0]!;
+  const why = describeFailure({ kind: top.kind as ReplayErrorKind, detail: top.detail || null }, targetAddress(target), limits);
+  const what = causes.length > 1 ? ` (${list})` : '';
+  return `stopped early: the first ${v.failed} request${v.failed === 1 ? '' : 's'} all failed before any HTTP answer came back${what}: ${why.replace(/[.?!]$/, '')}. `
+    + `--keep-going replays anyway${runFile ? `; ${runFile} keeps the results so far` : ''}`;
+}
+
 async function run(opts: ReplayTraceOptions, control: Control): Promise<ReplayOutcome> {
   const { arrivals, webSocketSessions } = plan(opts);
   const runId = opts.runId ?? randomUUID();
   const seed = opts.seed ?? 1;
-  const engineOpts = { target: opts.target, maxInFlight: opts.maxInFlight, capPolicy: opts.capPolicy, headers: opts.headers, warmupConnections: opts.warmup, runId };
+  const headersTimeoutMs = timeoutMs('the headers timeout', opts.headersTimeoutMs, DEFAULT_HEADERS_TIMEOUT_MS);
+  const idleTimeoutMs = timeoutMs('the idle timeout', opts.idleTimeoutMs, DEFAULT_IDLE_TIMEOUT_MS);
+  const requestTimeoutMs = timeoutMs('the request timeout', opts.requestTimeoutMs, DEFAULT_REQUEST_TIMEOUT_MS);
+  const limits = { headers_timeout: humanMs(headersTimeoutMs), idle_timeout: humanMs(idleTimeoutMs), request_timeout: humanMs(requestTimeoutMs) };
+  const engineOpts = { target: opts.target, maxInFlight: opts.maxInFlight, capPolicy: opts.capPolicy, headers: opts.headers, warmupConnections: opts.warmup, runId, headersTimeoutMs, idleTimeoutMs };
   // A bad target is refused before any thread starts.
   const probe = new ReplayEngine(engineOpts);
+  const onProgress = (p: ReplayProgress) => {
+    control.inFlight = p.inFlight;
+    opts.onProgress?.(p);
+  };
+  // Before the clock starts (and before any thread or file): can the target be reached at all? A stop ends the check.
+  if (opts.checkTarget !== false) {
+    const ended = new AbortController();
+    control.stop = () => ended.abort();
+    const check = await checkTarget(opts.target, TARGET_CHECK_TIMEOUT_MS, ended.signal);
+    control.stop = () => undefined;
+    if (!check.ok) {
+      if (opts.failFast) {
+        await probe.close();
+        throw new TracewarpError('TW_TARGET', `${check.message} (checked before the clock started; nothing was sent; --keep-going replays anyway)`);
+      }
+      opts.onNotice?.(`${check.message}; replaying anyway`);
+    }
+  }
   const senders = resolveSenders(opts.workers ?? 'auto', arrivals);
   const collector = await ResultsCollector.start({
     runPath: opts.runFile,
     force: Boolean(opts.force),
+    failFast: opts.failFast ? { requests: FAIL_FAST_REQUESTS, minRequests: FAIL_FAST_MIN_REQUESTS, windowUs: FAIL_FAST_WINDOW_MS * 1000, planned: arrivals.length } : null,
     meta: {
       runId, tracePath: opts.trace, target: opts.target, speed: opts.speed ?? 1, seed: String(seed), maxInFlight: opts.maxInFlight ?? null,
       capPolicy: opts.capPolicy ?? 'queue', startWallUs: 0, toolVersion: TOOL_VERSION,
@@ -194,9 +322,16 @@ async function run(opts: ReplayTraceOptions, control: Control): Promise<ReplayOu
   let startWallMs = 0;
   let startMonoUs = 0;
   let synthesis: SynthesisStats | undefined;
+  let failedFast: { verdict: FailFastVerdict; message: string } | null = null;
+  collector.onFailFast((verdict) => {
+    const message = failFastMessage(verdict, opts.target, opts.runFile, limits);
+    failedFast = { verdict, message };
+    failure ??= new TracewarpError('TW_TARGET', message);
+    control.abortAll();
+  });
   try {
     pool = await SynthesisPool.start({
-      tracePath: opts.trace, arrivals, seed, model: opts.model, forceOutputLength: opts.forceOutputLength, threads: opts.synthThreads,
+      tracePath: opts.trace, arrivals, seed, model: opts.model, forceOutputLength: opts.forceOutputLength, pathMap: opts.pathMap, outputLength: opts.outputLength, clientAborts: opts.clientAborts, threads: opts.synthThreads,
       maxReadyRequests: opts.maxReadyRequests, maxReadyBytes: opts.maxReadyBytes,
     });
     const p = pool;
@@ -205,8 +340,8 @@ async function run(opts: ReplayTraceOptions, control: Control): Promise<ReplayOu
       control.abort();
     });
     const r = senders === 1
-      ? await runOneLoop(probe, p, collector, control, opts.onProgress)
-      : await probe.close().then(() => runSenderThreads({ engine: engineOpts, pool: p, senders, collector, control, onProgress: opts.onProgress, leadMs: DEFAULT_LEAD_MS }));
+      ? await runOneLoop(probe, p, collector, control, onProgress, requestTimeoutMs)
+      : await probe.close().then(() => runSenderThreads({ engine: engineOpts, requestTimeoutMs, pool: p, senders, collector, control, onProgress, leadMs: DEFAULT_LEAD_MS }));
     ({ samples, startWallMs, startMonoUs } = r);
   } catch (err) {
     failure ??= err as Error;
@@ -216,14 +351,19 @@ async function run(opts: ReplayTraceOptions, control: Control): Promise<ReplayOu
   }
   const digest = pool && !control.stopped ? pool.workloadDigest() : null;
   const meta: Record<string, unknown> = {
-    startWallUs: Math.round(startWallMs * 1000), startMonoUs, interrupted: control.stopped, plannedRequests: arrivals.length, senders,
+    startWallUs: Math.round(startWallMs * 1000), startMonoUs, interrupted: control.stopped, plannedRequests: arrivals.length, senders, outputLength: opts.outputLength ?? 'recorded',
     ...(opts.slo ? { slo: opts.slo.text } : {}), ...(digest ? { digest } : {}), ...(opts.workload !== undefined ? { workload: opts.workload } : {}),
+    timeouts: { headersMs: headersTimeoutMs, idleMs: idleTimeoutMs, requestMs: requestTimeoutMs }, cutAfterGrace: control.cutAfterGrace,
+    ...(failedFast ? { failFast: failedFast } : {}),
   };
   if (failure && samples.length === 0) {
     await collector.abandon();
     throw failure;
   }
-  const { summary, runFileError } = await collector.finish({ samples, synthesis, slo: opts.slo?.text, meta });
+  const { summary, runFileError, errorDetails } = await collector.finish({ samples, synthesis, slo: opts.slo?.text, meta });
   if (failure) throw failure;
-  return { summary, runFileError, runPath: opts.runFile, runId, plannedRequests: arrivals.length, interrupted: control.stopped, digest, webSocketSessions, firstRoute: arrivals[0]?.route ?? null, senders };
+  return {
+    summary, runFileError, runPath: opts.runFile, runId, plannedRequests: arrivals.length, interrupted: control.stopped, digest, webSocketSessions,
+    firstRoute: arrivals[0]?.route ?? null, senders, errorDetails, cutAfterGrace: control.cutAfterGrace,
+  };
 }

@@ -1,4 +1,4 @@
-import type { ErrorKind } from '../types.ts';
+import type { ReplayErrorKind } from '../error-kinds.ts';
 
 /** One request of the workload, ready to send at `scheduledUs` (µs after the run's offset 0). */
 export interface PlannedRequest {
@@ -11,10 +11,14 @@ export interface PlannedRequest {
   body: Buffer | null;
   expectedOutputTokens: number | null;
   promptTokens: number | null;
-  /** True for OpenAI chat/completions requests (their answers are read for output tokens). */
+  /** True for requests of generative protocols (their answers are read for TTFT and output tokens). */
   llm: boolean;
+  /** The request's protocol (its adapter reads the answer). */
+  protocol: string;
   /** Anomaly label (e.g. `oversize`), kept in the results; null for normal traffic. */
   label?: string | null;
+  /** The recorded client gave up this long after its send (µs): the replay cuts it then too (`client_aborted`). */
+  abortAfterUs?: number | null;
 }
 
 /**
@@ -59,7 +63,9 @@ export interface RawObservation {
   /** Last response byte, or the failure. */
   endUs: number | null;
   status: number | null;
-  errorKind: ErrorKind | 'dropped' | null;
+  errorKind: ReplayErrorKind | null;
+  /** The failure's cause (an error code, or which timeout fired; never payload), set with `errorKind` by the handler. */
+  errorDetail?: string | null;
   requestBytes: number;
   responseBytes: number;
   /** The answer's `content-type` and `server-timing` header values. */
@@ -72,6 +78,9 @@ export interface RawObservation {
   /** False when the answer was longer than the capture bound (the rest was counted, not kept). */
   captureComplete: boolean;
   llm: boolean;
+  protocol: string;
+  /** Cut the request this long after its send, as its recorded client did (µs); null: never. */
+  patienceUs: number | null;
   expectedOutputTokens: number | null;
   promptTokens: number | null;
   capDelayed: boolean;

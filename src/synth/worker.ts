@@ -4,7 +4,6 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { toErrorMessage } from '../errors.ts';
 import { createRng } from '../rng.ts';
 import { TraceReader } from '../trace/reader.ts';
-import type { TraceRecord } from '../types.ts';
 import { lowerThisThreadPriority, ownBytes } from '../workers.ts';
 import { DEFAULT_BLOCK_CACHE_CHARS, type ReadyRequest, type SynthThreadInput, type ToPool, type ToSynthThread } from './pool.ts';
 import { BlockTextCache } from './text.ts';
@@ -23,15 +22,9 @@ try {
   throw err;
 }
 const blocks = new BlockTextCache(input.blockCacheChars ?? DEFAULT_BLOCK_CACHE_CHARS);
-const w = workloadSynth(createRng(input.seed), { forceOutputLength: input.forceOutputLength }, blocks);
+const w = workloadSynth(createRng(input.seed), input.synth, blocks);
 let tokens = 0;
 let busyUs = 0;
-
-/** `replay --model`: the record with another model. */
-function withModel(r: TraceRecord): TraceRecord {
-  const model = input.model;
-  return model !== undefined && 'model' in r.params ? { ...r, params: { ...r.params, model }, model } : r;
-}
 
 /** Ready requests go back in batches: one message per job, or sooner once a batch took this long to make (ms). */
 const BATCH_MS = 2;
@@ -55,7 +48,7 @@ port.on('message', (m: ToSynthThread) => {
   for (const item of m.items) {
     const t0 = performance.now();
     try {
-      const p = synthesizeItem(item, withModel(reader.get(item.seq)), w);
+      const p = synthesizeItem(item, reader.get(item.seq), w);
       const hash = requestHash(p);
       const body = p.body ? ownBytes(p.body) : null;
       const { body: _, ...rest } = p;

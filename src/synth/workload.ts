@@ -1,12 +1,13 @@
 import { synthesizeRequest } from '../protocols/index.ts';
 import type { SynthOptions } from '../protocols/adapter.ts';
 import type { BlockTextCache } from './text.ts';
-import { isGenerative } from '../protocols/openai.ts';
+import { isGenerative } from '../protocols/index.ts';
 import type { PlannedRequest } from '../replay/types.ts';
 import type { Rng } from '../rng.ts';
 import type { TraceRecord } from '../types.ts';
 import type { Arrival } from '../workload/types.ts';
 import { requestHash, type WorkloadDigest } from './digest.ts';
+import { recordForTarget } from './target.ts';
 
 export { requestHash, WorkloadDigest } from './digest.ts';
 import { anomalyDrift, applyAnomaly, applyDriftToRecord } from './mutate.ts';
@@ -46,11 +47,13 @@ export function workloadSynth(rng: Rng, opts?: SynthOptions, blocks?: BlockTextC
 }
 
 /**
- * Synthesizes one request of the workload from its record: applies the arrival's drift and fingerprint salt,
+ * Synthesizes one request of the workload from its record: applies the target mapping (`--model`, `--path-map`), the
+ * arrival's drift and fingerprint salt,
  * synthesizes the body through the protocol adapter (seeded by index, so any thread gives the same bytes) and applies
  * its anomaly.
  */
-export function synthesizeItem(a: SynthItem, base: TraceRecord, w: WorkloadSynth): PlannedRequest {
+export function synthesizeItem(a: SynthItem, recorded: TraceRecord, w: WorkloadSynth): PlannedRequest {
+  const base = recordForTarget(recorded, w.opts);
   const r = salted(applyDriftToRecord(base, [...a.drift, ...anomalyDrift(a.anomaly, base)]), a.fingerprintSalt);
   const s = applyAnomaly(synthesizeRequest(r, w.synth.child(String(a.index)), w.shared, w.opts, w.blocks), r, a.anomaly);
   return {
@@ -64,7 +67,9 @@ export function synthesizeItem(a: SynthItem, base: TraceRecord, w: WorkloadSynth
     expectedOutputTokens: r.outputTokens,
     promptTokens: r.promptTokens,
     llm: isGenerative(r.protocol),
+    protocol: r.protocol,
     label: a.anomaly,
+    abortAfterUs: w.opts?.clientAborts !== false && r.errorKind === 'client_aborted' && r.latencyUs !== null ? r.latencyUs : null,
   };
 }
 

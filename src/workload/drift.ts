@@ -9,7 +9,7 @@ import type { Arrival, DriftFeature } from './types.ts';
  * spec      := mutation [ramp] | mix [ramp]
  * mutation  := feature ('*' number | '+' number | '-' number) | 'model' '=' name
  * feature   := prompt_tokens | output_tokens | image_pixels | batch
- * mix       := 'mix(' ('route' | 'model' | 'protocol') '=' value ')' '*' number   -- that traffic × number (< 1 thins it)
+ * mix       := 'mix(' ('route' | 'model' | 'protocol') '=' value ')' '*' number   -- that traffic × number (< 1 thins it, 0 drops it)
  * ramp      := 'ramp' A '..' B '%'    -- change grows linearly from A % to B % of full over the run
  *            | 'from' A '%'           -- no change before A % of the run, full change after
  * ```
@@ -67,10 +67,7 @@ export function parseDrift(texts: readonly string[], protocols: Iterable<string>
     if (ramp?.kind === 'step' && ramp.at > 1) { errors.push(`'${raw}': 'from' must be within 0..100 %`); continue; }
     let mm: RegExpExecArray | null;
     if ((mm = /^mix\((route|model|protocol)=([^)]+)\)\*(\d+(?:\.\d+)?)$/.exec(body))) {
-      if (!(Number(mm[3]) > 0)) {
-        errors.push(`'${raw}': a mix factor must be > 0 (below 1 thins that traffic out)`);
-        continue;
-      }
+      // A factor of 0 drops that traffic; below 1 thins it; above 1 adds to it.
       specs.push({ text: raw, kind: 'mix', feature: null, op: '*', value: Number(mm[3]), mix: { key: mm[1] as 'route', value: mm[2]! }, ramp });
       continue;
     }

@@ -38,6 +38,11 @@ export interface Arrival {
   outputTokens: number | null;
   requestBytes: number;
   model: string | null;
+  /** What was recorded of the exchange, for filters (`--only`, `--exclude`); absent on arrivals made by hand. */
+  method?: string;
+  status?: number | null;
+  errorKind?: string | null;
+  streamed?: boolean;
 }
 
 /** Facts about the source trace that transformations may need. */

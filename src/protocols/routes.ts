@@ -1,0 +1,75 @@
+import { isModelName, looksLikeData } from '../anonymize/names.ts';
+
+/**
+ * Where inference protocols put a model name and a model version in the URL path. A segment at one of these
+ * positions is a model identifier: it is kept as recorded (when it reads as one) and replayed as recorded, or as
+ * `replay --model` names it — never replaced by a number. Sources: KServe v1 and the Open Inference Protocol (v2)
+ * REST specs (`/v1/models/{m}:predict`, `/v2/models/{m}[/versions/{v}]/infer|generate|generate_stream|ready`),
+ * TorchServe's inference and management APIs (`/predictions/{m}[/{v}]`, `/explanations/{m}[/{v}]`,
+ * `/models/{m}[/{v}]`), TF Serving's REST API (`/v1/models/{m}[/versions/{v}|/labels/{l}][:predict]`), Azure
+ * OpenAI (`/openai/deployments/{d}/…`), OpenAI (`/v1/models/{m}`) and Gemini (`/v1beta/models/{m}:generateContent`).
+ *
+ * The rule is positional: the segment after `models`, `deployments`, `predictions` or `explanations` is a model
+ * position; after a model position, `versions/{v}` and `labels/{l}` (TF Serving) mark a version position, and so does
+ * the segment right after a TorchServe model (`/predictions/{m}/{v}`).
+ */
+export type RoutePosition = 'model' | 'version';
+
+/** Path words that are followed by a model name. */
+const MODEL_WORDS = new Set(['models', 'deployments', 'predictions', 'explanations']);
+/** Words after a model that are followed by a version (TF Serving `labels` name a version too). */
+const VERSION_WORDS = new Set(['versions', 'labels']);
+/** TorchServe's own words: their model may be followed directly by a version segment. */
+const TORCHSERVE_WORDS = new Set(['predictions', 'explanations']);
+/** Placeholders a templated route uses at a model or version position the trace could not keep. */
+export const MODEL_PLACEHOLDER = '{model}';
+export const VERSION_PLACEHOLDER = '{version}';
+
+/** A `name:verb` segment's verb (`:predict`, `:generateContent`), which is API vocabulary, not data. */
+const VERB = /^(.*?)(:[a-z][A-Za-z]{1,39})$/;
+
+/** Splits `resnet152:predict` into `resnet152` and `:predict` (no verb: the whole segment and ''). */
+export function splitVerb(seg: string): [string, string] {
+  const m = VERB.exec(seg);
+  return m && m[1] !== '' ? [m[1]!, m[2]!] : [seg, ''];
+}
+
+/** The model or version position of each segment of a path split at `/` (index-aligned; null elsewhere). */
+export function routePositions(segs: readonly string[]): Array<RoutePosition | null> {
+  const out: Array<RoutePosition | null> = segs.map(() => null);
+  for (let i = 0; i < segs.length - 1; i++) {
+    const word = segs[i]!;
+    if (!MODEL_WORDS.has(word) || out[i] !== null) continue;
+    out[i + 1] = 'model';
+    const next = segs[i + 2];
+    if (next !== undefined && VERSION_WORDS.has(splitVerb(next)[0]) && segs[i + 3] !== undefined) out[i + 3] = 'version';
+    // TorchServe: `/predictions/{m}/{v}`, and its management API's `/models/{m}/{v}` (a path that begins with it).
+    else if (next !== undefined && i + 3 === segs.length && (TORCHSERVE_WORDS.has(word) || (word === 'models' && i === 1))) out[i + 2] = 'version';
+  }
+  return out;
+}
+
+/**
+ * Whether a model or version segment is kept as recorded: a model identifier (`densenet161`, `gpt-4o-2024-08-06`,
+ * `meta-llama--Llama-3.1-8B`), never something shaped like a credential or an address (`@`, `sk-…`), at most 128
+ * characters; a version of at most 32 characters of letters, digits and `._-`.
+ */
+export function keepsIdentifier(seg: string, position: RoutePosition): boolean {
+  if (seg.includes('%') || seg.includes('@')) return false;
+  if (position === 'version') return /^[A-Za-z0-9._-]{1,32}$/.test(seg);
+  if (!isModelName(seg) || seg.includes('/')) return false;
+  // A credential pasted into a path is not a model name (a long random token mixing cases and digits is not either).
+  return !/^(sk|pk|rk|ak|ghp|gho|xox[abp])[-_]/i.test(seg) && !(seg.length > 24 && looksLikeData(seg) && /[A-Z]/.test(seg) && /[a-z]/.test(seg) && /\d/.test(seg) && !/[-_.]/.test(seg));
+}
+
+/** A (templated) route with every model position set to `model` (`replay --model`); a `:verb` suffix stays. */
+export function withModel(route: string, model: string): string {
+  const segs = route.split('/');
+  const pos = routePositions(segs);
+  return segs.map((s, i) => (pos[i] === 'model' ? encodeURIComponent(model) + splitVerb(s)[1] : s)).join('/');
+}
+
+/** True when a route still has a model or version position the trace could not keep (it must be mapped to replay). */
+export function hasUnknownModel(route: string): boolean {
+  return route.split('/').some((s) => { const [id] = splitVerb(s); return id === MODEL_PLACEHOLDER || id === VERSION_PLACEHOLDER; });
+}
