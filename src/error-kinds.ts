@@ -94,8 +94,8 @@ export function describeFailure(f: ReplayFailure, where: string, timeouts?: Part
   if (f.kind === 'timeout') {
     const limit = timeouts?.[d as TimeoutDetail];
     if (d === 'connect_timeout') return `connecting to ${where} timed out (${d}): is the address reachable from here?`;
-    if (d === 'headers_timeout') return `${where} accepted the connection but sent no answer headers within ${limit ?? 'the headers timeout'} (${d}; --headers-timeout)`;
-    if (d === 'idle_timeout') return `${where} sent headers, then nothing for ${limit ?? 'the idle timeout'} (${d}; --idle-timeout)`;
+    if (d === 'headers_timeout') return `${where} accepted the connection but sent no answer headers within ${limit ?? 'the headers timeout'} (${d})`;
+    if (d === 'idle_timeout') return `${where} sent headers, then nothing for ${limit ?? 'the idle timeout'} (${d})`;
     return `requests to ${where} did not end within ${limit ?? 'the request timeout'} (${d}; --timeout)`;
   }
   if (f.kind === 'bad_response') return `${where} answered with something that is not HTTP/1.1 (${d}): is this the right port, or does it speak TLS (use https://)?`;

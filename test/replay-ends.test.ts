@@ -192,7 +192,7 @@ describe('the target is checked before the clock starts', () => {
     expect(r.code).toBe(1);
     const port = new URL(url).port;
     expect(r.stderr).toContain(`tracewarp: cannot reach the target ${url}: connection refused (ECONNREFUSED) at 127.0.0.1:${port}: is the server up and listening there?`);
-    expect(r.stderr).toContain('nothing was sent; --keep-going replays anyway');
+    expect(r.stderr).toContain('nothing was sent); --keep-going replays anyway');
     expect(existsSync(run)).toBe(false);
     // The replay would have lasted 4 s; it never started.
     expect(Date.now() - t0).toBeLessThan(10_000);

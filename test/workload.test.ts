@@ -237,7 +237,7 @@ describe('workload from the CLI on an imported real trace', () => {
       [['--anomaly', 'nan-tensor:10%'], 'this trace has no KServe v2 requests'],
       [['--anomaly', 'oversize:60%,malformed-json:60%'], 'add up to 120.0 %'],
       [['--loop', '100000'], 'more than the 5,000,000 a plan may hold'],
-      [['--window', '0s..1ms', '--rate', '5'], '--rate needs at least two arrivals'],
+      [['--window', '0s..1ms', '--rate', '5'], 'a rate needs at least two arrivals'],
       [['--anomaly', 'burst:3x@500s-600s'], 'burst:3x@500s-600s: no arrival falls in that window (the workload at that step spans 0–'],
     ];
     for (const [args, msg] of cases) {

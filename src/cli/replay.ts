@@ -127,6 +127,8 @@ export async function runReplay(tracePath: string, opts: ReplayCommandOptions, o
     r = await handle.result;
   } catch (err) {
     if (err instanceof UnmappedRoutesError) usageError(`${err.message} (--model NAME, or --path-map '${err.routes[0]!.route}=PATH')`);
+    // The library stops fast and says why; which flags change that is the CLI's to say.
+    if (err instanceof TracewarpError && err.code === 'TW_TARGET' && opts.failFast) throw new TracewarpError('TW_TARGET', `${err.message}; --keep-going replays anyway${/timeout/.test(err.message) ? ' (--headers-timeout, --idle-timeout and --timeout set the timeouts)' : ''}`);
     throw err;
   } finally {
     interrupted.dispose();

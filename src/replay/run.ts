@@ -36,7 +36,7 @@ export function workloadOf(reader: TraceReader, steps: readonly Step[], seed: nu
   try {
     return { before, after: transform(before, steps, createRng(seed).child('workload')), webSocketSessions: reader.webSocketSessions() };
   } catch (err) {
-    // A transformation that cannot apply to this trace (e.g. --rate on one arrival) is a usage problem.
+    // A transformation that cannot apply to this trace (e.g. a rate on one arrival) is a usage problem.
     if (err instanceof RangeError) throw new TracewarpError('TW_USAGE', err.message);
     throw err;
   }
@@ -271,7 +271,7 @@ function failFastMessage(v: FailFastVerdict, target: string, runFile: string | n
   const why = describeFailure({ kind: top.kind as ReplayErrorKind, detail: top.detail || null }, targetAddress(target), limits);
   const what = causes.length > 1 ? ` (${list})` : '';
   return `stopped early: the first ${v.failed} request${v.failed === 1 ? '' : 's'} all failed before any HTTP answer came back${what}: ${why.replace(/[.?!]$/, '')}. `
-    + `--keep-going replays anyway${runFile ? `; ${runFile} keeps the results so far` : ''}`;
+    + `${runFile ? `${runFile} keeps the results so far` : 'nothing was kept'}`;
 }
 
 async function run(opts: ReplayTraceOptions, control: Control): Promise<ReplayOutcome> {
@@ -298,7 +298,7 @@ async function run(opts: ReplayTraceOptions, control: Control): Promise<ReplayOu
     if (!check.ok) {
       if (opts.failFast) {
         await probe.close();
-        throw new TracewarpError('TW_TARGET', `${check.message} (checked before the clock started; nothing was sent; --keep-going replays anyway)`);
+        throw new TracewarpError('TW_TARGET', `${check.message} (checked before the clock started; nothing was sent)`);
       }
       opts.onNotice?.(`${check.message}; replaying anyway`);
     }

@@ -76,7 +76,7 @@ export function applyAnomalies(arrivals: readonly Arrival[], specs: readonly Ano
       const { factor, fromUs, toUs } = spec.burst;
       if (!out.some((a) => a.atUs >= fromUs && a.atUs < toUs)) {
         const span = out.length > 0 ? out[out.length - 1]!.atUs / 1e6 : 0;
-        throw new RangeError(`--anomaly burst:${factor}x@${fromUs / 1e6}s-${toUs / 1e6}s: no arrival falls in that window (the workload at that step spans 0–${Math.round(span * 10) / 10} s)`);
+        throw new RangeError(`anomaly burst:${factor}x@${fromUs / 1e6}s-${toUs / 1e6}s: no arrival falls in that window (the workload at that step spans 0–${Math.round(span * 10) / 10} s)`);
       }
       const extra: Arrival[] = [];
       out.forEach((a, i) => {

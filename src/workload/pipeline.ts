@@ -47,7 +47,7 @@ export function transform(arrivals: readonly Arrival[], steps: readonly Step[], 
   steps.forEach((s, i) => {
     const r = rng.child(`${i}:${s.op}`);
     const n = expected(a, s);
-    if (n > MAX_WORKLOAD) throw new RangeError(`step ${i + 1} (${s.op}) would make about ${n.toLocaleString('en')} requests, more than the ${MAX_WORKLOAD.toLocaleString('en')} a plan may hold: take a --window or a shorter --duration first`);
+    if (n > MAX_WORKLOAD) throw new RangeError(`step ${i + 1} (${s.op}) would make about ${n.toLocaleString('en')} requests, more than the ${MAX_WORKLOAD.toLocaleString('en')} a plan may hold: take a window or a shorter duration first`);
     switch (s.op) {
       case 'speed': a = warpSpeed(a, s.factor); break;
       case 'rate': a = warpRate(a, s.rate); break;

@@ -33,7 +33,7 @@ export function meanRate(arrivals: readonly Arrival[]): number | null {
 export function warpRate(arrivals: readonly Arrival[], rate: number): Arrival[] {
   checkFactor('rate', rate);
   const current = meanRate(arrivals);
-  if (current === null) throw new RangeError('--rate needs at least two arrivals at different times');
+  if (current === null) throw new RangeError('a rate needs at least two arrivals at different times');
   return warpSpeed(arrivals, rate / current);
 }
 
@@ -89,7 +89,7 @@ export function loop(arrivals: readonly Arrival[], opts: { durationUs?: number; 
  * @throws RangeError when K < 1.
  */
 export function amplify(arrivals: readonly Arrival[], k: number, rng: Rng, opts: { jitterUs?: number; keepDuplicates?: boolean } = {}): Arrival[] {
-  if (!(k >= 1) || !Number.isFinite(k)) throw new RangeError(`--amplify must be a number ≥ 1, got ${k}`);
+  if (!(k >= 1) || !Number.isFinite(k)) throw new RangeError(`an amplification factor must be a number ≥ 1, got ${k}`);
   const whole = Math.floor(k);
   const frac = k - whole;
   const jitter = opts.jitterUs ?? 10_000;
@@ -117,7 +117,7 @@ export function sortByTime(arrivals: Arrival[]): Arrival[] {
 export function syntheticArrivals(arrivals: readonly Arrival[], model: ArrivalModel, rng: Rng, rate?: number): Arrival[] {
   if (arrivals.length === 0) return [];
   const r = rate ?? meanRate(arrivals);
-  if (r === null) throw new RangeError('--arrivals needs a rate: the trace has fewer than two distinct arrival times (give --rate)');
+  if (r === null) throw new RangeError('synthetic arrivals need a rate: the trace has fewer than two distinct arrival times (give one)');
   const meanGapUs = 1e6 / r;
   let t = 0;
   return arrivals.map((a, i) => {
