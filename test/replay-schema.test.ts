@@ -362,3 +362,39 @@ describe('a client that gave up is replayed giving up', () => {
     }
   }, 30_000);
 });
+
+describe('input tensor names the trace does not keep', () => {
+  it('are taken from the target\'s model metadata (GET /v2/models/{m}), as a real client takes them; without it the replay says so', async () => {
+    const tmp = tempDir();
+    const name = 'input image (RGB, 224×224)'; // not an identifier: the trace keeps its length only
+    const got: string[] = [];
+    let metadata = true;
+    const up = await startUpstream((req, res, body) => {
+      if (req.method === 'GET' && req.url === '/v2/models/vision') {
+        res.writeHead(metadata ? 200 : 404, { 'content-type': 'application/json' });
+        return void res.end(JSON.stringify(metadata ? { name: 'vision', versions: ['1'], platform: 'onnxruntime_onnx', inputs: [{ name, datatype: 'FP32', shape: [1, 3] }], outputs: [] } : { error: 'no' }));
+      }
+      if (req.method === 'POST') got.push((JSON.parse(body.toString()) as { inputs: Array<{ name: string }> }).inputs[0]!.name);
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end('{}');
+    });
+    try {
+      const { trace, records } = await recordCases(up.url, tmp.dir, [json('/v2/models/vision/infer', { inputs: [{ name, shape: [1, 3], datatype: 'FP32', data: [0.5, 0.25, 0.125] }] })], 'names');
+      expect(records[0]!.features.tensors![0]!.name).toBe('{name}');
+      expect(JSON.stringify(records)).not.toContain('RGB');
+      got.length = 0;
+      expect(await main(['replay', trace, '--target', up.url, '--out', join(tmp.dir, 'n1.run.db'), '--quiet', '--warmup', '0'], captureOutput())).toBe(0);
+      expect(got).toEqual([name]);
+      metadata = false;
+      got.length = 0;
+      const out = captureOutput();
+      expect(await main(['replay', trace, '--target', up.url, '--out', join(tmp.dir, 'n2.run.db'), '--quiet', '--warmup', '0'], out)).toBe(0);
+      expect(out.stderr.join('\n')).toContain("input tensor names the trace does not keep are sent as placeholders: /v2/models/vision/infer: the target's metadata (/v2/models/vision) answered 404");
+      expect(got).toHaveLength(1);
+      expect(got[0]).not.toBe(name);
+    } finally {
+      await up.close();
+      tmp.cleanup();
+    }
+  }, 30_000);
+});

@@ -77,6 +77,11 @@ export interface SynthOptions {
    * (default true); false replays it whole (`replay --no-client-aborts`).
    */
   clientAborts?: boolean;
+  /**
+   * Input tensor names the trace did not keep, by route (as sent) and input position, taken from the target's model
+   * metadata before the replay (`replay/tensor-names.ts`).
+   */
+  tensorNames?: Record<string, Record<number, string>>;
 }
 
 /** Seeded streams a synthesizer draws from. */

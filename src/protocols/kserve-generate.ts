@@ -1,6 +1,6 @@
 import { countTokens } from '../tokens.ts';
 import type { ProtocolAdapter } from './adapter.ts';
-import { KSERVE_SCHEMA, routeModel } from './kserve-v2.ts';
+import { KSERVE_SCHEMA, routeModel, tensorNameAt, tensors } from './kserve-v2.ts';
 import { extractLlm, synthesizeLlm, type LlmSpec } from './llm.ts';
 import { oipGenerateStream } from './streams.ts';
 
@@ -25,9 +25,11 @@ export const kserveGenerate: ProtocolAdapter = {
     if (!d) return null;
     d.model = routeModel(ctx.route, /^\/v2\/models\/([^/]+)/);
     if (ctx.route.endsWith('_stream')) d.wantsStream = true;
+    const inputs = (JSON.parse(ctx.body.toString('utf8')) as { inputs?: unknown }).inputs;
+    if (Array.isArray(inputs)) d.features.tensors = tensors(inputs);
     return d;
   },
-  synthesize: (r, rngs, opts) => synthesizeLlm(SPEC, r, rngs, opts),
+  synthesize: (r, rngs, opts) => synthesizeLlm(SPEC, r, rngs, opts, tensorNameAt(r, opts)),
   extractResponse(body) {
     const t = (body as { text_output?: unknown })?.text_output;
     return typeof t === 'string' ? { outputTokens: countTokens(t) } : {};

@@ -1,5 +1,5 @@
 import type { Features, TraceRecord } from '../types.ts';
-import { fillRoute, seededBytes, type ExtractContext, type ProtocolAdapter, type SynthesizedRequest, type SynthRngs } from './adapter.ts';
+import { fillRoute, seededBytes, type ExtractContext, type ProtocolAdapter, type SynthesizedRequest, type SynthOptions, type SynthRngs } from './adapter.ts';
 import { describeJsonBody, parseJson, synthesizeJsonBody } from './generic.ts';
 
 /**
@@ -41,6 +41,16 @@ export function routeModel(route: string, re: RegExp): string | null {
   return m === null || m.startsWith('{') ? null : m;
 }
 
+/** Strings for the synthesizer: the target's names for input tensors the trace did not keep (see `SynthOptions.tensorNames`). */
+export function tensorNameAt(r: TraceRecord, opts?: SynthOptions): ((path: string) => string | undefined) | undefined {
+  const names = opts?.tensorNames?.[r.route];
+  if (!names) return undefined;
+  return (path) => {
+    const m = /^inputs\[(\d+)\]\.name$/.exec(path);
+    return m ? names[Number(m[1])] : undefined;
+  };
+}
+
 /** Datatypes of the Open Inference Protocol (any other value is not kept). */
 const DATATYPES = new Set(['BOOL', 'UINT8', 'UINT16', 'UINT32', 'UINT64', 'INT8', 'INT16', 'INT32', 'INT64', 'FP16', 'FP32', 'FP64', 'BYTES', 'BF16']);
 
@@ -51,7 +61,8 @@ const ROUTE = /^\/v2\/models\/[^/]+(?:\/versions\/[^/]+)?\/infer$/;
 
 type Tensor = { name?: unknown; datatype?: unknown; shape?: unknown };
 
-function tensors(list: unknown): Array<{ name: string; datatype: string; shape: number[]; elements: number }> {
+/** Input or output tensors of a KServe v2 body: name (or `{name}` when not kept), datatype, shape, element count. */
+export function tensors(list: unknown): Array<{ name: string; datatype: string; shape: number[]; elements: number }> {
   if (!Array.isArray(list)) return [];
   return list.map((t: Tensor) => {
     const shape = isShape(t?.shape) ? (Array.isArray(t.shape) ? t.shape : [t.shape]) : [];
@@ -89,8 +100,8 @@ export const kserveV2: ProtocolAdapter = {
     }
     return d;
   },
-  synthesize(r: TraceRecord, rngs: SynthRngs): SynthesizedRequest {
-    const json = Buffer.from(JSON.stringify(synthesizeJsonBody(r, rngs)));
+  synthesize(r: TraceRecord, rngs: SynthRngs, opts?: SynthOptions): SynthesizedRequest {
+    const json = Buffer.from(JSON.stringify(synthesizeJsonBody(r, rngs, tensorNameAt(r, opts))));
     const path = fillRoute(r.route, rngs.rng);
     if (r.shape.layout === 'kserve-binary') {
       const tail = seededBytes(r.features.binaryBytes ?? 0, rngs.rng);

@@ -221,9 +221,10 @@ function setAt(body: Record<string, unknown>, path: string, value: unknown): voi
  * `as-sent`) the output limit set to the recorded output length — the trace's limit was the client's, the output the
  * real length. `forceOutputLength` also sends vLLM's `min_tokens` and `ignore_eos` (OpenAI bodies only).
  */
-export function synthesizeLlm(spec: LlmSpec, r: TraceRecord, rngs: SynthRngs, opts: SynthOptions = {}): SynthesizedRequest {
+export function synthesizeLlm(spec: LlmSpec, r: TraceRecord, rngs: SynthRngs, opts: SynthOptions = {}, extraStringAt?: (path: string) => string | undefined): SynthesizedRequest {
   const raw = new RawStrings();
-  const value = synthesizeJsonBody(r, rngs, promptStringAt(spec, r.features, rngs, raw));
+  const prompt = promptStringAt(spec, r.features, rngs, raw);
+  const value = synthesizeJsonBody(r, rngs, extraStringAt ? (path, length) => extraStringAt(path) ?? prompt(path, length) : prompt);
   if (spec.generative !== false && opts.outputLength !== 'as-sent' && r.outputTokens !== null && value && typeof value === 'object') {
     const v = value as Record<string, unknown>;
     const n = Math.max(1, r.outputTokens);

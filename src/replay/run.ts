@@ -1,3 +1,4 @@
+import { templatedTensorRoutes, tensorNamesFromTarget } from './tensor-names.ts';
 import { planWorkload, UnmappedRoutesError, type PlannedWorkload } from '../workload/plan.ts';
 import type { Selector } from '../workload/select.ts';
 import { randomUUID } from 'node:crypto';
@@ -274,6 +275,24 @@ function failFastMessage(v: FailFastVerdict, target: string, runFile: string | n
     + `${runFile ? `${runFile} keeps the results so far` : 'nothing was kept'}`;
 }
 
+/**
+ * Input tensor names the trace did not keep, from the target's model metadata (as a real client takes them); a route
+ * whose metadata gives none is said, and its requests carry placeholder names.
+ */
+async function namesOfTemplatedTensors(opts: ReplayTraceOptions, arrivals: readonly Arrival[]): Promise<Record<string, Record<number, string>> | undefined> {
+  const reader = new TraceReader(opts.trace);
+  let routes: Map<string, number[]>;
+  try {
+    routes = templatedTensorRoutes(reader, arrivals, opts);
+  } finally {
+    reader.close();
+  }
+  if (routes.size === 0) return undefined;
+  const { names, missing } = await tensorNamesFromTarget(opts.target, routes, opts.headers);
+  for (const m of missing) opts.onNotice?.(`input tensor names the trace does not keep are sent as placeholders: ${m}`);
+  return names;
+}
+
 async function run(opts: ReplayTraceOptions, control: Control): Promise<ReplayOutcome> {
   const { arrivals, webSocketSessions } = plan(opts);
   const runId = opts.runId ?? randomUUID();
@@ -303,6 +322,7 @@ async function run(opts: ReplayTraceOptions, control: Control): Promise<ReplayOu
       opts.onNotice?.(`${check.message}; replaying anyway`);
     }
   }
+  const tensorNames = await namesOfTemplatedTensors(opts, arrivals);
   const senders = resolveSenders(opts.workers ?? 'auto', arrivals);
   const collector = await ResultsCollector.start({
     runPath: opts.runFile,
@@ -331,7 +351,7 @@ async function run(opts: ReplayTraceOptions, control: Control): Promise<ReplayOu
   });
   try {
     pool = await SynthesisPool.start({
-      tracePath: opts.trace, arrivals, seed, model: opts.model, forceOutputLength: opts.forceOutputLength, pathMap: opts.pathMap, outputLength: opts.outputLength, clientAborts: opts.clientAborts, threads: opts.synthThreads,
+      tracePath: opts.trace, arrivals, seed, model: opts.model, forceOutputLength: opts.forceOutputLength, pathMap: opts.pathMap, outputLength: opts.outputLength, clientAborts: opts.clientAborts, tensorNames, threads: opts.synthThreads,
       maxReadyRequests: opts.maxReadyRequests, maxReadyBytes: opts.maxReadyBytes,
     });
     const p = pool;

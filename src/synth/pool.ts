@@ -61,6 +61,8 @@ export interface SynthesisPoolOptions {
   outputLength?: SynthOptions['outputLength'];
   /** See {@link SynthOptions.clientAborts}. */
   clientAborts?: boolean;
+  /** See {@link SynthOptions.tensorNames}. */
+  tensorNames?: SynthOptions['tensorNames'];
   /** Default {@link DEFAULT_SYNTH_THREADS}. */
   threads?: number;
   /** Default {@link DEFAULT_MAX_READY_REQUESTS}. */
@@ -116,7 +118,7 @@ export class SynthesisPool implements RequestSource {
   static async start(opts: SynthesisPoolOptions): Promise<SynthesisPool> {
     const pool = new SynthesisPool(opts);
     const n = Math.max(1, opts.threads ?? DEFAULT_SYNTH_THREADS);
-    const synth: SynthOptions = { model: opts.model, forceOutputLength: opts.forceOutputLength, pathMap: opts.pathMap, outputLength: opts.outputLength, clientAborts: opts.clientAborts };
+    const synth: SynthOptions = { model: opts.model, forceOutputLength: opts.forceOutputLength, pathMap: opts.pathMap, outputLength: opts.outputLength, clientAborts: opts.clientAborts, tensorNames: opts.tensorNames };
     const input: SynthThreadInput = { tracePath: opts.tracePath, seed: opts.seed, synth, blockCacheChars: opts.blockCacheChars ?? DEFAULT_BLOCK_CACHE_CHARS };
     const entry = new URL('./worker.ts', import.meta.url);
     for (let i = 0; i < n; i++) {
