@@ -305,9 +305,21 @@ describe('templated paths are mapped before anything is sent; filters choose wha
     const plan = captureOutput();
     expect(await main(['plan', trace, '--only', 'status=2xx,protocol=openai-chat', '--json'], plan)).toBe(0);
     expect(JSON.parse(plan.stdout.join('')).digest).toBe(only.json.digest);
-    const bad = captureOutput();
-    expect(await main(['replay', trace, '--target', up.url, '--only', 'colour=red'], bad)).toBe(2);
-    expect(bad.stderr.join('\n')).toContain("--only 'colour=red': unknown key 'colour'");
+    for (const [args, says] of [
+      [['--only', 'colour=red'], "--only 'colour=red': unknown key 'colour'"],
+      [['--only', 'error=bogus'], "unknown error kind 'bogus'"],
+      [['--only', 'protocol=nonexist'], "unknown protocol 'nonexist'"],
+      [['--only', 'status=2xx,,route=*'], 'an empty condition between commas'],
+      [['--path-map', '/v1/models=/v1/a b'], "'/v1/a b' is not a path that can be sent"],
+    ] as Array<[string[], string]>) {
+      const bad = captureOutput();
+      expect(await main(['replay', trace, '--target', up.url, ...args], bad), args.join(' ')).toBe(2);
+      expect(bad.stderr.join('\n')).toContain(says);
+    }
+    // A map that matches nothing is most likely a typo: said before sending; a query in TO keeps the recorded ones after it.
+    const typo = await replayOf(['--path-map', '/v1/chat/completion=/x', '--path-map', '/v1/models=/v1/models?probe=1', '--drift', 'mix(route=/v1/chat/*)*0']);
+    expect(typo.stderr).toContain("--path-map '/v1/chat/completion=…' matches no route of this workload");
+    expect(typo.seen).toEqual(['/v1/missing', '/v1/models?probe=1']);
   });
 });
 
@@ -315,8 +327,10 @@ describe('a client that gave up is replayed giving up', () => {
   it('cuts the request as long after its send as the recorded client waited (client_aborted, client_patience); --no-client-aborts replays it whole', async () => {
     const tmp = tempDir();
     // A slow stream: an event every 50 ms for 1 s.
-    const up = await startUpstream((req, res) => {
+    const bodies: string[] = [];
+    const up = await startUpstream((req, res, reqBody) => {
       if (req.method === 'GET') return void res.end();
+      bodies.push(reqBody.toString());
       res.writeHead(200, { 'content-type': 'text/event-stream' });
       let i = 0;
       const t = setInterval(() => {
@@ -353,6 +367,8 @@ describe('a client that gave up is replayed giving up', () => {
       expect(waitedMs).toBeGreaterThan(rec!.latencyUs! / 1000 - 20);
       expect(waitedMs).toBeLessThan(rec!.latencyUs! / 1000 + 200);
       expect(cut.stdout).toContain('1 request was cut as long after the send as the recorded client waited');
+      // The answer it got before giving up was cut short: the replay asks for the client's own limit, not that length.
+      expect(JSON.parse(bodies.at(-1)!).max_tokens).toBe(500);
       const whole = await replayed(['--no-client-aborts']);
       expect(whole.result.errorKind).toBeNull();
       expect((whole.result.endUs! - whole.result.sentUs!) / 1000).toBeGreaterThan(900);

@@ -61,6 +61,26 @@ describe('JSON skeletons', () => {
     expect(templateRoute('/v2/models/sk-abcdefghijklmnop/infer')).toBe('/v2/models/{model}/infer');
     expect(templateRoute('/v2/models/m/versions/%31/infer')).toBe('/v2/models/m/versions/{version}/infer');
   });
+
+  it('template routes: a credential, token, id or number at a model or version position is never kept', () => {
+    const keep = ['densenet161', 'gpt-4o-2024-08-06', 'meta-llama--Llama-3.1-8B', 'claude-3-5-sonnet-20241022', 'Llama-3.1-70B', 'resnet-v1.5', 'sklearn-iris', 'Qwen2.5-72B-Instruct', 'DeepSeek-R1-Distill-Qwen-32B', 'whisper-large-v3'];
+    for (const m of keep) expect(templateRoute(`/v2/models/${m}/infer`), m).toBe(`/v2/models/${m}/infer`);
+    const values = ['550e8400-e29b-41d4-a716-446655440000', 'AKIAIOSFODNN7EXAMPLE', 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.abc', 'hf_AbCdEfGhIjKlMnOpQrStUvWxYz', 'glpat-xxxxxxxxxxxxxxxxxxxx', '4111111111111111', '192.168.10.22', 'da39a3ee5e6b4b0d3255bfef95601890afd80709', 'user_2xYzAbCdEf', 'sk_live_51H8abcdefghijkl', 'xoxb-123456789012-abcdef'];
+    for (const v of values) {
+      expect(templateRoute(`/v2/models/${v}/infer`), v).toBe('/v2/models/{model}/infer');
+      expect(templateRoute(`/v2/models/resnet/versions/${v}/infer`), v).toBe('/v2/models/resnet/versions/{version}/infer');
+      expect(templateRoute(`/predictions/resnet/${v}`), v).toBe('/predictions/resnet/{version}');
+    }
+  });
+});
+
+describe('tokenizer', () => {
+  it('counts a very long run of letters in linear time, in pieces (a DNA sequence, a model repeating a character)', () => {
+    expect(countTokens('y'.repeat(3_000_000))).toBe(750_000);
+    // Text around a long run is tokenized whole, as without one.
+    const around = 'The quick brown fox jumps over the lazy dog.';
+    expect(countTokens(`${around} ${'ACGT'.repeat(500)} ${around}`) - countTokens(`${'ACGT'.repeat(500)}`)).toBe(countTokens(`${around} x ${around}`) - countTokens('x') + 1);
+  });
 });
 
 describe('text synthesis', () => {

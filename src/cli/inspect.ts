@@ -32,53 +32,67 @@ export interface InspectReport {
   features: Record<string, FeatureStats>;
 }
 
-/** Reads a trace's metadata and distributions. @throws TracewarpError for a file that is not a readable trace. */
+/**
+ * Reads a trace's metadata and distributions, from the records the reader accepts only (one pass): a record refused
+ * as over a cap or malformed is counted in `refusedRecords` and in nothing else.
+ * @throws TracewarpError for a file that is not a readable trace.
+ */
 export function inspectTrace(path: string): InspectReport {
   const r = new TraceReader(path);
   try {
-    const n = r.count();
-    const { firstUs, lastUs } = r.span();
-    const durationS = (lastUs - firstUs) / 1e6;
-    const features: Record<string, FeatureStats> = {};
-    const add = (name: string, values: number[], scale = 1) => {
-      const s = featureStats(scale === 1 ? values : values.map((x) => x / scale));
-      if (s) features[name] = s;
-    };
-    add('promptTokens', r.column('prompt_tokens'));
-    add('outputTokens', r.column('output_tokens'));
-    add('requestBytes', r.column('request_bytes'));
-    add('responseBytes', r.column('response_bytes'));
-    add('latencyMs', r.column('latency_us'), 1000);
-    add('ttftMs', r.column('ttft_us'), 1000);
-    // Inter-token latency: gaps between consecutive content events of each streamed answer (traces recorded before
-    // content events were marked: every event from the first content event on).
-    const itl: number[] = [];
+    const cols: Record<string, number[]> = { promptTokens: [], outputTokens: [], requestBytes: [], responseBytes: [], latencyMs: [], ttftMs: [], itlMs: [] };
+    const push = (name: string, v: number | null, scale = 1) => v !== null && cols[name]!.push(v / scale);
+    const statuses: Record<string, number> = {};
+    const mix = newMix();
+    let requests = 0;
+    let webSocketSessions = 0;
+    let firstUs = Infinity;
+    let lastUs = -Infinity;
     for (const rec of r.records()) {
+      requests++;
+      firstUs = Math.min(firstUs, rec.offsetUs);
+      lastUs = Math.max(lastUs, rec.offsetUs);
+      bump(statuses, rec.status === null ? 'none' : String(rec.status));
+      if (rec.protocol === 'websocket') {
+        webSocketSessions++;
+        continue; // a session's duration is not a request's latency
+      }
+      addToMix(mix, rec);
+      push('promptTokens', rec.promptTokens);
+      push('outputTokens', rec.outputTokens);
+      push('requestBytes', rec.requestBytes);
+      push('responseBytes', rec.responseBytes);
+      push('latencyMs', rec.latencyUs, 1000);
+      push('ttftMs', rec.ttftUs, 1000);
+      // Inter-token latency: gaps between consecutive content events of each streamed answer (traces recorded before
+      // content events were marked: every event from the first content event on).
       if (!rec.eventOffsetsUs || rec.ttftUs === null) continue;
       const skip = new Set(rec.features.nonContentEvents ?? []);
       const content = rec.features.nonContentEvents ? rec.eventOffsetsUs.filter((_, i) => !skip.has(i)) : rec.eventOffsetsUs.filter((t) => t >= rec.ttftUs!);
-      for (let i = 1; i < content.length; i++) itl.push((content[i]! - content[i - 1]!) / 1000);
+      for (let i = 1; i < content.length; i++) cols.itlMs!.push((content[i]! - content[i - 1]!) / 1000);
     }
-    add('itlMs', itl);
-    // Read before mixOf, whose arrivals() pass starts a new count.
-    const refusedRecords = r.skipped;
-    const refusedFirst = r.refused[0]?.message ?? null;
+    const features: Record<string, FeatureStats> = {};
+    for (const [name, values] of Object.entries(cols)) {
+      const st = featureStats(values);
+      if (st) features[name] = st;
+    }
+    const durationS = requests > 0 ? (lastUs - firstUs) / 1e6 : 0;
     return {
-      refusedRecords,
-      refusedFirst,
-      ...mixOf(r),
       file: path,
       formatVersion: r.meta.formatVersion,
       source: r.meta.source,
       sourceFile: r.meta.sourceFile,
       createdAt: r.meta.createdAt,
-      requests: n,
+      requests,
       durationS: Math.round(durationS * 1000) / 1000,
-      meanRate: n > 1 && durationS > 0 ? Math.round(((n - 1) / durationS) * 1000) / 1000 : null,
-      statuses: r.statuses(),
+      meanRate: requests > 1 && durationS > 0 ? Math.round(((requests - 1) / durationS) * 1000) / 1000 : null,
+      statuses,
       recordsDropped: r.meta.recordsDropped,
       recordingHealth: r.meta.recordingHealth,
-      webSocketSessions: r.webSocketSessions(),
+      webSocketSessions,
+      refusedRecords: r.skipped,
+      refusedFirst: r.refused[0]?.message ?? null,
+      ...mixResult(mix),
       features,
     };
   } finally {
@@ -88,23 +102,23 @@ export function inspectTrace(path: string): InspectReport {
 
 const bump = (m: Record<string, number>, k: string) => (m[k] = (m[k] ?? 0) + 1);
 
-/** The traffic mix of a trace's HTTP requests: error kinds, protocols, streamed or not, routes. */
-function mixOf(r: TraceReader): Pick<InspectReport, 'errorKinds' | 'protocols' | 'streamed' | 'routes'> {
-  const errorKinds: Record<string, number> = {};
-  const protocols: Record<string, number> = {};
-  const streamed = { streamed: 0, notStreamed: 0 };
-  const routes = new Map<string, { method: string; route: string; protocol: string; requests: number }>();
-  for (const a of r.arrivals()) {
-    bump(errorKinds, a.errorKind ?? 'none');
-    bump(protocols, a.protocol);
-    if (a.streamed) streamed.streamed++;
-    else streamed.notStreamed++;
-    const key = `${a.method} ${a.route} ${a.protocol}`;
-    const e = routes.get(key) ?? { method: a.method ?? '', route: a.route, protocol: a.protocol, requests: 0 };
-    e.requests++;
-    routes.set(key, e);
-  }
-  return { errorKinds, protocols, streamed, routes: [...routes.values()].sort((x, y) => y.requests - x.requests || x.route.localeCompare(y.route)) };
+type Mix = Pick<InspectReport, 'errorKinds' | 'protocols' | 'streamed'> & { routes: Map<string, InspectReport['routes'][number]> };
+const newMix = (): Mix => ({ errorKinds: {}, protocols: {}, streamed: { streamed: 0, notStreamed: 0 }, routes: new Map() });
+
+/** Counts an HTTP request into the traffic mix: error kind, protocol, streamed or not, route. */
+function addToMix(m: Mix, rec: { errorKind: string | null; protocol: string; streamed: boolean; method: string; route: string }): void {
+  bump(m.errorKinds, rec.errorKind ?? 'none');
+  bump(m.protocols, rec.protocol);
+  if (rec.streamed) m.streamed.streamed++;
+  else m.streamed.notStreamed++;
+  const key = `${rec.method} ${rec.route} ${rec.protocol}`;
+  const e = m.routes.get(key) ?? { method: rec.method, route: rec.route, protocol: rec.protocol, requests: 0 };
+  e.requests++;
+  m.routes.set(key, e);
+}
+
+function mixResult(m: Mix): Pick<InspectReport, 'errorKinds' | 'protocols' | 'streamed' | 'routes'> {
+  return { errorKinds: m.errorKinds, protocols: m.protocols, streamed: m.streamed, routes: [...m.routes.values()].sort((x, y) => y.requests - x.requests || x.route.localeCompare(y.route)) };
 }
 
 /** Routes listed in `inspect`'s text (all of them are in `--json`). */

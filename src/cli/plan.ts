@@ -117,6 +117,7 @@ function printPlan(r: PlanReport, out: Output): void {
   out.out(`plan for ${r.trace} (seed ${r.seed}): ${r.requests} requests (${r.originalRequests} in the trace, ${r.clones} clones) over ${r.durationS.toFixed(1)} s, mean rate ${r.meanRate?.toFixed(2) ?? '—'} req/s`);
   out.out(`digest ${r.digest}  (schedule ${r.scheduleDigest})`);
   if (r.excluded > 0) out.out(`the filters leave out ${r.excluded} of the trace's requests`);
+  for (const from of r.routes.unusedPathMaps) out.out(`warning: --path-map '${from}=…' matches no route of this workload`);
   for (const u of r.routes.unmapped) out.out(`cannot replay as it is: ${u.requests} requests to ${u.route}, whose model or version the trace does not keep (replay needs --model NAME or --path-map '${u.route}=PATH')`);
   for (const p of r.routes.placeholders) out.out(`placeholders: ${p.requests} requests to ${p.route} are sent with seeded ids in place of {id} (map with --path-map)`);
   if (r.webSocketSessionsSkipped > 0) out.out(`${r.webSocketSessionsSkipped} WebSocket session(s) in the trace are left out: replay sends HTTP requests only`);

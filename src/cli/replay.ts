@@ -126,7 +126,11 @@ export async function runReplay(tracePath: string, opts: ReplayCommandOptions, o
   try {
     r = await handle.result;
   } catch (err) {
-    if (err instanceof UnmappedRoutesError) usageError(`${err.message} (--model NAME, or --path-map '${err.routes[0]!.route}=PATH')`);
+    if (err instanceof UnmappedRoutesError) {
+      // --model fills model positions only; a version the trace did not keep takes a path map.
+      const onlyVersions = err.routes.every((r) => !r.route.includes('{model}'));
+      usageError(`${err.message} (${onlyVersions ? '' : '--model NAME, or '}--path-map '${err.routes[0]!.route}=PATH')`);
+    }
     // The library stops fast and says why; which flags change that is the CLI's to say.
     if (err instanceof TracewarpError && err.code === 'TW_TARGET' && opts.failFast) throw new TracewarpError('TW_TARGET', `${err.message}; --keep-going replays anyway${/timeout/.test(err.message) ? ' (--headers-timeout, --idle-timeout and --timeout set the timeouts)' : ''}`);
     throw err;
@@ -176,6 +180,7 @@ export function formatErrorDetails(details: Record<string, Record<string, number
 export function sayPlanned(w: PlannedWorkload, out: Output): void {
   if (w.refusedRecords > 0) out.err(`note: ${w.refusedSummary}`);
   if (w.excluded > 0) out.err(`note: the filters left out ${w.excluded} of the trace's ${w.traceRequests} requests`);
+  for (const from of w.routes.unusedPathMaps) out.err(`warning: --path-map '${from}=…' matches no route of this workload (see 'tracewarp inspect' for the routes)`);
   for (const p of w.routes.placeholders.slice(0, 5)) {
     out.err(`note: ${p.requests} request${p.requests === 1 ? '' : 's'} to ${p.route} ${p.requests === 1 ? 'is' : 'are'} sent with seeded placeholder ids in place of {id} (the trace keeps no ids); --path-map '${p.route}=PATH' sends them where the target needs`);
   }
@@ -191,6 +196,8 @@ function describeSteps(opts: ReplayCommandOptions): string {
     if ((WORKLOAD_FLAGS as readonly string[]).includes(flag)) parts.push(argv[i]!.includes('=') ? argv[i]! : `${flag} ${argv[++i] ?? ''}`);
   }
   if (opts.scenario) parts.unshift(`--scenario ${opts.scenario}`);
+  if (opts.model !== undefined) parts.push(`--model ${opts.model}`);
+  for (const [from, to] of opts.pathMap ?? []) parts.push(`--path-map '${from}=${to}'`);
   for (const sel of opts.only ?? []) parts.push(`--only '${sel.text}'`);
   for (const sel of opts.exclude ?? []) parts.push(`--exclude '${sel.text}'`);
   if (opts.limit !== undefined) parts.push(`--limit ${opts.limit}`);

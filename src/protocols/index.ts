@@ -85,7 +85,8 @@ const OWN_HEADERS = new Set(['content-type', 'content-length', 'transfer-encodin
 function withKeptHeadersAndQuery(s: SynthesizedRequest, r: TraceRecord): SynthesizedRequest {
   for (const [name, value] of r.features.headers ?? []) if (value !== null && !OWN_HEADERS.has(name)) s.headers[name] = value;
   const kept = (r.features.query ?? []).filter(([, v]) => v !== null) as Array<[string, string]>;
-  if (kept.length > 0) s.path += '?' + new URLSearchParams(kept).toString();
+  // A path mapped to one with a query of its own gets the kept values after it.
+  if (kept.length > 0) s.path += (s.path.includes('?') ? '&' : '?') + new URLSearchParams(kept).toString();
   return s;
 }
 

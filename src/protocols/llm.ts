@@ -225,7 +225,9 @@ export function synthesizeLlm(spec: LlmSpec, r: TraceRecord, rngs: SynthRngs, op
   const raw = new RawStrings();
   const prompt = promptStringAt(spec, r.features, rngs, raw);
   const value = synthesizeJsonBody(r, rngs, extraStringAt ? (path, length) => extraStringAt(path) ?? prompt(path, length) : prompt);
-  if (spec.generative !== false && opts.outputLength !== 'as-sent' && r.outputTokens !== null && value && typeof value === 'object') {
+  // An answer that was cut (the client gave up, the stream broke) did not have its length: ask for the client's own limit.
+  const cut = r.errorKind === 'client_aborted' || r.errorKind === 'stream_truncated' || r.errorKind === 'proxy_shutdown';
+  if (spec.generative !== false && opts.outputLength !== 'as-sent' && !cut && r.outputTokens !== null && value && typeof value === 'object') {
     const v = value as Record<string, unknown>;
     const n = Math.max(1, r.outputTokens);
     setAt(v, spec.maxTokens.find((k) => at(v, k) !== undefined) ?? spec.maxTokensDefault ?? spec.maxTokens[0]!, n);

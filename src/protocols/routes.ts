@@ -1,4 +1,4 @@
-import { isModelName, looksLikeData } from '../anonymize/names.ts';
+import { isModelName } from '../anonymize/names.ts';
 
 /**
  * Where inference protocols put a model name and a model version in the URL path. A segment at one of these
@@ -49,17 +49,31 @@ export function routePositions(segs: readonly string[]): Array<RoutePosition | n
   return out;
 }
 
+/** Prefixes of credentials and tokens (OpenAI, Stripe, GitHub, GitLab, Hugging Face, Slack, AWS, Google). */
+const CREDENTIAL = /^(?:(?:sk|pk|rk|ak|whsec|ghp|gho|ghs|ghu|github_pat|glpat|hf|xox[abpr])[-_]|AKIA|ASIA|AIza|eyJ)/;
+
+/**
+ * True when a path segment reads as a value, not a model or version name: a credential or token shape, a JWT, a UUID,
+ * a long hex digest, an IP address, a run of 9 or more digits (card, account and phone numbers; a date such as
+ * `20241022` has 8), or a word (between `-_.`) of 10 or more characters mixing digits with letters in both cases or in
+ * capitals only (`2xYzAbCdEf`, `AKIAIOSFODNN7EXAMPLE`) — random ids do, model names (`Llama-3.1-70B`) do not.
+ */
+export function valueShaped(seg: string): boolean {
+  if (CREDENTIAL.test(seg) && seg.length >= 12) return true;
+  if (/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(seg) || /[0-9a-f]{16,}/i.test(seg)) return true;
+  if (/^\d{1,3}(\.\d{1,3}){3}$/.test(seg) || /\d{9,}/.test(seg)) return true;
+  return seg.split(/[-_.]+/).some((w) => w.length >= 10 && /\d/.test(w) && /[A-Za-z]/.test(w) && (/[a-z]/.test(w) ? /[A-Z]/.test(w) : true));
+}
+
 /**
  * Whether a model or version segment is kept as recorded: a model identifier (`densenet161`, `gpt-4o-2024-08-06`,
- * `meta-llama--Llama-3.1-8B`), never something shaped like a credential or an address (`@`, `sk-…`), at most 128
- * characters; a version of at most 32 characters of letters, digits and `._-`.
+ * `meta-llama--Llama-3.1-8B`) at most 128 characters, or a version of at most 32 characters of letters, digits and
+ * `._-` — never one that is {@link valueShaped} or holds `@` or `%`.
  */
 export function keepsIdentifier(seg: string, position: RoutePosition): boolean {
-  if (seg.includes('%') || seg.includes('@')) return false;
+  if (seg.includes('%') || seg.includes('@') || valueShaped(seg)) return false;
   if (position === 'version') return /^[A-Za-z0-9._-]{1,32}$/.test(seg);
-  if (!isModelName(seg) || seg.includes('/')) return false;
-  // A credential pasted into a path is not a model name (a long random token mixing cases and digits is not either).
-  return !/^(sk|pk|rk|ak|ghp|gho|xox[abp])[-_]/i.test(seg) && !(seg.length > 24 && looksLikeData(seg) && /[A-Z]/.test(seg) && /[a-z]/.test(seg) && /\d/.test(seg) && !/[-_.]/.test(seg));
+  return isModelName(seg) && !seg.includes('/');
 }
 
 /** A (templated) route with every model position set to `model` (`replay --model`); a `:verb` suffix stays. */

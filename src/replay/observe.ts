@@ -32,8 +32,12 @@ export function observe(o: RawObservation): RequestResult {
     result.eventCount = answer.eventAtUs.length;
     result.ttftAtUs = answer.ttftAtUs;
     result.itlUs = answer.itlUs;
-    if (answer.ended === false && o.status < 400 && result.errorKind === null) result.errorKind = 'stream_truncated';
+    if (answer.ended === false && o.status < 400 && result.errorKind === null) {
+      result.errorKind = 'stream_truncated';
+      result.errorDetail = 'no_end_marker';
+    }
   }
-  if (o.llm && result.errorKind === null) result.outputTokens = answer.outputTokens;
+  // Tokens that arrived, also of a stream that was cut (as the recorder counts them).
+  if (o.llm) result.outputTokens = answer.outputTokens;
   return result;
 }

@@ -28,6 +28,8 @@ export function recordForTarget(r: TraceRecord, opts: Pick<SynthOptions, 'model'
 
 /** What a workload's routes need before they can be sent: see {@link checkRoutes}. */
 export interface RouteCheck {
+  /** Path maps (their FROM) that no route of the workload matched: most likely a typo. */
+  unusedPathMaps: string[];
   /** Routes (as recorded) whose model or version the trace could not keep, with their request counts: they cannot be sent as they are. */
   unmapped: Array<{ route: string; requests: number }>;
   /** Routes (as sent) with `{id}` segments, sent with seeded placeholder numbers, with their request counts. */
@@ -40,7 +42,10 @@ export interface RouteCheck {
  * placeholders. Called before anything is sent.
  */
 export function checkRoutes(routes: ReadonlyMap<string, number>, opts: Pick<SynthOptions, 'model' | 'pathMap'> = {}): RouteCheck {
-  const out: RouteCheck = { unmapped: [], placeholders: [] };
+  const out: RouteCheck = { unmapped: [], placeholders: [], unusedPathMaps: [] };
+  const used = new Set<string>();
+  for (const route of routes.keys()) for (const [from] of opts.pathMap ?? []) if (routeForTarget(route, { pathMap: [[from, '']] }) !== route) used.add(from);
+  out.unusedPathMaps = (opts.pathMap ?? []).map(([from]) => from).filter((from) => !used.has(from));
   for (const [route, requests] of routes) {
     const sent = routeForTarget(route, opts);
     if (hasUnknownModel(sent)) out.unmapped.push({ route, requests });
@@ -59,6 +64,8 @@ export function parsePathMap(values: readonly string[]): Array<[string, string]>
     const from = eq > 0 ? v.slice(0, eq) : '';
     const to = eq > 0 ? v.slice(eq + 1) : '';
     if (!from.startsWith('/') || !to.startsWith('/')) throw new Error(`a path map is FROM=TO, two paths that begin with '/', e.g. '/v2/models/{model}=/v2/models/resnet50'; got '${v}'`);
+    // TO is sent as it is: only characters a URL path (and query) may hold, RFC 3986 (`%`-encode anything else).
+    if (!/^\/[A-Za-z0-9\-._~!$&'()*+,;=:@%/{}]*(\?[A-Za-z0-9\-._~!$&'()*+,;=:@%/?]*)?$/.test(to)) throw new Error(`'${to}' is not a path that can be sent (spaces and other characters must be %-encoded); in '${v}'`);
     return [from.replace(/\/+$/, '') || '/', to.replace(/\/+$/, '') || '/'];
   });
 }

@@ -1,5 +1,6 @@
 import { TracewarpError } from '../errors.ts';
 import type { Rng } from '../rng.ts';
+import { glob } from './select.ts';
 import type { Arrival, DriftFeature } from './types.ts';
 
 /**
@@ -104,10 +105,15 @@ export function rampWeight(ramp: Ramp | null, p: number): number {
   return ramp.from + (ramp.to - ramp.from) * Math.min(1, Math.max(0, p));
 }
 
+/** Whether an arrival is of a mix's traffic; `*` in a route or model stands for any characters, as in `--only`. */
 function matches(a: Arrival, mix: NonNullable<DriftSpec['mix']>): boolean {
   const v = mix.key === 'route' ? a.route : mix.key === 'model' ? a.model : a.protocol;
-  return v === mix.value;
+  if (mix.key === 'protocol') return v === mix.value;
+  let m = matchers.get(mix);
+  if (!m) matchers.set(mix, (m = glob(mix.value)));
+  return m(v);
 }
+const matchers = new WeakMap<NonNullable<DriftSpec['mix']>, (v: string | null | undefined) => boolean>();
 
 /**
  * Applies drift specs to a workload (pure, seeded). Mutations are recorded on each arrival (the synthesizer applies

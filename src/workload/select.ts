@@ -1,3 +1,4 @@
+import { PROTOCOL_IDS } from '../protocols/ids.ts';
 import type { Arrival } from './types.ts';
 
 /**
@@ -23,7 +24,13 @@ export interface Selector {
 export const SELECTOR_KEYS = ['route', 'model', 'protocol', 'method', 'status', 'error', 'streamed'] as const;
 export type SelectorKey = (typeof SELECTOR_KEYS)[number];
 
-function glob(pattern: string): (v: string | null | undefined) => boolean {
+/** Error kinds a trace records (`types.ts` ErrorKind). */
+const RECORDED_ERROR_KINDS = ['upstream_timeout', 'upstream_timeout_body', 'upstream_reset', 'upstream_refused', 'upstream_error', 'client_aborted', 'proxy_shutdown', 'stream_truncated'];
+/** Protocols a trace's requests can have: the adapters, `websocket` and `other`. */
+const PROTOCOLS = [...PROTOCOL_IDS, 'websocket', 'other'];
+
+/** A matcher for a value that may hold `*` (any characters). */
+export function glob(pattern: string): (v: string | null | undefined) => boolean {
   if (!pattern.includes('*')) return (v) => v === pattern;
   const re = new RegExp(`^${pattern.split('*').map((p) => p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`);
   return (v) => v !== null && v !== undefined && re.test(v);
@@ -40,13 +47,13 @@ function conditionTest(key: SelectorKey, value: string): ((a: Arrival) => boolea
   switch (key) {
     case 'route': { const m = glob(value); return (a) => m(a.route); }
     case 'model': { const m = glob(value); return (a) => m(a.model); }
-    case 'protocol': return (a) => a.protocol === value;
+    case 'protocol': return PROTOCOLS.includes(value) ? (a) => a.protocol === value : `unknown protocol '${value}' (${PROTOCOLS.join(', ')})`;
     case 'method': return (a) => (a.method ?? '').toUpperCase() === value.toUpperCase();
     case 'status': return statusTest(value) ?? `status is a code (404), a class (2xx) or none, got '${value}'`;
     case 'error':
       if (value === 'none') return (a) => !a.errorKind;
       if (value === 'any') return (a) => Boolean(a.errorKind);
-      return (a) => a.errorKind === value;
+      return RECORDED_ERROR_KINDS.includes(value) ? (a) => a.errorKind === value : `unknown error kind '${value}' (any, none, ${RECORDED_ERROR_KINDS.join(', ')})`;
     case 'streamed':
       if (value !== 'true' && value !== 'false') return `streamed is true or false, got '${value}'`;
       return (a) => Boolean(a.streamed) === (value === 'true');
@@ -59,7 +66,9 @@ function conditionTest(key: SelectorKey, value: string): ((a: Arrival) => boolea
  */
 export function parseSelector(text: string): Selector {
   const conditions: Selector['conditions'] = [];
-  for (const part of text.split(',').map((p) => p.trim()).filter(Boolean)) {
+  const parts = text.split(',').map((p) => p.trim());
+  if (parts.some((p) => p === '') && text.trim() !== '') throw new Error(`'${text}': an empty condition between commas`);
+  for (const part of parts.filter(Boolean)) {
     const eq = part.indexOf('=');
     const key = part.slice(0, Math.max(0, eq)).trim();
     const value = part.slice(eq + 1).trim();
