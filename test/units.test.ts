@@ -1,3 +1,4 @@
+import { observeAnswer } from '../src/protocols/observe.ts';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -163,5 +164,30 @@ describe('trace writer/reader round trip', () => {
     expect(recs[1]).toEqual(base);
     expect(recs[0]).toMatchObject({ errorKind: 'client_aborted', eventOffsetsUs: null });
     tmp.cleanup();
+  });
+});
+
+describe('the response observer (one per protocol, both sides)', () => {
+  const chunks = (lines: string[]) => {
+    const body = Buffer.from(lines.join(''));
+    let end = 0;
+    const chunkEnds = lines.map((l) => (end += Buffer.byteLength(l)));
+    return { body, chunkEnds, chunkAtUs: lines.map((_, i) => 1000 * (i + 1)) };
+  };
+  it('reads TGI and Ollama streams as NDJSON: TTFT at the first content line, gaps between content lines, the stream\'s own token count, the end marker', () => {
+    const tgi = chunks([
+      `${JSON.stringify({ token: { id: 1, text: ' Deep', special: false }, generated_text: null, details: null })}\n`,
+      `${JSON.stringify({ token: { id: 2, text: ' learning', special: false }, generated_text: null, details: null })}\n`,
+      `${JSON.stringify({ token: { id: 3, text: '</s>', special: true }, generated_text: 'Deep learning', details: { generated_tokens: 3 } })}\n`,
+    ]);
+    const t = observeAnswer({ protocol: 'tgi', status: 200, contentType: 'application/x-ndjson', inferenceHeader: null, complete: true, ...tgi });
+    expect(t).toMatchObject({ format: 'ndjson', ttftAtUs: 1000, itlUs: [1000], nonContentEvents: [2], outputTokens: 3, ended: true });
+    const cut = observeAnswer({ protocol: 'ollama', status: 200, contentType: 'application/x-ndjson', inferenceHeader: null, complete: true, ...chunks([`${JSON.stringify({ message: { role: 'assistant', content: 'Hi' }, done: false })}\n`]) });
+    expect(cut).toMatchObject({ ttftAtUs: 1000, ended: false, outputTokens: 1 });
+  });
+  it('reads a KServe JSON answer whole: output tensors, no tokens', () => {
+    const body = Buffer.from(JSON.stringify({ model_name: 'm', outputs: [{ name: 'probs', datatype: 'FP32', shape: [1, 10], data: Array(10).fill(0.1) }] }));
+    const k = observeAnswer({ protocol: 'kserve-v2', status: 200, contentType: 'application/json', inferenceHeader: null, complete: true, body, chunkEnds: [body.length], chunkAtUs: [5] });
+    expect(k).toMatchObject({ format: null, outputTokens: null, features: { outputTensors: [{ name: 'probs', datatype: 'FP32', shape: [1, 10] }] } });
   });
 });
