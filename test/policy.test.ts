@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { request } from 'undici';
@@ -43,7 +43,9 @@ describe('anonymization policy file', () => {
     const [rec] = [...reader.records()];
     const meta = reader.meta.anonymization as { source: string; headers: { keepValues: string[] } };
     reader.close();
-    expect(meta.source).toBe(file);
+    // The policy's content hash, never its path (a file name can name a team or a person).
+    expect(meta.source).toMatch(/^file sha256:[0-9a-f]{16}$/);
+    expect(JSON.stringify(meta)).not.toContain(tmp.dir);
     expect(meta.headers.keepValues).toEqual(['content-type', 'x-request-priority']);
     expect(rec!.params).toEqual({ model: 'm', priority: 3 });
     // Allowed query values are kept only when they read like a version: `gold` is not one.
@@ -85,5 +87,34 @@ describe('anonymization policy file', () => {
     expect(rec).toMatchObject({ model: null, maxTokens: null, protocol: 'openai-chat', promptTokens: 1 });
     expect(rec!.params ?? {}).toEqual({});
     tmp.cleanup();
+  });
+});
+
+describe('names the server chose (issue 10, Server-Timing)', () => {
+  it('keeps common Server-Timing phase names and fingerprints the rest: a tenant or host in a metric name never reaches the trace', async () => {
+    const tmp = tempDir();
+    const up = await startUpstream((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json', 'server-timing': 'queue;dur=3.5, acme-tenant-db;dur=12, Prefill;dur=7, gpu-node-17.corp;dur=1' });
+      res.end('{}');
+    });
+    try {
+      const trace = join(tmp.dir, 'st.trace.db');
+      const session = await startRecord({ upstream: up.url, host: '127.0.0.1', port: 0, out: trace }, captureOutput());
+      for (let i = 0; i < 2; i++) await (await request(`${session.proxy.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"model":"m","messages":[]}' })).body.text();
+      await session.stop();
+      const reader = new TraceReader(trace);
+      const [a, b] = [...reader.records()];
+      reader.close();
+      const names = Object.keys(a!.features.serverTiming!);
+      expect(names.slice(0, 2)).toEqual(['queue', expect.stringMatching(/^st-[0-9a-f]{8}$/)]);
+      expect(a!.features.serverTiming!.queue).toBe(3.5);
+      expect(a!.features.serverTiming!.prefill).toBe(7);
+      // Keyed: the same name gives the same fingerprint within the trace, so a report can still group by it.
+      expect(Object.keys(b!.features.serverTiming!)).toEqual(names);
+      expect(readFileSync(trace).toString('latin1')).not.toMatch(/acme|gpu-node|corp/);
+    } finally {
+      await up.close();
+      tmp.cleanup();
+    }
   });
 });

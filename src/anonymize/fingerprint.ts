@@ -27,6 +27,11 @@ export class Fingerprinter {
     return h.digest('hex').slice(0, 16);
   }
 
+  /** Fingerprint of a name that is data (a metric, a key): the same name gives the same fingerprint within a trace. */
+  name(text: string): string {
+    return this.mac(Buffer.from('name:'), Buffer.from(text)).slice(0, 8);
+  }
+
   /** Fingerprint of a whole prompt, given as its token ids. */
   prompt(tokenIds: readonly number[]): string {
     return this.mac(Buffer.from('prompt:'), Buffer.from(Uint32Array.from(tokenIds).buffer));

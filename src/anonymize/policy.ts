@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { TracewarpError } from '../errors.ts';
@@ -109,7 +110,8 @@ export function compilePolicy(raw: unknown, source = 'policy'): CompiledPolicy {
     ...compiled,
     spec: { raw: raw ?? {}, source },
     describe: () => ({
-      source,
+      // The policy's content, never its path: a file name can name a team, a customer or a person.
+      source: source === 'default' ? 'default' : `file sha256:${createHash('sha256').update(JSON.stringify(raw ?? {})).digest('hex').slice(0, 16)}`,
       headers: { keepNames: compiled.headerNames, keepValues: [...compiled.headerValues] },
       query: { keepKeys: compiled.queryKeys, keepValues: [...compiled.queryValues] },
       body: { keepParams: [...compiled.params], keepObjectKeys: compiled.objectKeys, values: 'dropped: strings become lengths, numbers types' },

@@ -1,6 +1,7 @@
 import { templateRoute } from '../anonymize/skeleton.ts';
 import type { Fingerprinter } from '../anonymize/fingerprint.ts';
 import { DEFAULT_POLICY, describeHeadersAndQuery, type CompiledPolicy } from '../anonymize/policy.ts';
+import { anonymizeServerTiming } from '../anonymize/server-timing.ts';
 import { describeRequest } from '../protocols/index.ts';
 import { observeAnswer } from '../protocols/observe.ts';
 import type { ProtocolId, TraceRecord } from '../types.ts';
@@ -31,7 +32,7 @@ export async function describeExchange(s: ExchangeSnapshot, ctx: DescribeContext
   });
   Object.assign(d.features, describeHeadersAndQuery(policy, s.requestHeaders, s.url));
   if (s.traceContext) d.features.traceContext = s.traceContext;
-  const serverTiming = parseServerTiming(s.responseServerTiming ?? undefined);
+  const serverTiming = anonymizeServerTiming(parseServerTiming(s.responseServerTiming ?? undefined), ctx.fingerprinter);
   if (serverTiming) d.features.serverTiming = serverTiming;
   if (s.websocket) {
     d.protocol = 'websocket';
