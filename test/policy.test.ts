@@ -118,3 +118,17 @@ describe('names the server chose (issue 10, Server-Timing)', () => {
     }
   });
 });
+
+describe('numbers of kept parameters (issue 10, class 5)', () => {
+  it('keep a value only within its domain and on an LLM route; a seed keeps its presence, never its value', async () => {
+    const { describeRequest } = await import('../src/protocols/index.ts');
+    const chat = Buffer.from(JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'hi' }], seed: 4111111111111111, n: 5555550123, temperature: 0.4111111111111111, top_k: 4111111111, max_tokens: 300, top_p: 0.95 }));
+    const d = await describeRequest('POST', '/v1/chat/completions', 'application/json', chat, true);
+    expect(d.params).toEqual({ model: 'm', temperature: 0.41, max_tokens: 300, top_p: 0.95 });
+    expect(JSON.stringify(d)).not.toMatch(/4111111111|5555550123/);
+    expect(JSON.stringify(d.shape.skeleton)).toContain('"seed"'); // the key stays: the replay sends a seed
+    // The same keys on a route that is not an LLM API's are somebody's data.
+    const other = await describeRequest('POST', '/api/items', 'application/json', Buffer.from(JSON.stringify({ max_tokens: 300, temperature: 0.5, n: 3 })), true);
+    expect(other.params).toEqual({});
+  });
+});

@@ -1,6 +1,7 @@
 import type { Params, SkeletonNode } from '../types.ts';
 import { isSchemaKey, looksLikeData, isModelName } from './names.ts';
 import { keepsIdentifier, MODEL_PLACEHOLDER, routePositions, splitVerb, VERSION_PLACEHOLDER } from '../protocols/routes.ts';
+import { keptParamValue } from './params.ts';
 import { DEFAULT_KEPT_PARAMS } from './policy.ts';
 
 /**
@@ -91,12 +92,15 @@ function node(v: unknown, path: string, sizes: number[], params: Params, key: st
       sizes.push(ctx.tokenized !== null && ctx.tokenized.test(path) ? 0 : v.length);
       return { t: 's' };
     }
-    case 'number':
-      if (kept || param) {
-        params[path] = v;
+    case 'number': {
+      // A load parameter keeps its value only within its domain (a card number as `seed` is not a seed).
+      const value = kept ? v : param ? keptParamValue(key!, v) : undefined;
+      if (value !== undefined) {
+        params[path] = value;
         return { t: 'p', name: path };
       }
       return Number.isInteger(v) ? { t: 'i' } : { t: 'f' };
+    }
     case 'boolean':
       if (kept || param) {
         params[path] = v;

@@ -1,8 +1,17 @@
+import { DEFAULT_KEPT_PARAMS } from '../anonymize/policy.ts';
 import { describeJson, type DescribeOptions } from '../anonymize/skeleton.ts';
 import { synthesizeJson } from '../synth/json.ts';
 import type { RawStrings } from '../synth/text.ts';
 import type { ProtocolId, TraceRecord } from '../types.ts';
 import { baseDescription, fillRoute, isJsonType, seededBytes, type ExtractContext, type ProtocolAdapter, type RequestDescription, type SynthesizedRequest, type SynthRngs } from './adapter.ts';
+
+const ownParams = new WeakMap<ReadonlySet<string>, ReadonlySet<string>>();
+/** The parameters a policy keeps beyond the LLM defaults (computed once per policy). */
+function policyOwnParams(all: ReadonlySet<string>): ReadonlySet<string> {
+  let own = ownParams.get(all);
+  if (!own) ownParams.set(all, (own = new Set([...all].filter((p) => !DEFAULT_KEPT_PARAMS.includes(p)))));
+  return own;
+}
 
 /** Parses a body as JSON (UTF-8, a leading BOM allowed), or returns undefined. */
 export function parseJson(body: Buffer): unknown {
@@ -14,9 +23,13 @@ export function parseJson(body: Buffer): unknown {
   }
 }
 
-/** The description of a parsed JSON body: skeleton + sizes + kept params (plus the adapter's `keep` keys). */
+/**
+ * The description of a parsed JSON body: skeleton + sizes + kept params (plus the adapter's `keep` keys). The default
+ * load parameters (`max_tokens`, `temperature`, …) are an LLM API's, so only LLM adapters keep them (they pass
+ * `params`); on any other route only the parameters a policy names itself are kept.
+ */
 export function describeJsonBody(protocol: ProtocolId, ctx: ExtractContext, parsed: unknown, opts?: DescribeOptions): RequestDescription {
-  const d = describeJson(parsed, { params: ctx.policy.params, objectKeys: ctx.policy.objectKeys, ...opts });
+  const d = describeJson(parsed, { params: policyOwnParams(ctx.policy.params), objectKeys: ctx.policy.objectKeys, ...opts });
   const out = baseDescription(protocol, { kind: 'json', contentType: ctx.mediaType, skeleton: d.skeleton });
   out.params = d.params;
   out.features = { sizes: d.sizes };

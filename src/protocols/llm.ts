@@ -1,4 +1,5 @@
 import { isModelName } from '../anonymize/names.ts';
+import { keptParamValue } from '../anonymize/params.ts';
 import type { Rng } from '../rng.ts';
 import { countTokens, encodeTokens } from '../tokens.ts';
 import { synthesizeImage, type ImageInfo } from '../synth/image.ts';
@@ -92,7 +93,7 @@ function nestedKeep(spec: LlmSpec): Map<string, (v: unknown, path: string) => bo
   for (const p of spec.nestedParams ?? []) {
     const key = p.slice(p.lastIndexOf('.') + 1);
     const prev = keep.get(key);
-    keep.set(key, (v, path) => prev?.(v, path) || (path === p && (typeof v === 'number' || typeof v === 'boolean')));
+    keep.set(key, (v, path) => prev?.(v, path) || (path === p && (typeof v === 'number' || typeof v === 'boolean') && keptParamValue(key, v) === v));
   }
   return keep;
 }
@@ -105,7 +106,7 @@ export function extractLlm(spec: LlmSpec, ctx: ExtractContext): RequestDescripti
   const parsed = ctx.complete ? parseJson(ctx.body) : undefined;
   if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) return null;
   const body = parsed as Record<string, unknown>;
-  const d = describeJsonBody(spec.protocol, ctx, body, { tokenizedPaths: tokenizedPaths(spec), keep: nestedKeep(spec) });
+  const d = describeJsonBody(spec.protocol, ctx, body, { tokenizedPaths: tokenizedPaths(spec), keep: nestedKeep(spec), params: ctx.policy.params });
   const ids: number[] = [];
   const messageTokens = promptTexts(spec, body).map((t) => {
     if (Array.isArray(t)) return t.length; // already token ids
