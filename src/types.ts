@@ -8,6 +8,8 @@
  * - `o`: object with its keys in order; `a`: array with one node per element;
  * - `u`: uniform array (every element has the same node and sizes) — its length is the next entry of `sizes`;
  * - `s`: string — its length in UTF-16 code units is the next entry of `sizes`;
+ * - `b`: boolean — its value only where it is a protocol flag (`echo`, a tool's `strict`, …; traces recorded before
+ *   this rule kept every boolean's value), else the type alone;
  * - `i`/`f`: integer / other number; as the element of a uniform array of numbers, `c` is the elements' mean length as
  *   JSON text in characters (one decimal), so a replayed tensor has the recorded byte size; `b`: boolean (kept: one bit, and flags such as `include_usage` change load); `z`: null;
  * - `p`: a kept load-driving parameter (e.g. `max_tokens`); its value is in the record's `params` under `name`;
@@ -21,7 +23,7 @@ export type SkeletonNode =
   | { t: 's' }
   | { t: 'i'; c?: number }
   | { t: 'f'; c?: number }
-  | { t: 'b'; v: boolean }
+  | { t: 'b'; v?: boolean }
   | { t: 'z' }
   | { t: 'p'; name: string }
   | { t: 'l'; v: string };

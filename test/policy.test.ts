@@ -132,3 +132,24 @@ describe('numbers of kept parameters (issue 10, class 5)', () => {
     expect(other.params).toEqual({});
   });
 });
+
+describe('booleans (issue 10, class 1)', () => {
+  it('keep their value only where they are protocol flags; any other boolean is its type alone, and equal structures share a shape', async () => {
+    const { describeRequest } = await import('../src/protocols/index.ts');
+    const body = (a: boolean, b: boolean) => Buffer.from(JSON.stringify({
+      model: 'm', stream: true, parallel_tool_calls: false, messages: [{ role: 'user', content: 'hi' }],
+      tools: [{ type: 'function', function: { name: 'f', strict: true, parameters: { type: 'object', properties: { pregnant: { type: 'boolean' } }, additionalProperties: false } } }],
+      metadata: { hiv_positive: a, is_overdrawn: b },
+    }));
+    const x = await describeRequest('POST', '/v1/chat/completions', 'application/json', body(true, false), true);
+    const y = await describeRequest('POST', '/v1/chat/completions', 'application/json', body(false, true), true);
+    const sk = JSON.stringify(x.shape.skeleton);
+    expect(sk).toContain('["parallel_tool_calls",{"t":"b","v":false}]');
+    expect(sk).toContain('["strict",{"t":"b","v":true}]');
+    expect(sk).toContain('["hiv_positive",{"t":"b"}]');
+    expect(sk).toContain('["additionalProperties",{"t":"b"}]');
+    expect(x.params.stream).toBe(true);
+    // The planted answers do not make two shapes (a shape id would encode them).
+    expect(JSON.stringify(y.shape)).toBe(JSON.stringify(x.shape));
+  });
+});

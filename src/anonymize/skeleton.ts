@@ -26,6 +26,19 @@ const LITERALS: Record<string, ReadonlySet<string>> = {
 };
 
 
+/**
+ * Booleans that are protocol flags, by path, kept with their value (they change what the server does): OpenAI
+ * `echo`, `parallel_tool_calls`, `store`, `stream_options.*`, structured outputs' `strict`; vLLM/TGI
+ * `skip_special_tokens`; Ollama `raw`, `think`. The top-level load flags (`stream`, `ignore_eos`, `logprobs`) are kept
+ * parameters already, and adapters keep their own schema flags (KServe `binary_data`).
+ */
+const FLAG_PATHS: readonly RegExp[] = [
+  /^(?:echo|parallel_tool_calls|store|skip_special_tokens|raw|think)$/,
+  /^stream_options\.[a-z_]+$/,
+  /^response_format\.json_schema\.strict$/,
+  /^tools\[\d+\]\.function\.strict$/,
+];
+
 /** The anonymized description of one JSON value. */
 export interface Described {
   skeleton: SkeletonNode;
@@ -106,7 +119,8 @@ function node(v: unknown, path: string, sizes: number[], params: Params, key: st
         params[path] = v;
         return { t: 'p', name: path };
       }
-      return { t: 'b', v };
+      // A boolean elsewhere is somebody's answer to something (`is_overdrawn: true`): its type only.
+      return FLAG_PATHS.some((re) => re.test(path)) ? { t: 'b', v } : { t: 'b' };
     case 'object':
       break;
     default:

@@ -23,7 +23,7 @@ export function synthesizeJson(
   const build = (n: SkeletonNode, path: string): unknown => {
     switch (n.t) {
       case 'z': return null;
-      case 'b': return n.v;
+      case 'b': return n.v ?? false; // a boolean whose value the trace does not keep
       case 'i': return rng.int(1000);
       case 'f': return Math.round(rng.next() * 1e6) / 1e6;
       case 'l': return n.v;

@@ -118,7 +118,7 @@ export function compileSkeleton(root: unknown): SkeletonPlan {
       }
       case 'z': scopeBytes[sc]! += 4; return;
       case 'b':
-        if (typeof n.v !== 'boolean') fail(`skeleton boolean at ${shortPath(path)} has value ${show(n.v)}`);
+        if (n.v !== undefined && typeof n.v !== 'boolean') fail(`skeleton boolean at ${shortPath(path)} has value ${show(n.v)}`);
         scopeBytes[sc]! += 5;
         return;
       case 'p':
