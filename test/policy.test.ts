@@ -153,3 +153,19 @@ describe('booleans (issue 10, class 1)', () => {
     expect(JSON.stringify(y.shape)).toBe(JSON.stringify(x.shape));
   });
 });
+
+describe('media types (issue 10, class 7)', () => {
+  it('a trace keeps a registered media type, a vendor type without its vendor, and nothing that is not a media type', async () => {
+    const { storedMediaType } = await import('../src/anonymize/media-type.ts');
+    expect(storedMediaType('application/json; charset=utf-8')).toBe('application/json');
+    expect(storedMediaType('application/vnd.acme-bank.v2+json')).toBe('application/vnd.*+json');
+    expect(storedMediaType('application/x-jane-doe-upload')).toBe('application/x-*');
+    expect(storedMediaType('image/PNG')).toBe('image/png');
+    expect(storedMediaType('application/json, jane.doe@example.com')).toBeNull();
+    expect(storedMediaType('secret/value')).toBeNull();
+    const { describeRequest } = await import('../src/protocols/index.ts');
+    const d = await describeRequest('POST', '/v1/chat/completions', 'application/vnd.acme-bank+json', Buffer.from('{"model":"m","messages":[]}'), true);
+    expect(d.protocol).toBe('openai-chat'); // detected by the media type as sent
+    expect(d.shape.contentType).toBe('application/vnd.*+json');
+  });
+});

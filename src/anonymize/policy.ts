@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { storedMediaType } from './media-type.ts';
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { TracewarpError } from '../errors.ts';
@@ -144,7 +145,8 @@ export function loadPolicy(path: string): CompiledPolicy {
  */
 function headerValue(name: string, value: string): string | null {
   if (name === 'content-type' || name === 'accept') {
-    const types = value.split(',').map((t) => t.split(';')[0]!.trim().toLowerCase()).filter((t) => /^[a-z*]+\/[a-z0-9.+*-]{1,40}$/.test(t));
+    // Each as the trace keeps media types (a vendor's name never), wildcards as they are.
+    const types = value.split(',').map((t) => t.split(';')[0]!.trim().toLowerCase()).map((t) => (/^(?:\*|[a-z]+)\/\*$/.test(t) ? t : storedMediaType(t))).filter((t): t is string => t !== null);
     return types.length > 0 ? types.join(', ') : null;
   }
   return /^[A-Za-z0-9.,:;=_ /*+-]{0,64}$/.test(value) && !value.split(/[\s,;=]+/).some(looksLikeData) ? value : null;

@@ -1,16 +1,14 @@
+import { storedMediaType } from '../anonymize/media-type.ts';
 import busboy from '@fastify/busboy';
 import { synthesizeImage } from '../synth/image.ts';
 import type { Features, TraceRecord } from '../types.ts';
 import { looksLikeData } from '../anonymize/names.ts';
-import { baseDescription, fillRoute, imageInfo, mediaType, seededBytes, type ExtractContext, type ProtocolAdapter, type SynthRngs } from './adapter.ts';
+import { baseDescription, fillRoute, imageInfo, seededBytes, type ExtractContext, type ProtocolAdapter, type SynthRngs } from './adapter.ts';
 
 type Part = NonNullable<Features['parts']>[number];
 const safeName = (n: string) => (/^[A-Za-z_][A-Za-z0-9_.[\]-]{0,63}$/.test(n) && !looksLikeData(n) ? n : null);
 /** A part's media type when it is a plain `type/subtype` (parameters and odd values dropped). */
-const safeMime = (m: string | undefined) => {
-  const t = mediaType(m);
-  return t !== null && /^[a-z]+\/[a-z0-9.+-]{1,40}$/.test(t) ? t : null;
-};
+const safeMime = (m: string | undefined) => storedMediaType(m);
 
 /**
  * Parses a multipart/form-data body with `@fastify/busboy` into parts: field name (kept when schema-like), content

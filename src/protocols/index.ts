@@ -1,5 +1,6 @@
 import type { Fingerprinter } from '../anonymize/fingerprint.ts';
 import { DEFAULT_POLICY, type CompiledPolicy } from '../anonymize/policy.ts';
+import { storedMediaType } from '../anonymize/media-type.ts';
 import { usageError } from '../errors.ts';
 import type { Rng } from '../rng.ts';
 import type { BlockTextCache } from '../synth/text.ts';
@@ -50,6 +51,13 @@ export interface DescribeRequestOptions {
  * only; a body no adapter understands is `binary` (length and content type).
  */
 export async function describeRequest(method: string, route: string, contentType: string | undefined, body: Buffer | null, complete: boolean, opts: DescribeRequestOptions = {}): Promise<RequestDescription> {
+  const d = await describeBody(method, route, contentType, body, complete, opts);
+  // Adapters detect by the media type as sent; the trace keeps only its registered form (never a vendor's name).
+  d.shape = { ...d.shape, contentType: storedMediaType(d.shape.contentType) };
+  return d;
+}
+
+async function describeBody(method: string, route: string, contentType: string | undefined, body: Buffer | null, complete: boolean, opts: DescribeRequestOptions): Promise<RequestDescription> {
   const mt = mediaType(contentType);
   if (!body || body.length === 0) return baseDescription('other', { kind: 'none', contentType: mt, skeleton: null });
   const headers = opts.headers ?? {};
