@@ -6,7 +6,7 @@ import type { LoopHealthSample, ReplayerHealth, RequestResult, SynthesisStats } 
  * was stalled, is reported as distorted by the tool.
  */
 export const HEALTH_BOUND_MS = 5;
-/** Fraction of requests that may be affected by the tool before a run is called distorted. */
+/** Fraction of requests that may be affected by the tool before a run is called distorted (and more than one request). */
 export const HEALTH_MAX_AFFECTED = 0.01;
 /** Time after a stall during which a timestamp may still carry its delay (the callbacks it held run then), µs. */
 const AFTER_STALL_US = 2000;
@@ -90,7 +90,8 @@ export function assessHealth(samples: readonly LoopHealthSample[], results: read
   const B = HEALTH_BOUND_MS;
   const distorted: string[] = [];
   const degraded: string[] = [];
-  const some = (k: number, what: string) => (k / n > HEALTH_MAX_AFFECTED ? distorted : degraded).push(`${k} of ${results.length} ${what}`);
+  // One request of a small run is more than 1 % of it, and is still one request: distorted takes more than one.
+  const some = (k: number, what: string) => (k > 1 && k / n > HEALTH_MAX_AFFECTED ? distorted : degraded).push(`${k} of ${results.length} ${what}`);
   if (notReady > 0) some(notReady, `request${results.length === 1 ? '' : 's'}: the body was not synthesized by its send time`);
   if (loop.p99 > B) distorted.push(`the replayer's own event-loop delay p99 was ${loop.p99} ms (bound ${B} ms)`);
   else if (loop.max > 4 * B) degraded.push(`the replayer's event loop was blocked once for ${loop.max} ms`);
