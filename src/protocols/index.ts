@@ -27,7 +27,7 @@ if (ADAPTERS.map((a) => a.id).join() !== PROTOCOL_IDS.join()) throw new Error('p
 
 /** The adapter for an id. @throws TracewarpError `TW_USAGE` naming the known ids. */
 export function adapterById(id: string): ProtocolAdapter {
-  const a = ADAPTERS.find((x) => x.id === id);
+  const a = adapterFor(id);
   if (!a) usageError(`unknown protocol '${id}' (known: ${PROTOCOL_IDS.join(', ')})`);
   return a;
 }
@@ -79,7 +79,7 @@ async function describeBody(method: string, route: string, contentType: string |
  */
 export function synthesizeRequest(r: TraceRecord, rng: Rng, shared: Rng, opts?: SynthOptions, blocks?: BlockTextCache): SynthesizedRequest {
   const rngs = { rng, shared, blocks };
-  const adapter = ADAPTERS.find((a) => a.id === r.protocol);
+  const adapter = adapterFor(r.protocol);
   const s = r.shape.kind === 'none' || r.shape.kind === 'unparseable' || !adapter || (r.shape.kind === 'binary' && r.protocol === 'other')
     ? opaqueRequest(r, rngs)
     : adapter.synthesize(r, rngs, opts);
@@ -100,8 +100,9 @@ function withKeptHeadersAndQuery(s: SynthesizedRequest, r: TraceRecord): Synthes
 
 /** The adapter of a protocol id, or undefined (`other`, `websocket`, or an id this build does not know). */
 export function adapterFor(protocol: string): ProtocolAdapter | undefined {
-  return ADAPTERS.find((a) => a.id === protocol);
+  return BY_ID.get(protocol);
 }
+const BY_ID: ReadonlyMap<string, ProtocolAdapter> = new Map(ADAPTERS.map((a) => [a.id, a]));
 
 /** True for the protocols whose answers carry generated tokens (TTFT, ITL, output tokens). */
 export function isGenerative(protocol: string): boolean {
@@ -110,5 +111,5 @@ export function isGenerative(protocol: string): boolean {
 
 /** The adapter that reads answers of a protocol, if it reads any. */
 export function responseReader(protocol: ProtocolId): ProtocolAdapter['extractResponse'] {
-  return ADAPTERS.find((a) => a.id === protocol)?.extractResponse;
+  return adapterFor(protocol)?.extractResponse;
 }

@@ -20,15 +20,11 @@ export const kserveGenerate: ProtocolAdapter = {
   id: 'kserve-generate',
   generative: true,
   detect: (method, route) => method === 'POST' && ROUTE.test(route),
-  extract: (ctx) => {
-    const d = extractLlm(SPEC, ctx);
-    if (!d) return null;
+  extract: (ctx) => extractLlm(SPEC, ctx, (body, d) => {
     d.model = routeModel(ctx.route, /^\/v2\/models\/([^/]+)/);
     if (ctx.route.endsWith('_stream')) d.wantsStream = true;
-    const inputs = (JSON.parse(ctx.body.toString('utf8')) as { inputs?: unknown }).inputs;
-    if (Array.isArray(inputs)) d.features.tensors = tensors(inputs);
-    return d;
-  },
+    if (Array.isArray(body.inputs)) d.features.tensors = tensors(body.inputs);
+  }),
   synthesize: (r, rngs, opts) => synthesizeLlm(SPEC, r, rngs, opts, tensorNameAt(r, opts)),
   extractResponse(body) {
     const t = (body as { text_output?: unknown })?.text_output;

@@ -102,7 +102,7 @@ function nestedKeep(spec: LlmSpec): Map<string, (v: unknown, path: string) => bo
  * Describes an LLM request of a spec: the JSON skeleton (prompt strings as token counts), prompt tokens per message,
  * keyed prompt and prefix fingerprints, chat images, model, output limit and whether it streams.
  */
-export function extractLlm(spec: LlmSpec, ctx: ExtractContext): RequestDescription | null {
+export function extractLlm(spec: LlmSpec, ctx: ExtractContext, more?: (body: Record<string, unknown>, d: RequestDescription) => void): RequestDescription | null {
   const parsed = ctx.complete ? parseJson(ctx.body) : undefined;
   if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) return null;
   const body = parsed as Record<string, unknown>;
@@ -136,6 +136,7 @@ export function extractLlm(spec: LlmSpec, ctx: ExtractContext): RequestDescripti
   const keptLimit = limitKey !== undefined && (limitKey.includes('.') || ctx.policy.params.has(limitKey));
   d.maxTokens = typeof limit === 'number' && keptLimit ? limit : null;
   d.wantsStream = spec.streamsByDefault ? body.stream !== false : body.stream === true;
+  more?.(body, d);
   return d;
 }
 

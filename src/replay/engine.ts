@@ -1,3 +1,4 @@
+import { pathOnTarget } from '../address.ts';
 import { EventEmitter } from 'node:events';
 import { Pool } from 'undici';
 import { TracewarpError } from '../errors.ts';
@@ -190,8 +191,7 @@ export class ReplayEngine extends EventEmitter {
    * with it (`--target http://host/v1`, the usual OpenAI base URL, sends `/v1/chat/completions`, not `/v1/v1/…`).
    */
   private targetPath(recorded: string): string {
-    if (this.basePath === '' || recorded === this.basePath || recorded.startsWith(this.basePath + '/') || recorded.startsWith(this.basePath + '?')) return recorded;
-    return this.basePath + recorded;
+    return pathOnTarget(this.basePath, recorded);
   }
 
   private dispatch(req: PlannedRequest, readyLagUs: number | null, rel: () => number, sink: (o: RawObservation) => void): void {

@@ -1,4 +1,5 @@
 import { request } from 'undici';
+import { pathOnTarget } from '../address.ts';
 import type { TraceReader } from '../trace/reader.ts';
 import { routeForTarget } from '../synth/target.ts';
 import type { SynthOptions } from '../protocols/adapter.ts';
@@ -27,8 +28,7 @@ export function templatedTensorRoutes(reader: TraceReader, arrivals: readonly Ar
 /** The metadata URL of a route on the target (a path in the target goes in front, as for the requests themselves). */
 function metadataUrl(target: string, modelPath: string): string {
   const u = new URL(target);
-  const base = u.pathname.replace(/\/$/, '');
-  return `${u.origin}${modelPath.startsWith(base) ? '' : base}${modelPath}`;
+  return u.origin + pathOnTarget(u.pathname.replace(/\/$/, ''), modelPath);
 }
 
 /**

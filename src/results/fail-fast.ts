@@ -44,9 +44,7 @@ export class FailFastWatch {
     }
     if (!isTransportFailure(r)) return null;
     this.failed++;
-    const byKind = (this.causes[r.errorKind!] ??= {});
-    const detail = r.errorDetail ?? '';
-    byKind[detail] = (byKind[detail] ?? 0) + 1;
+    countCause(this.causes, r);
     const enough = this.failed >= Math.min(this.rule.requests, this.rule.planned)
       || (this.failed >= this.rule.minRequests && (r.endUs ?? 0) >= this.rule.windowUs);
     if (!enough) return null;
@@ -58,11 +56,13 @@ export class FailFastWatch {
 /** Failed results by kind and cause, e.g. `{ timeout: { headers_timeout: 3 }, upstream_reset: { ECONNRESET: 1 } }`. */
 export function errorDetailsOf(results: readonly RequestResult[]): Record<string, Record<string, number>> {
   const out: Record<string, Record<string, number>> = {};
-  for (const r of results) {
-    if (r.errorKind === null) continue;
-    const byKind = (out[r.errorKind] ??= {});
-    const d = r.errorDetail ?? '';
-    byKind[d] = (byKind[d] ?? 0) + 1;
-  }
+  for (const r of results) if (r.errorKind !== null) countCause(out, r);
   return out;
+}
+
+/** Counts a failed result into `{kind: {cause: n}}` (a missing cause is `''`). */
+function countCause(into: Record<string, Record<string, number>>, r: Pick<RequestResult, 'errorKind' | 'errorDetail'>): void {
+  const byKind = (into[r.errorKind!] ??= {});
+  const cause = r.errorDetail ?? '';
+  byKind[cause] = (byKind[cause] ?? 0) + 1;
 }

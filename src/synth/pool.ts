@@ -8,6 +8,7 @@ import { firstMessage, startWorker } from '../workers.ts';
 import { WorkloadDigest } from './digest.ts';
 import type { SynthItem } from './workload.ts';
 import type { SynthOptions } from '../protocols/adapter.ts';
+import { MAX_BYTES_PER_TOKEN } from '../trace/validate/caps.ts';
 
 /** Synthesis threads by default: all cores but the one the sending loop needs, at least 1, at most 4. */
 export const DEFAULT_SYNTH_THREADS = Math.max(1, Math.min(4, availableParallelism() - 1));
@@ -308,8 +309,6 @@ export class SynthesisPool implements RequestSource {
   }
 }
 
-/** Bytes a prompt token takes in a synthesized body, at most (the ` word` tokens are 4–10 bytes; see synth/text.ts). */
-const BYTES_PER_TOKEN = 10;
 
 /**
  * The body size an arrival will have, for the ready-queue budget: the recorded size, grown by its prompt-token drift
@@ -320,7 +319,7 @@ export function estimatedBytes(a: Pick<Arrival, 'requestBytes' | 'drift' | 'anom
   for (const d of a.drift) {
     if (d.feature !== 'prompt_tokens') continue;
     if (d.op === '*') bytes *= Math.max(1, 1 + (Number(d.value) - 1) * d.weight);
-    else if (d.op === '+') bytes += Math.max(0, Number(d.value) * d.weight * BYTES_PER_TOKEN);
+    else if (d.op === '+') bytes += Math.max(0, Number(d.value) * d.weight * MAX_BYTES_PER_TOKEN);
   }
   return a.anomaly === 'oversize' ? bytes * 10 : bytes;
 }

@@ -8,13 +8,14 @@ import type { TraceRecord } from '../types.ts';
  */
 export function routeForTarget(route: string, opts: Pick<SynthOptions, 'model' | 'pathMap'> = {}): string {
   let best: readonly [string, string] | null = null;
-  for (const m of opts.pathMap ?? []) {
-    const [from] = m;
-    const boundary = route.length === from.length || route[from.length] === '/' || route[from.length] === ':';
-    if (route.startsWith(from) && boundary && (!best || from.length > best[0].length)) best = m;
-  }
+  for (const m of opts.pathMap ?? []) if (mapsRoute(m[0], route) && (!best || m[0].length > best[0].length)) best = m;
   if (best) return best[1] + route.slice(best[0].length);
   return opts.model !== undefined ? withModel(route, opts.model) : route;
+}
+
+/** Whether a path map's FROM applies to a route: the route is FROM, or begins with FROM followed by `/` or `:`. */
+function mapsRoute(from: string, route: string): boolean {
+  return route.startsWith(from) && (route.length === from.length || route[from.length] === '/' || route[from.length] === ':');
 }
 
 /** The record as it is sent to the target: `model` (parameter and path) and path rewrites applied. Pure. */
@@ -43,9 +44,7 @@ export interface RouteCheck {
  */
 export function checkRoutes(routes: ReadonlyMap<string, number>, opts: Pick<SynthOptions, 'model' | 'pathMap'> = {}): RouteCheck {
   const out: RouteCheck = { unmapped: [], placeholders: [], unusedPathMaps: [] };
-  const used = new Set<string>();
-  for (const route of routes.keys()) for (const [from] of opts.pathMap ?? []) if (routeForTarget(route, { pathMap: [[from, '']] }) !== route) used.add(from);
-  out.unusedPathMaps = (opts.pathMap ?? []).map(([from]) => from).filter((from) => !used.has(from));
+  out.unusedPathMaps = (opts.pathMap ?? []).map(([from]) => from).filter((from) => ![...routes.keys()].some((route) => mapsRoute(from, route)));
   for (const [route, requests] of routes) {
     const sent = routeForTarget(route, opts);
     if (hasUnknownModel(sent)) out.unmapped.push({ route, requests });

@@ -173,17 +173,17 @@ export class PromptText {
  * Strings of a JSON body given as bytes (synthesized prompt text): each gets a placeholder string that the JSON
  * synthesizer places like any string, and {@link RawStrings.encode} puts the bytes in its place when the body is
  * serialized, so a 100k-token prompt is copied once instead of being built, escaped and encoded as a JS string. The
- * bytes must need no JSON escaping (the synthesized text is ASCII letters and spaces). Placeholders carry a random
- * nonce, so no value from the trace can be taken for one.
+ * bytes must need no JSON escaping (the synthesized text is ASCII letters and spaces). Placeholders begin with U+E000,
+ * a private-use character no kept value can hold (model ids, tensor and schema names, literals all have grammars
+ * without it; every other string is synthesized text), so nothing else in a body is taken for one.
  */
 export class RawStrings {
   private readonly parts: Uint8Array[][] = [];
-  private readonly nonce = Math.random().toString(36).slice(2, 10);
 
   /** A placeholder for `bytes` (their concatenation). */
   add(bytes: Uint8Array[]): string {
     this.parts.push(bytes);
-    return `\uE000tw${this.nonce}:${this.parts.length - 1}\uE000`;
+    return `\uE000tw:${this.parts.length - 1}\uE000`;
   }
 
   /** `JSON.stringify(value)` as UTF-8 bytes, each placeholder replaced by its bytes. */
@@ -192,7 +192,7 @@ export class RawStrings {
     if (this.parts.length === 0) return Buffer.from(json);
     const out: Uint8Array[] = [];
     let from = 0;
-    const marker = `"\uE000tw${this.nonce}:`;
+    const marker = '"\uE000tw:';
     for (let at = json.indexOf(marker); at >= 0; at = json.indexOf(marker, from)) {
       const close = json.indexOf('\uE000"', at + marker.length);
       const i = Number(json.slice(at + marker.length, close));
