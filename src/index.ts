@@ -14,7 +14,7 @@ export { describeRequest, synthesizeRequest, ADAPTERS, PROTOCOL_IDS, adapterFor,
 export { observeAnswer, type AnswerBytes, type ObservedAnswer } from './protocols/observe.ts';
 export type { StreamReader } from './protocols/streams.ts';
 export { routePositions, keepsIdentifier } from './protocols/routes.ts';
-export { templateRoute } from './anonymize/skeleton.ts';
+export { templateRoute } from './anonymize/route.ts';
 export { compilePolicy, loadPolicy, DEFAULT_POLICY, type CompiledPolicy } from './anonymize/policy.ts';
 export { Fingerprinter, loadFingerprintKey } from './anonymize/fingerprint.ts';
 export { transform, type Step } from './workload/pipeline.ts';

@@ -5,7 +5,7 @@ import { imageSize } from 'image-size';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import { startRecord } from '../src/cli/record.ts';
-import { runReplay } from '../src/cli/replay.ts';
+import { runReplay, type ReplayCommandOptions } from '../src/cli/replay.ts';
 import { readRunFile } from '../src/results/run-file.ts';
 import { onnxAvailable } from '../src/sim/kserve.ts';
 import { startSim, type SimServer } from '../src/sim/server.ts';
@@ -22,7 +22,7 @@ interface Req { method: string; path: string; headers: Record<string, string>; b
 const json = (path: string, value: unknown): Req => ({ method: 'POST', path, headers: { 'content-type': 'application/json' }, body: Buffer.from(JSON.stringify(value)) });
 
 /** Records `reqs` through the proxy in front of `upstream`, replays the trace against it, returns both sides. */
-async function recordAndReplay(upstream: string, reqs: Req[]): Promise<{ records: TraceRecord[]; statuses: Array<number | null>; recordedStatuses: number[] }> {
+async function recordAndReplay(upstream: string, reqs: Req[], mapping: (records: TraceRecord[]) => Partial<ReplayCommandOptions> = () => ({})): Promise<{ records: TraceRecord[]; statuses: Array<number | null>; recordedStatuses: number[] }> {
   const tmp = tempDir();
   try {
     const trace = join(tmp.dir, 't.trace.db');
@@ -38,7 +38,7 @@ async function recordAndReplay(upstream: string, reqs: Req[]): Promise<{ records
     const records = [...reader.records()];
     reader.close();
     const run = join(tmp.dir, 'r.run.db');
-    await runReplay(trace, { target: upstream, speed: 4, seed: 3, out: run, quiet: true }, captureOutput());
+    await runReplay(trace, { target: upstream, speed: 4, seed: 3, out: run, quiet: true, ...mapping(records) }, captureOutput());
     return { records, statuses: readRunFile(run).results.map((x) => x.status), recordedStatuses };
   } finally {
     tmp.cleanup();
@@ -137,7 +137,11 @@ describe('record → replay against real servers, every adapter', () => {
       { method: 'POST', path: '/legacy/infer', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: readFileSync(join(PII, '26_form_urlencoded.json')) },
       json('/api/anything', { a: [1, 2], b: { c: 'text' } }),
     ];
-    const r = await recordAndReplay(other.url, reqs);
+    // A private model name and the generic paths' own words are fingerprints in the trace (issue 10): the user maps
+    // the model back to the target's name and sends the other segments as placeholders.
+    const r = await recordAndReplay(other.url, reqs, (records) => ({ modelMap: [[records[1]!.model!, 'translator']], placeholderSegments: true }));
+    expect(r.records[1]!.model).toMatch(/^\{model:[0-9a-f]{8}\}$/);
+    expect(r.records.map((x) => x.route)).toEqual(['/v1/models/sklearn-iris:predict', `/predictions/${r.records[1]!.model}`, '/predictions/mnist', expect.stringMatching(/^\/\{seg:[0-9a-f]{8}\}$/), expect.stringMatching(/^\/\{seg:[0-9a-f]{8}\}\/infer$/), expect.stringMatching(/^\/api\/\{seg:[0-9a-f]{8}\}$/)]);
     expect(r.recordedStatuses).toEqual(reqs.map(() => 200));
     expect(r.records.map((x) => x.protocol)).toEqual(['tf-serving', 'torchserve', 'torchserve', 'multipart', 'form', 'generic-json']);
     expect(r.statuses).toEqual(reqs.map(() => 200));

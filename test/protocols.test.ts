@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Fingerprinter } from '../src/anonymize/fingerprint.ts';
-import { templateRoute } from '../src/anonymize/skeleton.ts';
+import { templateRoute } from '../src/anonymize/route.ts';
 import { describeRequest, synthesizeRequest, type RequestDescription } from '../src/protocols/index.ts';
 import { createRng } from '../src/rng.ts';
 import type { Features, TraceRecord } from '../src/types.ts';
@@ -60,6 +60,8 @@ const withoutFingerprints = (f: Features) => {
   const noBytes = <T extends { bytes: number }>(x: T) => ({ ...x, bytes: 0 });
   if (rest.images) rest.images = rest.images.map(noBytes);
   if (rest.parts) rest.parts = rest.parts.map((p) => (p.image ? { ...p, bytes: 0, image: noBytes(p.image) } : p));
+  // A field name the trace keeps as a token is replayed as `field<i>`, whose token differs.
+  if (rest.parts) rest.parts = rest.parts.map((p) => (p.name?.startsWith('{f:') ? { ...p, name: '{f}' } : p));
   return rest;
 };
 
@@ -74,7 +76,9 @@ describe('protocol adapters: extract(synthesize(extract(original))) == extract(o
       const s = synthesizeRequest(record(d1, c), createRng(4), createRng(5));
       const d2 = await describeRequest(s.method, templateRoute(s.path), s.headers['content-type'], s.body, true, { headers: s.headers, fingerprinter: fp });
       expect(d2.protocol).toBe(d1.protocol);
-      expect(d2.shape).toEqual(d1.shape);
+      // A key the trace keeps as a token is replayed as another key of its length (issue 10): equal up to the fingerprint.
+      const keyLengths = (x: unknown) => JSON.parse(JSON.stringify(x).replace(/\{k:[0-9a-f]{8}:(\d+)\}/g, '{k:$1}')) as unknown;
+      expect(keyLengths(d2.shape)).toEqual(keyLengths(d1.shape));
       expect(d2.params).toEqual(d1.params);
       expect(withoutFingerprints(d2.features)).toEqual(withoutFingerprints(d1.features));
       expect(d2.promptTokens).toBe(d1.promptTokens);

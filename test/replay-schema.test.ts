@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -162,9 +162,14 @@ const CASES: Req[] = [
 const PII_CASES: Req[] = (JSON.parse(readFileSync(join(ROOT, 'test/fixtures/pii/manifest.json'), 'utf8')) as Array<{ body: string; method: string; path: string; content_type: string }>)
   .map((m) => ({ method: m.method, path: m.path, contentType: m.content_type, body: readFileSync(join(ROOT, 'test/fixtures/pii', m.body)) }));
 
-async function recordCases(upstream: string, dir: string, reqs: Req[], name = 't'): Promise<{ trace: string; records: TraceRecord[] }> {
+/** The model a request names as sent: in its path (`/v2/models/{m}/…`, `/predictions/{m}`, `/openai/deployments/{m}/…`), else its body's `model`. */
+function modelOf(r: Req): string {
+  return /\/(?:models|predictions|deployments)\/([^/:?]+)/.exec(r.path)?.[1] ?? (JSON.parse(r.body.toString()) as { model: string }).model;
+}
+
+async function recordCases(upstream: string, dir: string, reqs: Req[], name = 't', policyFile?: string): Promise<{ trace: string; records: TraceRecord[] }> {
   const trace = join(dir, `${name}.trace.db`);
-  const session = await startRecord({ upstream, host: '127.0.0.1', port: 0, out: trace }, captureOutput());
+  const session = await startRecord({ upstream, host: '127.0.0.1', port: 0, out: trace, policyFile }, captureOutput());
   for (const r of reqs) {
     const res = await request(session.proxy.url + r.path, { method: r.method as 'POST', headers: { 'content-type': r.contentType }, body: r.body });
     await res.body.arrayBuffer();
@@ -184,10 +189,23 @@ describe('record → replay against a server that checks each request', () => {
   beforeAll(async () => {
     tmp = tempDir();
     checker = await startChecker();
-    recorded = await recordCases(checker.url, tmp.dir, [...CASES, ...PII_CASES]);
+    const reqs = [...CASES, ...PII_CASES];
+    // A model's own input names (TorchRec's features, a TF model's instance keys) are kept only when a policy names
+    // them; a server that checks its inputs rejects anything else.
+    const policy = join(tmp.dir, 'policy.yaml');
+    writeFileSync(policy, 'body:\n  keepKeys: [float_features, id_list_features.lengths, id_list_features.values, text, lang]\n');
+    recorded = await recordCases(checker.url, tmp.dir, reqs, 't', policy);
     checker.state.recording = false;
+    // Private model names and path words are fingerprints in the trace (issue 10): the user names each one's target
+    // model and path, as they know their own (here: the recorded requests).
+    const maps = new Set<string>();
+    recorded.records.forEach((r, i) => {
+      const token = r.model?.includes('{model:') ? r.model : /\{model:[0-9a-f]{8}\}/.exec(r.route)?.[0];
+      if (token) maps.add(`--model-map\0${token}=${modelOf(reqs[i]!)}`);
+      if (r.route.includes('{seg:')) maps.add(`--path-map\0${r.route}=${reqs[i]!.path.split('?')[0]}`);
+    });
     const out = captureOutput();
-    const code = await main(['replay', recorded.trace, '--target', checker.url, '--speed', '20', '--out', join(tmp.dir, 'r.run.db'), '--quiet'], out);
+    const code = await main(['replay', recorded.trace, '--target', checker.url, '--speed', '20', '--out', join(tmp.dir, 'r.run.db'), '--quiet', ...[...maps].flatMap((m) => m.split('\0'))], out);
     expect(code, out.stderr.join('\n')).toBe(0);
     run = readRunFile(join(tmp.dir, 'r.run.db'));
   }, 60_000);
@@ -207,11 +225,11 @@ describe('record → replay against a server that checks each request', () => {
 
   it('the generate extension, Ollama and TGI have adapters of their own', () => {
     const byRoute = new Map(recorded.records.map((r) => [r.route, r.protocol]));
-    expect(byRoute.get('/v2/models/mymodel/generate')).toBe('kserve-generate');
+    const gen = recorded.records[CASES.findIndex((c) => c.path === '/v2/models/mymodel/generate')]!;
+    expect(gen.protocol).toBe('kserve-generate');
     expect(byRoute.get('/v2/models/llama-3-8b/versions/1/generate_stream')).toBe('kserve-generate');
     expect(byRoute.get('/api/chat')).toBe('ollama');
     expect(byRoute.get('/generate_stream')).toBe('tgi');
-    const gen = recorded.records.find((r) => r.route === '/v2/models/mymodel/generate')!;
     expect(gen.promptTokens).toBe(2);
     expect(gen.outputTokens).toBe(2);
   });
@@ -260,7 +278,7 @@ describe('templated paths are mapped before anything is sent; filters choose wha
     tmp = tempDir();
     up = await startUpstream((req, res) => {
       if (req.method !== 'GET' || req.url !== '/') seen.push(req.url!); // not the replayer's warm-up connections
-      res.writeHead(req.url === '/v1/missing' ? 404 : 200, { 'content-type': 'application/json' });
+      res.writeHead(req.url === '/v1/tokenize' ? 404 : 200, { 'content-type': 'application/json' });
       res.end('{}');
     });
   });
@@ -290,7 +308,7 @@ describe('templated paths are mapped before anything is sent; filters choose wha
 
   it('--only, --exclude and mix(…)*0 leave recorded requests out; plan previews the same digest', async () => {
     const chat = { model: 'm', messages: [{ role: 'user', content: 'hi' }] };
-    const { trace } = await recordCases(up.url, tmp.dir, [json('/v1/chat/completions', chat), json('/v1/missing', {}), json('/v1/models', {}), json('/v1/chat/completions', chat)], 'filters');
+    const { trace } = await recordCases(up.url, tmp.dir, [json('/v1/chat/completions', chat), json('/v1/tokenize', {}), json('/v1/models', {}), json('/v1/chat/completions', chat)], 'filters');
     const replayOf = async (args: string[]) => {
       seen.length = 0;
       const out = captureOutput();
@@ -301,7 +319,7 @@ describe('templated paths are mapped before anything is sent; filters choose wha
     expect(only.seen).toEqual(['/v1/chat/completions', '/v1/chat/completions']);
     expect(only.stderr).toContain('the filters left out 2 of the trace\'s 4 requests');
     expect((await replayOf(['--exclude', 'status=4xx', '--exclude', 'route=/v1/models'])).seen).toEqual(['/v1/chat/completions', '/v1/chat/completions']);
-    expect((await replayOf(['--drift', 'mix(route=/v1/missing)*0'])).seen).toEqual(['/v1/chat/completions', '/v1/models', '/v1/chat/completions']);
+    expect((await replayOf(['--drift', 'mix(route=/v1/tokenize)*0'])).seen).toEqual(['/v1/chat/completions', '/v1/models', '/v1/chat/completions']);
     const plan = captureOutput();
     expect(await main(['plan', trace, '--only', 'status=2xx,protocol=openai-chat', '--json'], plan)).toBe(0);
     expect(JSON.parse(plan.stdout.join('')).digest).toBe(only.json.digest);
@@ -319,7 +337,7 @@ describe('templated paths are mapped before anything is sent; filters choose wha
     // A map that matches nothing is most likely a typo: said before sending; a query in TO keeps the recorded ones after it.
     const typo = await replayOf(['--path-map', '/v1/chat/completion=/x', '--path-map', '/v1/models=/v1/models?probe=1', '--drift', 'mix(route=/v1/chat/*)*0']);
     expect(typo.stderr).toContain("--path-map '/v1/chat/completion=…' matches no route of this workload");
-    expect(typo.seen).toEqual(['/v1/missing', '/v1/models?probe=1']);
+    expect(typo.seen).toEqual(['/v1/tokenize', '/v1/models?probe=1']);
   });
 });
 

@@ -3,6 +3,8 @@ import { storedMediaType } from './media-type.ts';
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { TracewarpError } from '../errors.ts';
+import type { Fingerprinter } from './fingerprint.ts';
+import { isHeaderToken, storedHeaderName, storedQueryKey } from './field-names.ts';
 import { looksLikeData } from './names.ts';
 
 /**
@@ -18,13 +20,14 @@ import { looksLikeData } from './names.ts';
  * body:
  *   keepParams: [user_tier]         # extra JSON keys whose scalar values are kept (added to the built-in list)
  *   dropParams: [seed]              # built-in kept keys to drop after all
- *   keepObjectKeys: true            # keep schema-like JSON object keys (default true); false replaces every key
+ *   keepKeys: [float_features]      # JSON keys kept by name wherever they are (a model's input names)
+ *   keepObjectKeys: true            # keep the protocols' own keys (default true); false fingerprints every key
  * ```
  */
 export interface PolicyFile {
   headers?: { keepNames?: boolean; keepValues?: string[] };
   query?: { keepKeys?: boolean; keepValues?: string[] };
-  body?: { keepParams?: string[]; dropParams?: string[]; keepObjectKeys?: boolean };
+  body?: { keepParams?: string[]; dropParams?: string[]; keepKeys?: string[]; keepObjectKeys?: boolean };
 }
 
 /** JSON keys whose scalar values are kept by default because they drive load. */
@@ -41,6 +44,8 @@ export interface CompiledPolicy {
   queryValues: ReadonlySet<string>;
   params: ReadonlySet<string>;
   objectKeys: boolean;
+  /** JSON keys kept by name at any position (`body.keepKeys`); query keys too. */
+  keys: ReadonlySet<string>;
   /** What `meta.anonymization` records. */
   describe(): Record<string, unknown>;
   /** What it was compiled from, to compile it again in another thread (`compilePolicy(spec.raw, spec.source)`). */
@@ -57,8 +62,23 @@ const NEVER_VALUES = new Set(['authorization', 'proxy-authorization', 'cookie', 
  */
 const NEVER_VALUE_WORDS = /(auth|token|secret|passw|credential|session|cookie|csrf|xsrf|signature|api-?key|(^|-)key$)|^x-forwarded-|^x-original-|(^|-)(client|connecting|real|remote|user)-?ip$|(^|-)ip$/;
 
-/** A version as API query parameters give one: a date (with a suffix such as `-preview`) or a short version number. */
-const VERSION = /^(\d{4}-\d{2}-\d{2}(-[a-z]{1,12})?|v?\d{1,3}(\.\d{1,4}){0,3}(-(alpha|beta|preview|rc)\d{0,2})?)$/;
+/** A version as API query parameters give one: a date (with `-preview`, `-alpha`, `-beta` or `-rc`) or a short version number. */
+const VERSION = /^(\d{4}-\d{2}-\d{2}(-(alpha|beta|preview|rc)\d{0,2})?|v?\d{1,3}(\.\d{1,4}){0,3}(-(alpha|beta|preview|rc)\d{0,2})?)$/;
+
+/**
+ * The rules a trace was anonymized under, written into `meta.anonymization.rules` (trace format 2; a format-1 trace
+ * has none: it kept what read like names).
+ */
+export const ANONYMIZATION_RULES = {
+  version: 2,
+  keys: 'protocol vocabulary at protocol positions; every other key {k:<fingerprint>:<length>}',
+  models: 'public model vocabulary as written; other parts {model:<fingerprint>}; ids holding @ or a credential shape not kept',
+  path: 'API words and verbs; model and version positions by the model rule; ids {id}; other segments {seg:<fingerprint>}',
+  names: 'standard header names, query keys and form fields; others {h|q|f:<fingerprint>}; Server-Timing common phases, others st-<fingerprint>',
+  numbers: 'load parameters within their domains on LLM routes; seed presence only',
+  booleans: 'protocol flags only',
+  mediaTypes: 'registered type/subtype; vendor and x- subtypes without their names',
+} as const;
 
 /** True when a header's value must never reach a trace, whatever a policy says. */
 function neverRecorded(name: string): boolean {
@@ -73,7 +93,7 @@ export function compilePolicy(raw: unknown, source = 'policy'): CompiledPolicy {
   const errors: string[] = [];
   const p = (raw ?? {}) as PolicyFile;
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) errors.push('the policy must be a mapping with headers, query and/or body');
-  const known: Record<string, string[]> = { '': ['headers', 'query', 'body'], headers: ['keepNames', 'keepValues'], query: ['keepKeys', 'keepValues'], body: ['keepParams', 'dropParams', 'keepObjectKeys'] };
+  const known: Record<string, string[]> = { '': ['headers', 'query', 'body'], headers: ['keepNames', 'keepValues'], query: ['keepKeys', 'keepValues'], body: ['keepParams', 'dropParams', 'keepKeys', 'keepObjectKeys'] };
   if (errors.length === 0) {
     for (const k of Object.keys(p)) if (!known['']!.includes(k)) errors.push(`unknown section '${k}' (known: headers, query, body)`);
     for (const section of ['headers', 'query', 'body'] as const) {
@@ -85,8 +105,8 @@ export function compilePolicy(raw: unknown, source = 'policy'): CompiledPolicy {
       }
       for (const k of Object.keys(v)) if (!known[section]!.includes(k)) errors.push(`${section}.${k}: unknown setting (known: ${known[section]!.join(', ')})`);
       for (const [k, val] of Object.entries(v)) {
-        if (k.startsWith('keep') && k !== 'keepValues' && k !== 'keepParams' && typeof val !== 'boolean') errors.push(`${section}.${k}: must be true or false`);
-        if ((k === 'keepValues' || k === 'keepParams' || k === 'dropParams') && (!Array.isArray(val) || !val.every((x) => typeof x === 'string' && x.length > 0))) errors.push(`${section}.${k}: must be a list of names`);
+        if (k.startsWith('keep') && k !== 'keepValues' && k !== 'keepParams' && k !== 'keepKeys' && typeof val !== 'boolean') errors.push(`${section}.${k}: must be true or false`);
+        if ((k === 'keepValues' || k === 'keepParams' || k === 'dropParams' || k === 'keepKeys') && (!Array.isArray(val) || !val.every((x) => typeof x === 'string' && x.length > 0))) errors.push(`${section}.${k}: must be a list of names`);
       }
     }
     for (const h of p.headers?.keepValues ?? []) {
@@ -95,6 +115,7 @@ export function compilePolicy(raw: unknown, source = 'policy'): CompiledPolicy {
       else if (neverRecorded(h.toLowerCase())) errors.push(`headers.keepValues: '${h}' carries credentials or identities; its value is never recorded (use record --capture-raw if you really need it)`);
     }
   }
+  for (const k of p.body?.keepKeys ?? []) if (typeof k === 'string' && (k.length > 64 || looksLikeData(k))) errors.push(`body.keepKeys: '${k}' reads like data, not a name`);
   if (errors.length > 0) throw new TracewarpError('TW_USAGE', `${source}: ${errors.length} problem${errors.length > 1 ? 's' : ''}:\n  - ${errors.join('\n  - ')}`);
   const params = new Set(DEFAULT_KEPT_PARAMS);
   for (const k of p.body?.keepParams ?? []) params.add(k);
@@ -106,6 +127,7 @@ export function compilePolicy(raw: unknown, source = 'policy'): CompiledPolicy {
     queryValues: new Set(p.query?.keepValues ?? ['api-version']),
     params,
     objectKeys: p.body?.keepObjectKeys ?? true,
+    keys: new Set(p.body?.keepKeys ?? []),
   };
   return {
     ...compiled,
@@ -115,8 +137,8 @@ export function compilePolicy(raw: unknown, source = 'policy'): CompiledPolicy {
       source: source === 'default' ? 'default' : `file sha256:${createHash('sha256').update(JSON.stringify(raw ?? {})).digest('hex').slice(0, 16)}`,
       headers: { keepNames: compiled.headerNames, keepValues: [...compiled.headerValues] },
       query: { keepKeys: compiled.queryKeys, keepValues: [...compiled.queryValues] },
-      body: { keepParams: [...compiled.params], keepObjectKeys: compiled.objectKeys, values: 'dropped: strings become lengths, numbers types' },
-      path: 'segments that look like IDs or carry %-encoded data are templated',
+      body: { keepParams: [...compiled.params], keepKeys: [...compiled.keys], keepObjectKeys: compiled.objectKeys, values: 'dropped: strings become lengths, numbers types, booleans outside protocol flags their type' },
+      rules: ANONYMIZATION_RULES,
     }),
   };
 }
@@ -156,20 +178,23 @@ function headerValue(name: string, value: string): string | null {
  * What the policy lets a trace keep of a request's headers and query: header names (with allowed values) and query
  * keys (with allowed values). Values outside the allow-lists are `null`.
  */
-export function describeHeadersAndQuery(policy: CompiledPolicy, headers: Record<string, string | string[] | undefined>, url: string): { headers?: Array<[string, string | null]>; query?: Array<[string, string | null]> } {
+export function describeHeadersAndQuery(policy: CompiledPolicy, headers: Record<string, string | string[] | undefined>, url: string, fp: Fingerprinter | null = null): { headers?: Array<[string, string | null]>; query?: Array<[string, string | null]> } {
   const out: { headers?: Array<[string, string | null]>; query?: Array<[string, string | null]> } = {};
   if (policy.headerNames) {
     out.headers = Object.entries(headers)
-      .filter(([name]) => HEADER_NAME.test(name))
-      // A header name can carry data too (`x-user-4111111111111111`): such names are replaced, as query keys are.
-      .map(([name, v]) => looksLikeData(name)
-        ? ['{header}', null]
-        : [name, policy.headerValues.has(name) && !neverRecorded(name) ? headerValue(name, Array.isArray(v) ? v.join(', ') : (v ?? '')) : null]);
+      .filter(([name]) => isHeaderToken(name))
+      // A name outside the standard ones is the sender's own wording (`x-acme-tenant`): a keyed token.
+      .map(([name, v]) => {
+        const stored = policy.headerValues.has(name) ? name : storedHeaderName(name, fp);
+        const value = stored === name && policy.headerValues.has(name) && !neverRecorded(name) ? headerValue(name, Array.isArray(v) ? v.join(', ') : (v ?? '')) : null;
+        return [stored, value];
+      });
   }
   const q = url.indexOf('?');
   if (policy.queryKeys && q >= 0) {
     out.query = [...new URLSearchParams(url.slice(q + 1))].map(([k, v]) => [
-      /^[A-Za-z0-9_.\-[\]]{1,64}$/.test(k) && !looksLikeData(k) ? k : '{key}',
+      // Decoded first (`?acme%2Dtenant=1` is `acme-tenant`): a key outside the standard ones is a keyed token.
+      storedQueryKey(k, fp, policy.queryValues),
       // An allowed value is kept only when it reads like a version (`2024-02-01`, `2024-02-01-preview`, `v1`, `1.2`).
       policy.queryValues.has(k) && VERSION.test(v) ? v : null,
     ]);

@@ -1,6 +1,7 @@
 import type { Params, SkeletonNode } from '../types.ts';
-import { isSchemaKey, looksLikeData, isModelName } from './names.ts';
-import { keepsIdentifier, MODEL_PLACEHOLDER, routePositions, splitVerb, VERSION_PLACEHOLDER } from '../protocols/routes.ts';
+import type { Fingerprinter } from './fingerprint.ts';
+import { childMode, fallbackFingerprinter, FREE_LAYOUT, keepsKey, keyToken, type KeyLayout, type KeyMode } from './keys.ts';
+import { storedModelId } from './model-id.ts';
 import { keptParamValue } from './params.ts';
 import { DEFAULT_KEPT_PARAMS } from './policy.ts';
 
@@ -58,8 +59,12 @@ export interface Described {
 export function describeJson(value: unknown, opts: DescribeOptions = {}): Described {
   const sizes: number[] = [];
   const params: Params = {};
-  const ctx: Ctx = { keep: opts.keep ?? null, tokenized: opts.tokenizedPaths ?? null, params: opts.params ?? KEPT_PARAMS, objectKeys: opts.objectKeys ?? true };
-  const skeleton = node(value, '', sizes, params, null, ctx);
+  const layout = opts.layout ?? FREE_LAYOUT;
+  const ctx: Ctx = {
+    keep: opts.keep ?? null, tokenized: opts.tokenizedPaths ?? null, params: opts.params ?? KEPT_PARAMS,
+    layout, keepKeys: opts.keepKeys ?? NO_KEYS, fp: opts.fingerprinter ?? fallbackFingerprinter(),
+  };
+  const skeleton = node(value, '', sizes, params, null, ctx, opts.objectKeys === false ? 'free' : layout.root);
   return { skeleton, sizes, params };
 }
 
@@ -78,18 +83,28 @@ export interface DescribeOptions {
   tokenizedPaths?: RegExp;
   /** Keys whose scalar values are kept (the policy's list). Default {@link KEPT_PARAMS}. */
   params?: ReadonlySet<string>;
-  /** Keep schema-like object keys. Default true; false replaces every key by `{keyN}`. */
+  /** Keep the protocol's keys. Default true; false fingerprints every key (the policy's `keepObjectKeys: false`). */
   objectKeys?: boolean;
+  /** Where the body holds protocol vocabulary, free-form objects and JSON Schemas (`anonymize/keys.ts`). Default `FREE_LAYOUT`: every key a token. */
+  layout?: KeyLayout;
+  /** Keys kept by name wherever they are (the policy's `body.keepKeys`). */
+  keepKeys?: ReadonlySet<string>;
+  /** Keys' fingerprints. Default a random key for this process ({@link fallbackFingerprinter}). */
+  fingerprinter?: Fingerprinter | null;
 }
+
+const NO_KEYS: ReadonlySet<string> = new Set();
 
 interface Ctx {
   keep: ReadonlyMap<string, (value: unknown, path: string) => boolean> | null;
   tokenized: RegExp | null;
   params: ReadonlySet<string>;
-  objectKeys: boolean;
+  layout: KeyLayout;
+  keepKeys: ReadonlySet<string>;
+  fp: Fingerprinter;
 }
 
-function node(v: unknown, path: string, sizes: number[], params: Params, key: string | null, ctx: Ctx): SkeletonNode {
+function node(v: unknown, path: string, sizes: number[], params: Params, key: string | null, ctx: Ctx, mode: KeyMode): SkeletonNode {
   if (v === null) return { t: 'z' };
   const kept = key !== null && ctx.keep !== null && (ctx.keep.get(key)?.(v, path) ?? false);
   // Load-driving parameters count at the top level only (a nested `seed` or `n` is somebody's data).
@@ -98,8 +113,14 @@ function node(v: unknown, path: string, sizes: number[], params: Params, key: st
     case 'string': {
       const lit = key !== null ? LITERALS[key] : undefined;
       if (lit && lit.has(v)) return { t: 'l', v };
-      if (kept || (key === 'model' && param && isModelName(v))) {
+      if (kept) {
         params[path] = v;
+        return { t: 'p', name: path };
+      }
+      // A model id keeps its public base only; the rest of it is fingerprinted (anonymize/model-id.ts).
+      const model = key === 'model' && param ? storedModelId(v, ctx.fp) : null;
+      if (model !== null) {
+        params[path] = model;
         return { t: 'p', name: path };
       }
       sizes.push(ctx.tokenized !== null && ctx.tokenized.test(path) ? 0 : v.length);
@@ -131,13 +152,15 @@ function node(v: unknown, path: string, sizes: number[], params: Params, key: st
       params[path] = v as number[];
       return { t: 'p', name: path };
     }
-    return arrayNode(v, path, sizes, params, ctx);
+    return arrayNode(v, path, sizes, params, ctx, mode);
   }
   const k: Array<[string, SkeletonNode]> = [];
-  let hidden = 0;
   for (const [name, child] of Object.entries(v as Record<string, unknown>)) {
-    const safe = ctx.objectKeys && isSchemaKey(name) ? name : `{key${hidden++}}`;
-    k.push([safe, node(child, path ? `${path}.${safe}` : safe, sizes, params, safe, ctx)]);
+    // A key stays only as a word of its position's vocabulary; any other is a keyed token of its length.
+    const keptKey = keepsKey(name, mode, ctx.keepKeys, ctx.layout) || (mode === 'vocab' && ctx.params.has(name));
+    const safe = keptKey ? name : keyToken(ctx.fp, name);
+    const childPath = path ? `${path}.${safe}` : safe;
+    k.push([safe, node(child, childPath, sizes, params, keptKey ? safe : null, ctx, childMode(mode, name, keptKey, childPath, ctx.layout))]);
   }
   return { t: 'o', k };
 }
@@ -173,7 +196,7 @@ function numberChars(x: number): number {
   return String(x).length;
 }
 
-function arrayNode(arr: unknown[], path: string, sizes: number[], params: Params, ctx: Ctx): SkeletonNode {
+function arrayNode(arr: unknown[], path: string, sizes: number[], params: Params, ctx: Ctx, mode: KeyMode): SkeletonNode {
   if (arr.length === 0) {
     sizes.push(0);
     return { t: 'u', of: null };
@@ -198,7 +221,7 @@ function arrayNode(arr: unknown[], path: string, sizes: number[], params: Params
   const children: Described[] = arr.map((x, i) => {
     const s: number[] = [];
     const p: Params = {};
-    return { skeleton: node(x, `${path}[${i}]`, s, p, null, ctx), sizes: s, params: p };
+    return { skeleton: node(x, `${path}[${i}]`, s, p, null, ctx, mode), sizes: s, params: p };
   });
   // Rows of numbers differ in their text lengths (`c`) but not in structure: compared without it, merged as the mean.
   const key0 = structureKey(children[0]!.skeleton);
@@ -213,37 +236,4 @@ function arrayNode(arr: unknown[], path: string, sizes: number[], params: Params
     Object.assign(params, c.params);
   }
   return { t: 'a', e: children.map((c) => c.skeleton) };
-}
-
-/**
- * Templates a URL path for the trace: drops the query, replaces segments that look like IDs or carry data (digits
- * runs, UUIDs, hex, `%`-encoding, long tokens) with `{id}`. Keeps fixed API words such as `v1`, `chat`, `models`, and
- * a `:verb` suffix (`:predict`). A segment at a protocol's model or version position (`protocols/routes.ts`) is a model
- * identifier: kept as recorded when it reads as one (`/predictions/densenet161`, `/v2/models/resnet152/versions/3`),
- * else `{model}` / `{version}`, never `{id}`.
- */
-export function templateRoute(url: string): string {
-  const q = url.indexOf('?');
-  const segs = (q >= 0 ? url.slice(0, q) : url).split('/');
-  const positions = routePositions(segs);
-  const out = segs.map((seg, i) => {
-    if (seg === '') return seg;
-    const [id, verb] = splitVerb(seg);
-    const position = positions[i];
-    if (position) return (keepsIdentifier(id, position) ? id : position === 'model' ? MODEL_PLACEHOLDER : VERSION_PLACEHOLDER) + verb;
-    return verb && !templatedSegment(verb.slice(1)) ? (templatedSegment(id) ? '{id}' : id) + verb : templatedSegment(seg) ? '{id}' : seg;
-  });
-  return out.join('/') || '/';
-}
-
-/** Whether a path segment (not at a model or version position) is data, to be replaced by `{id}`. */
-function templatedSegment(seg: string): boolean {
-  if (/^v\d+$/.test(seg)) return false;
-  if (seg.includes('%') || seg.length > 48) return true;
-  if (/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(seg)) return true;
-  if (/\d{3,}/.test(seg) || /^[0-9a-f]{12,}$/i.test(seg) || /^\d+$/.test(seg)) return true;
-  if (!/^[A-Za-z0-9._:-]+$/.test(seg)) return true;
-  // Each `:`/`.`-separated part must read like a name (`gemini-x:generateContent` yes, `user:ZQXa1b2` no).
-  // API paths are lower- or camelCase words: a part with capitals and digits, or an all-capitals word, is data.
-  return seg.split(/[:.]/).some((part) => looksLikeData(part) || (/[A-Z]/.test(part) && /\d/.test(part)) || /^[A-Z0-9_-]{4,}$/.test(part));
 }

@@ -1,4 +1,4 @@
-import { templateRoute } from '../anonymize/skeleton.ts';
+import { templateRoute } from '../anonymize/route.ts';
 import type { Fingerprinter } from '../anonymize/fingerprint.ts';
 import { DEFAULT_POLICY, describeHeadersAndQuery, type CompiledPolicy } from '../anonymize/policy.ts';
 import { anonymizeServerTiming } from '../anonymize/server-timing.ts';
@@ -24,13 +24,13 @@ export interface DescribeContext {
  * thread, never on the loop that forwards. Async because some bodies (multipart) are parsed by a streaming parser.
  */
 export async function describeExchange(s: ExchangeSnapshot, ctx: DescribeContext): Promise<TraceRecord> {
-  const route = templateRoute(s.url);
+  const route = templateRoute(s.url, ctx.fingerprinter);
   const body = s.requestBody ? Buffer.from(s.requestBody.buffer, s.requestBody.byteOffset, s.requestBody.byteLength) : null;
   const policy = ctx.policy ?? DEFAULT_POLICY;
   const d = await describeRequest(s.method, route, s.requestHeaders['content-type'], body, s.requestComplete, {
     headers: s.requestHeaders, totalBytes: s.requestBytes, fingerprinter: ctx.fingerprinter, protocol: ctx.protocol, policy,
   });
-  Object.assign(d.features, describeHeadersAndQuery(policy, s.requestHeaders, s.url));
+  Object.assign(d.features, describeHeadersAndQuery(policy, s.requestHeaders, s.url, ctx.fingerprinter));
   if (s.traceContext) d.features.traceContext = s.traceContext;
   const serverTiming = anonymizeServerTiming(parseServerTiming(s.responseServerTiming ?? undefined), ctx.fingerprinter);
   if (serverTiming) d.features.serverTiming = serverTiming;

@@ -1,6 +1,6 @@
 import { parseDurationUs } from '../units.ts';
 import { InvalidArgumentError } from 'commander';
-import { parsePathMap } from '../synth/target.ts';
+import { parseModelMap, parsePathMap } from '../synth/target.ts';
 import { parseSelector, type Selector } from '../workload/select.ts';
 
 /** Parses `HOST:PORT` (`[::1]:0` for IPv6; port 0 picks a free port). @throws InvalidArgumentError (exit 2). */
@@ -86,6 +86,15 @@ export function selectorArg(name: string): (text: string, previous?: Selector[])
       throw new InvalidArgumentError(`${name} ${(err as Error).message}`);
     }
   };
+}
+
+/** A repeatable `--model-map FROM=TO` option's parser. @throws InvalidArgumentError (exit 2). */
+export function modelMapArg(text: string, previous: Array<[string, string]> = []): Array<[string, string]> {
+  try {
+    return [...previous, ...parseModelMap([text])];
+  } catch (err) {
+    throw new InvalidArgumentError(`--model-map: ${(err as Error).message}`);
+  }
 }
 
 /** A repeatable `--path-map FROM=TO` option's parser. @throws InvalidArgumentError (exit 2). */

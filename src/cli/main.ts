@@ -3,7 +3,7 @@ import { TracewarpError } from '../errors.ts';
 import { TOOL_VERSION } from '../version.ts';
 import { DEFAULT_PREFIX_BLOCK_TOKENS, FINGERPRINT_KEY_ENV } from '../anonymize/fingerprint.ts';
 import { PROTOCOL_IDS } from '../protocols/ids.ts';
-import { durationArg, headerArg, intArg, numberArg, parseListen, pathMapArg, selectorArg, urlArg, workersArg } from './args.ts';
+import { durationArg, headerArg, intArg, modelMapArg, numberArg, parseListen, pathMapArg, selectorArg, urlArg, workersArg } from './args.ts';
 import { DEMO_RUN, DEMO_TRACE, IMPORT_FORMATS } from './defaults.ts';
 import { DEFAULT_HEADERS_TIMEOUT_MS, DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_REQUEST_TIMEOUT_MS, DEFAULT_STOP_GRACE_MS } from '../replay/defaults.ts';
 import { type Output, processOutput } from './output.ts';
@@ -43,6 +43,8 @@ function withSelectionOptions(c: Command): Command {
     .option('--exclude <selector>', "leave out recorded requests matching it, e.g. 'route=/v1/models' (repeatable)", selectorArg('--exclude'))
     .option('--model <name>', "send every request to this model (the 'model' parameter and the model in the path)")
     .option('--path-map <from=to>', "send recorded paths beginning with FROM (as 'inspect' lists routes) to TO instead (repeatable)", pathMapArg)
+    .option('--model-map <from=to>', "send requests for model FROM (as 'inspect' lists models, e.g. '{model:3fa2b1c0}') to the target's model TO (repeatable)", modelMapArg)
+    .option('--placeholder-segments', "send path segments the trace keeps as fingerprints ('{seg:…}') as placeholders 'seg-…'")
     .addOption(new Option('--output-length <policy>', 'LLM answers asked for the recorded output length, or the limit the client sent').choices(['recorded', 'as-sent']).default('recorded'))
     .option('--force-output-length', 'LLM requests also send min_tokens = max_tokens and ignore_eos (vLLM)')
     .option('--limit <n>', 'replay only the first N requests', intArg('--limit', 1));
@@ -115,7 +117,7 @@ function program(out: Output, result: { code: number }, argv: readonly string[])
     .option('--json', 'print one JSON object')
     .action(async (trace: string, o) => {
       const { runPlan } = await import('./plan.ts');
-      runPlan(trace, argv, { seed: o.seed, json: o.json, scenario: o.scenario, only: o.only, exclude: o.exclude, model: o.model, pathMap: o.pathMap, outputLength: o.outputLength, forceOutputLength: o.forceOutputLength, limit: o.limit }, out);
+      runPlan(trace, argv, { seed: o.seed, json: o.json, scenario: o.scenario, only: o.only, exclude: o.exclude, model: o.model, pathMap: o.pathMap, modelMap: o.modelMap, placeholderSegments: o.placeholderSegments, outputLength: o.outputLength, forceOutputLength: o.forceOutputLength, limit: o.limit }, out);
       result.code = 0;
     });
 
@@ -143,7 +145,7 @@ function program(out: Output, result: { code: number }, argv: readonly string[])
     .option('--quiet', 'no progress output')
     .action(async (trace: string, o) => {
       const { runReplay } = await import('./replay.ts');
-      const r = await runReplay(trace, { target: o.target, speed: o.speed, argv, scenario: o.scenario, seed: o.seed, out: o.out, force: o.force, maxInFlight: o.maxInFlight, capPolicy: o.capPolicy, model: o.model, limit: o.limit, json: o.json, quiet: o.quiet, headers: o.header, warmup: o.warmup, slo: o.slo, forceOutputLength: o.forceOutputLength, workers: o.workers, synthThreads: o.synthThreads, only: o.only, exclude: o.exclude, pathMap: o.pathMap, outputLength: o.outputLength, clientAborts: o.clientAborts, requestTimeoutMs: o.timeout, headersTimeoutMs: o.headersTimeout, idleTimeoutMs: o.idleTimeout, graceMs: o.grace, failFast: !o.keepGoing }, out);
+      const r = await runReplay(trace, { target: o.target, speed: o.speed, argv, scenario: o.scenario, seed: o.seed, out: o.out, force: o.force, maxInFlight: o.maxInFlight, capPolicy: o.capPolicy, model: o.model, limit: o.limit, json: o.json, quiet: o.quiet, headers: o.header, warmup: o.warmup, slo: o.slo, forceOutputLength: o.forceOutputLength, workers: o.workers, synthThreads: o.synthThreads, only: o.only, exclude: o.exclude, pathMap: o.pathMap, modelMap: o.modelMap, placeholderSegments: o.placeholderSegments, outputLength: o.outputLength, clientAborts: o.clientAborts, requestTimeoutMs: o.timeout, headersTimeoutMs: o.headersTimeout, idleTimeoutMs: o.idleTimeout, graceMs: o.grace, failFast: !o.keepGoing }, out);
       result.code = r.interrupted ? 130 : 0;
     });
 

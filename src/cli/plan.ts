@@ -3,7 +3,7 @@ import { createRng } from '../rng.ts';
 import { synthesizeWorkload, WorkloadDigest } from '../synth/workload.ts';
 import { TraceReader } from '../trace/reader.ts';
 import type { RouteCheck } from '../synth/target.ts';
-import { planWorkload, type WorkloadOptions } from '../workload/plan.ts';
+import { planWorkload, type PlannedWorkload, type WorkloadOptions } from '../workload/plan.ts';
 import type { Selector } from '../workload/select.ts';
 import type { Arrival } from '../workload/types.ts';
 import { meanRate } from '../workload/warp.ts';
@@ -43,6 +43,8 @@ export interface PlanReport {
   refusedFirst: string | null;
   /** Routes whose model the trace does not keep (replay refuses them unmapped), and routes sent with `{id}` placeholders. */
   routes: RouteCheck;
+  /** Model-server routes whose input names the trace keeps as tokens (see `PlannedWorkload.tokenInputs`). */
+  tokenInputs: PlannedWorkload['tokenInputs'];
   /** WebSocket sessions in the trace, which replay does not send (not counted in `originalRequests`). */
   webSocketSessionsSkipped: number;
   durationS: number;
@@ -67,7 +69,7 @@ export function runPlan(tracePath: string, argv: readonly string[], opts: PlanCo
     const { before, after, webSocketSessions } = w;
     const digest = new WorkloadDigest();
     const bytesAfter: number[] = [];
-    const synth = { model: opts.model, pathMap: opts.pathMap, outputLength: opts.outputLength, forceOutputLength: opts.forceOutputLength };
+    const synth = { model: opts.model, pathMap: opts.pathMap, modelMap: opts.modelMap, placeholderSegments: opts.placeholderSegments, outputLength: opts.outputLength, forceOutputLength: opts.forceOutputLength };
     for (const p of synthesizeWorkload(after, (seq) => reader.get(seq), createRng(opts.seed), digest, synth)) bytesAfter.push(p.body?.length ?? 0);
     const d = digest.result();
     const span = after.length > 0 ? after[after.length - 1]!.atUs / 1e6 : 0;
@@ -87,6 +89,7 @@ export function runPlan(tracePath: string, argv: readonly string[], opts: PlanCo
       refusedRecords: w.refusedRecords,
       refusedFirst: reader.refused[0]?.message ?? null,
       routes: w.routes,
+      tokenInputs: w.tokenInputs,
       durationS: Math.round(span * 1000) / 1000,
       meanRate: meanRate(after) === null ? null : Math.round(meanRate(after)! * 1000) / 1000,
       digest: d.digest,
@@ -112,13 +115,30 @@ export function runPlan(tracePath: string, argv: readonly string[], opts: PlanCo
   }
 }
 
+/** The note for a model-server route whose input names the trace keeps as tokens. */
+export function tokenInputsNote(t: { route: string; requests: number }): string {
+  return `${t.requests} request${t.requests === 1 ? '' : 's'} to ${t.route} name${t.requests === 1 ? 's' : ''} the model's inputs by keys the trace keeps as fingerprints; they are sent as other keys of the same length, which a server that checks its inputs rejects (record with a policy that keeps the names: body.keepKeys)`;
+}
+
+/** What a route the trace kept only in part needs, and which flags give it. */
+export function unmappedHint(route: string): string {
+  const model = route.includes('{model');
+  const seg = route.includes('{seg:');
+  const needs = [model ? 'model' : '', route.includes('{version}') ? 'version' : '', seg ? 'path names' : ''].filter(Boolean).join(' and ');
+  const flags = [model ? '--model NAME or --model-map' : '', seg ? '--placeholder-segments' : ''].filter(Boolean);
+  return `whose ${needs} the trace keeps only as fingerprints (replay needs ${[...flags, `--path-map '${route}=PATH'`].join(', or ')})`;
+}
+
 function printPlan(r: PlanReport, out: Output): void {
   const f = (v: number | null) => (v === null ? '—' : String(Math.round(v * 10) / 10));
   out.out(`plan for ${r.trace} (seed ${r.seed}): ${r.requests} requests (${r.originalRequests} in the trace, ${r.clones} clones) over ${r.durationS.toFixed(1)} s, mean rate ${r.meanRate?.toFixed(2) ?? '—'} req/s`);
   out.out(`digest ${r.digest}  (schedule ${r.scheduleDigest})`);
   if (r.excluded > 0) out.out(`the filters leave out ${r.excluded} of the trace's requests`);
   for (const from of r.routes.unusedPathMaps) out.out(`warning: --path-map '${from}=…' matches no route of this workload`);
-  for (const u of r.routes.unmapped) out.out(`cannot replay as it is: ${u.requests} requests to ${u.route}, whose model or version the trace does not keep (replay needs --model NAME or --path-map '${u.route}=PATH')`);
+  for (const u of r.routes.unmapped) out.out(`cannot replay as it is: ${u.requests} requests to ${u.route}, ${unmappedHint(u.route)}`);
+  for (const m of r.routes.unmappedModels) out.out(`cannot replay as it is: ${m.requests} requests name the model ${m.model}, which the trace keeps only as a fingerprint (replay needs --model NAME or --model-map '${m.model}=NAME')`);
+  for (const from of r.routes.unusedModelMaps) out.out(`warning: --model-map '${from}=…' matches no model of this workload`);
+  for (const t of r.tokenInputs) out.out(`note: ${tokenInputsNote(t)}`);
   for (const p of r.routes.placeholders) out.out(`placeholders: ${p.requests} requests to ${p.route} are sent with seeded ids in place of {id} (map with --path-map)`);
   if (r.webSocketSessionsSkipped > 0) out.out(`${r.webSocketSessionsSkipped} WebSocket session(s) in the trace are left out: replay sends HTTP requests only`);
   if (Object.keys(r.anomalies).length > 0) out.out(`anomalies: ${Object.entries(r.anomalies).map(([k, n]) => `${k}=${n}`).join('  ')}`);

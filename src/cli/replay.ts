@@ -1,6 +1,7 @@
 import { basename } from 'node:path';
 import { TracewarpError, usageError } from '../errors.ts';
 import { UnmappedRoutesError, type PlannedWorkload } from '../workload/plan.ts';
+import { tokenInputsNote, unmappedHint } from './plan.ts';
 import type { Selector } from '../workload/select.ts';
 import { parseSlo } from '../metrics/slo.ts';
 import type { RunSummary } from '../metrics/summary.ts';
@@ -52,6 +53,10 @@ export interface ReplayCommandOptions {
   exclude?: Selector[];
   /** `--path-map FROM=TO` rewrites. */
   pathMap?: Array<[string, string]>;
+  /** `--model-map FROM=TO` renames. */
+  modelMap?: Array<[string, string]>;
+  /** `--placeholder-segments`. */
+  placeholderSegments?: boolean;
   /** `--output-length`. Default `recorded`. */
   outputLength?: 'recorded' | 'as-sent';
   /** `--no-client-aborts` sets false: requests whose recorded client gave up are replayed whole. Default true. */
@@ -98,7 +103,7 @@ export async function runReplay(tracePath: string, opts: ReplayCommandOptions, o
     trace: tracePath, target: opts.target, steps, seed: opts.seed, runFile: runPath, force: opts.force, model: opts.model, limit: opts.limit,
     maxInFlight: opts.maxInFlight, capPolicy: opts.capPolicy, headers: opts.headers, warmup: opts.warmup, slo, forceOutputLength: opts.forceOutputLength,
     workers: opts.workers, synthThreads: opts.synthThreads, speed: opts.speed, workload,
-    only: opts.only, exclude: opts.exclude, pathMap: opts.pathMap, outputLength: opts.outputLength, clientAborts: opts.clientAborts,
+    only: opts.only, exclude: opts.exclude, pathMap: opts.pathMap, modelMap: opts.modelMap, placeholderSegments: opts.placeholderSegments, outputLength: opts.outputLength, clientAborts: opts.clientAborts,
     onPlanned: (w) => sayPlanned(w, out),
     headersTimeoutMs: opts.headersTimeoutMs, idleTimeoutMs: opts.idleTimeoutMs, requestTimeoutMs: opts.requestTimeoutMs, stopGraceMs: graceMs,
     failFast: opts.failFast, onNotice: (line) => out.err(`warning: ${line}`),
@@ -127,9 +132,9 @@ export async function runReplay(tracePath: string, opts: ReplayCommandOptions, o
     r = await handle.result;
   } catch (err) {
     if (err instanceof UnmappedRoutesError) {
-      // --model fills model positions only; a version the trace did not keep takes a path map.
-      const onlyVersions = err.routes.every((r) => !r.route.includes('{model}'));
-      usageError(`${err.message} (${onlyVersions ? '' : '--model NAME, or '}--path-map '${err.routes[0]!.route}=PATH')`);
+      const first = err.routes[0];
+      const model = err.models[0];
+      usageError(`${err.message}: ${first ? `${first.route} ${unmappedHint(first.route)}` : `--model NAME or --model-map '${model!.model}=NAME'`}`);
     }
     // The library stops fast and says why; which flags change that is the CLI's to say.
     if (err instanceof TracewarpError && err.code === 'TW_TARGET' && opts.failFast) throw new TracewarpError('TW_TARGET', `${err.message}; --keep-going replays anyway${/timeout/.test(err.message) ? ' (--headers-timeout, --idle-timeout and --timeout set the timeouts)' : ''}`);
@@ -180,7 +185,9 @@ export function formatErrorDetails(details: Record<string, Record<string, number
 export function sayPlanned(w: PlannedWorkload, out: Output): void {
   if (w.refusedRecords > 0) out.err(`note: ${w.refusedSummary}`);
   if (w.excluded > 0) out.err(`note: the filters left out ${w.excluded} of the trace's ${w.traceRequests} requests`);
+  for (const from of w.routes.unusedModelMaps) out.err(`warning: --model-map '${from}=…' matches no model of this workload (see 'tracewarp inspect' for the models)`);
   for (const from of w.routes.unusedPathMaps) out.err(`warning: --path-map '${from}=…' matches no route of this workload (see 'tracewarp inspect' for the routes)`);
+  for (const t of w.tokenInputs.slice(0, 5)) out.err(`note: ${tokenInputsNote(t)}`);
   for (const p of w.routes.placeholders.slice(0, 5)) {
     out.err(`note: ${p.requests} request${p.requests === 1 ? '' : 's'} to ${p.route} ${p.requests === 1 ? 'is' : 'are'} sent with seeded placeholder ids in place of {id} (the trace keeps no ids); --path-map '${p.route}=PATH' sends them where the target needs`);
   }
@@ -198,6 +205,8 @@ function describeSteps(opts: ReplayCommandOptions): string {
   if (opts.scenario) parts.unshift(`--scenario ${opts.scenario}`);
   if (opts.model !== undefined) parts.push(`--model ${opts.model}`);
   for (const [from, to] of opts.pathMap ?? []) parts.push(`--path-map '${from}=${to}'`);
+  for (const [from, to] of opts.modelMap ?? []) parts.push(`--model-map '${from}=${to}'`);
+  if (opts.placeholderSegments) parts.push('--placeholder-segments');
   for (const sel of opts.only ?? []) parts.push(`--only '${sel.text}'`);
   for (const sel of opts.exclude ?? []) parts.push(`--exclude '${sel.text}'`);
   if (opts.limit !== undefined) parts.push(`--limit ${opts.limit}`);

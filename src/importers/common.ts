@@ -1,3 +1,4 @@
+import { LLM_LAYOUT } from '../anonymize/keys.ts';
 import { describeJson } from '../anonymize/skeleton.ts';
 import type { Features, TraceRecord } from '../types.ts';
 
@@ -31,7 +32,7 @@ export function importedChatRecord(seq: number, offsetUs: number, promptTokens: 
     stream,
   };
   if (stream) body.stream_options = { include_usage: true };
-  const d = describeJson(body);
+  const d = describeJson(body, { layout: LLM_LAYOUT });
   return {
     seq,
     offsetUs,
@@ -55,7 +56,8 @@ export function importedChatRecord(seq: number, offsetUs: number, promptTokens: 
     model: opts.model ?? 'default',
     maxTokens: outputTokens,
     shape: { kind: 'json', contentType: 'application/json', skeleton: d.skeleton },
-    params: d.params,
+    // The model is the user's own choice (`import --model`), not captured data: kept as given.
+    params: 'model' in d.params ? { ...d.params, model: opts.model ?? 'default' } : d.params,
     features: { sizes: d.sizes, messageTokens: [promptTokens], ...features },
   };
 }

@@ -67,6 +67,13 @@ export interface SynthOptions {
    */
   pathMap?: ReadonlyArray<readonly [string, string]>;
   /**
+   * Model renames (`replay --model-map FROM=TO`): a request whose model (body or path) is FROM, as the trace keeps it
+   * (a `{model:…}` token where the trace fingerprinted part of it), is sent to TO. Before `model`.
+   */
+  modelMap?: ReadonlyArray<readonly [string, string]>;
+  /** Send path segments the trace kept as `{seg:<fp>}` as the placeholder `seg-<fp>` (`replay --placeholder-segments`). */
+  placeholderSegments?: boolean;
+  /**
    * How long LLM answers are asked to be (`replay --output-length`): `recorded` (default) asks for the recorded output
    * length (`max_tokens` = the tokens the answer had), so the server does the same work as when it was recorded;
    * `as-sent` keeps the client's own limit as it was recorded (or none), so the target model's own output lengths load it.

@@ -2,11 +2,14 @@ import { storedMediaType } from '../anonymize/media-type.ts';
 import busboy from '@fastify/busboy';
 import { synthesizeImage } from '../synth/image.ts';
 import type { Features, TraceRecord } from '../types.ts';
-import { looksLikeData } from '../anonymize/names.ts';
+import { storedFieldName } from '../anonymize/field-names.ts';
 import { baseDescription, fillRoute, imageInfo, seededBytes, type ExtractContext, type ProtocolAdapter, type SynthRngs } from './adapter.ts';
 
 type Part = NonNullable<Features['parts']>[number];
-const safeName = (n: string) => (/^[A-Za-z_][A-Za-z0-9_.[\]-]{0,63}$/.test(n) && !looksLikeData(n) ? n : null);
+/** A field's name as the trace keeps it: a standard upload name (or one the policy keeps), else a keyed token. */
+const safeName = (n: string, ctx: ExtractContext) => storedFieldName(n, ctx.fingerprinter, ctx.policy.keys);
+/** The name a replay sends for a part: the recorded one, or `field<i>` where the trace kept a token or nothing. */
+const sentName = (n: string | null, i: number) => (n === null || n.startsWith('{') ? `field${i}` : n);
 /** A part's media type when it is a plain `type/subtype` (parameters and odd values dropped). */
 const safeMime = (m: string | undefined) => storedMediaType(m);
 
@@ -25,10 +28,10 @@ function multipartParts(ctx: ExtractContext): Promise<Part[] | null> {
       return;
     }
     bb.on('field', (name: string, value: string, _nt: boolean, _vt: boolean, _enc: string, mime: string) => {
-      parts.push({ name: safeName(name), contentType: safeMime(mime), bytes: Buffer.byteLength(value) });
+      parts.push({ name: safeName(name, ctx), contentType: safeMime(mime), bytes: Buffer.byteLength(value) });
     });
     bb.on('file', (name: string, stream: NodeJS.ReadableStream, _filename: string, _enc: string, mime: string) => {
-      const p: Part = { name: safeName(name), contentType: safeMime(mime), bytes: 0, filename: true };
+      const p: Part = { name: safeName(name, ctx), contentType: safeMime(mime), bytes: 0, filename: true };
       parts.push(p);
       const chunks: Buffer[] = [];
       stream.on('data', (c: Buffer) => {
@@ -64,7 +67,7 @@ export const multipart: ProtocolAdapter = {
     const boundary = `tracewarp${rngs.rng.int(1e9)}`;
     const chunks: Buffer[] = [];
     (r.features.parts ?? []).forEach((p, i) => {
-      const name = p.name ?? `field${i}`;
+      const name = sentName(p.name, i);
       const disp = `form-data; name="${name}"${p.filename ? `; filename="file${i}"` : ''}`;
       const body = p.image ? synthesizeImage(p.image, rngs.rng).bytes : seededBytes(p.bytes, rngs.rng, !p.filename);
       chunks.push(Buffer.from(`--${boundary}\r\nContent-Disposition: ${disp}\r\n${p.filename || (p.contentType && p.contentType !== 'text/plain') ? `Content-Type: ${p.contentType ?? 'application/octet-stream'}\r\n` : ''}\r\n`), body, Buffer.from('\r\n'));
@@ -81,12 +84,12 @@ export const formUrlencoded: ProtocolAdapter = {
   extract(ctx) {
     if (!ctx.complete) return null;
     const d = baseDescription('form', { kind: 'binary', contentType: ctx.mediaType, skeleton: null });
-    d.features.parts = [...new URLSearchParams(ctx.body.toString('latin1'))].map(([name, value]) => ({ name: safeName(name), contentType: null, bytes: Buffer.byteLength(value) }));
+    d.features.parts = [...new URLSearchParams(ctx.body.toString('latin1'))].map(([name, value]) => ({ name: safeName(name, ctx), contentType: null, bytes: Buffer.byteLength(value) }));
     return d;
   },
   synthesize(r, rngs) {
     const form = new URLSearchParams();
-    (r.features.parts ?? []).forEach((p, i) => form.append(p.name ?? `field${i}`, seededBytes(p.bytes, rngs.rng, true).toString('latin1')));
+    (r.features.parts ?? []).forEach((p, i) => form.append(sentName(p.name, i), seededBytes(p.bytes, rngs.rng, true).toString('latin1')));
     return { method: r.method, path: fillRoute(r.route, rngs.rng), headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: Buffer.from(form.toString()) };
   },
 };

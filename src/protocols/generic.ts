@@ -1,4 +1,6 @@
 import { DEFAULT_KEPT_PARAMS } from '../anonymize/policy.ts';
+import { FREE_LAYOUT, LLM_LAYOUT } from '../anonymize/keys.ts';
+import { isLlmApiRoute } from './routes.ts';
 import { describeJson, type DescribeOptions } from '../anonymize/skeleton.ts';
 import { synthesizeJson } from '../synth/json.ts';
 import type { RawStrings } from '../synth/text.ts';
@@ -29,7 +31,9 @@ export function parseJson(body: Buffer): unknown {
  * `params`); on any other route only the parameters a policy names itself are kept.
  */
 export function describeJsonBody(protocol: ProtocolId, ctx: ExtractContext, parsed: unknown, opts?: DescribeOptions): RequestDescription {
-  const d = describeJson(parsed, { params: policyOwnParams(ctx.policy.params), objectKeys: ctx.policy.objectKeys, ...opts });
+  const d = describeJson(parsed, {
+    params: policyOwnParams(ctx.policy.params), objectKeys: ctx.policy.objectKeys, keepKeys: ctx.policy.keys, fingerprinter: ctx.fingerprinter, ...opts,
+  });
   const out = baseDescription(protocol, { kind: 'json', contentType: ctx.mediaType, skeleton: d.skeleton });
   out.params = d.params;
   out.features = { sizes: d.sizes };
@@ -53,7 +57,8 @@ export const genericJson: ProtocolAdapter = {
   detect: (_m, _r, mt) => isJsonType(mt),
   extract(ctx) {
     const parsed = ctx.complete ? parseJson(ctx.body) : undefined;
-    return parsed === undefined ? null : describeJsonBody('generic-json', ctx, parsed);
+    // An LLM API without an adapter of its own keeps its protocol's keys; any other JSON none.
+    return parsed === undefined ? null : describeJsonBody('generic-json', ctx, parsed, { layout: isLlmApiRoute(ctx.route) ? LLM_LAYOUT : FREE_LAYOUT });
   },
   synthesize: (r, rngs) => jsonRequest(r, rngs, synthesizeJsonBody(r, rngs)),
 };

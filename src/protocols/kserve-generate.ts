@@ -21,7 +21,7 @@ export const kserveGenerate: ProtocolAdapter = {
   generative: true,
   detect: (method, route) => method === 'POST' && ROUTE.test(route),
   extract: (ctx) => extractLlm(SPEC, ctx, (body, d) => {
-    d.model = routeModel(ctx.route, /^\/v2\/models\/([^/]+)/);
+    d.model = routeModel(ctx.route);
     if (ctx.route.endsWith('_stream')) d.wantsStream = true;
     if (Array.isArray(body.inputs)) d.features.tensors = tensors(body.inputs);
   }),

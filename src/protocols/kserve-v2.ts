@@ -1,6 +1,11 @@
 import type { Features, TraceRecord } from '../types.ts';
 import { fillRoute, seededBytes, type ExtractContext, type ProtocolAdapter, type SynthesizedRequest, type SynthOptions, type SynthRngs } from './adapter.ts';
 import { describeJsonBody, parseJson, synthesizeJsonBody } from './generic.ts';
+import { MODEL_PLACEHOLDER, routePositions, splitVerb } from './routes.ts';
+import type { KeyLayout } from '../anonymize/keys.ts';
+
+/** The protocol's keys are its vocabulary everywhere (`parameters` included: Triton's names; any other is a token). */
+const KSERVE_LAYOUT: KeyLayout = { root: 'vocab' };
 
 /**
  * KServe v2 / Triton HTTP inference protocol (`POST /v2/models/{model}[/versions/{v}]/infer`), per the KServe
@@ -35,10 +40,16 @@ function isShape(v: unknown): v is number[] | number {
   return Array.isArray(v) ? v.length <= 16 && v.every(dim) : dim(v);
 }
 
-/** The model of a templated KServe route, or null when the trace keeps none (`{model}`). */
-export function routeModel(route: string, re: RegExp): string | null {
-  const m = re.exec(route)?.[1] ?? null;
-  return m === null || m.startsWith('{') ? null : m;
+/**
+ * The model a route names at its first model position (`protocols/routes.ts`), as the trace keeps it: a public id, or
+ * one with a fingerprinted part (`{model:…}`); null when the route names none or the trace kept none (`{model}`).
+ */
+export function routeModel(route: string): string | null {
+  const segs = route.split('/');
+  const at = routePositions(segs).indexOf('model');
+  if (at < 0) return null;
+  const [id] = splitVerb(segs[at]!);
+  return id === MODEL_PLACEHOLDER ? null : id;
 }
 
 /** Strings for the synthesizer: the target's names for input tensors the trace did not keep (see `SynthOptions.tensorNames`). */
@@ -91,9 +102,9 @@ export const kserveV2: ProtocolAdapter = {
     const parsed = parseJson(n === null ? ctx.body : ctx.body.subarray(0, n));
     if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) return null;
     const body = parsed as { inputs?: unknown; outputs?: unknown };
-    const d = describeJsonBody('kserve-v2', ctx, body, { keep: KSERVE_SCHEMA });
+    const d = describeJsonBody('kserve-v2', ctx, body, { keep: KSERVE_SCHEMA, layout: KSERVE_LAYOUT });
     d.features.tensors = tensors(body.inputs);
-    d.model = routeModel(ctx.route, /^\/v2\/models\/([^/]+)/);
+    d.model = routeModel(ctx.route);
     if (n !== null) {
       d.shape.layout = 'kserve-binary';
       d.features.binaryBytes = ctx.totalBytes - n;

@@ -1,4 +1,4 @@
-import { isModelName } from '../anonymize/names.ts';
+import { LLM_LAYOUT } from '../anonymize/keys.ts';
 import { keptParamValue } from '../anonymize/params.ts';
 import type { Rng } from '../rng.ts';
 import { countTokens, encodeTokens } from '../tokens.ts';
@@ -106,7 +106,7 @@ export function extractLlm(spec: LlmSpec, ctx: ExtractContext, more?: (body: Rec
   const parsed = ctx.complete ? parseJson(ctx.body) : undefined;
   if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) return null;
   const body = parsed as Record<string, unknown>;
-  const d = describeJsonBody(spec.protocol, ctx, body, { tokenizedPaths: tokenizedPaths(spec), keep: nestedKeep(spec), params: ctx.policy.params });
+  const d = describeJsonBody(spec.protocol, ctx, body, { tokenizedPaths: tokenizedPaths(spec), keep: nestedKeep(spec), params: ctx.policy.params, layout: LLM_LAYOUT });
   const ids: number[] = [];
   const messageTokens = promptTexts(spec, body).map((t) => {
     if (Array.isArray(t)) return t.length; // already token ids
@@ -130,11 +130,14 @@ export function extractLlm(spec: LlmSpec, ctx: ExtractContext, more?: (body: Rec
   d.promptTokens = messageTokens.reduce((a, b) => a + b, 0);
   d.messageCount = messageTokens.length;
   // The `model` and `max_tokens` columns follow the policy's kept parameters, like `params` (record --policy dropParams).
-  d.model = typeof body.model === 'string' && ctx.policy.params.has('model') && isModelName(body.model) ? body.model : null;
+  // The model as the trace keeps it (public base readable, the rest a token; anonymize/model-id.ts).
+  d.model = typeof d.params.model === 'string' ? d.params.model : null;
   const limitKey = spec.maxTokens.find((k) => at(body, k) !== undefined);
   const limit = limitKey !== undefined ? at(body, limitKey) : undefined;
   const keptLimit = limitKey !== undefined && (limitKey.includes('.') || ctx.policy.params.has(limitKey));
-  d.maxTokens = typeof limit === 'number' && keptLimit ? limit : null;
+  // Within the limit's domain only, as in `params` (a ten-digit `max_tokens` is somebody's number, not a limit).
+  const limitValue = typeof limit === 'number' && keptLimit ? keptParamValue(limitKey!.slice(limitKey!.lastIndexOf('.') + 1), limit) : undefined;
+  d.maxTokens = typeof limitValue === 'number' ? limitValue : null;
   d.wantsStream = spec.streamsByDefault ? body.stream !== false : body.stream === true;
   more?.(body, d);
   return d;

@@ -1,4 +1,5 @@
-import { isModelName } from '../anonymize/names.ts';
+import { fallbackFingerprinter } from '../anonymize/keys.ts';
+import { MODEL_TOKEN_OPEN, storedModelId } from '../anonymize/model-id.ts';
 
 /**
  * Where inference protocols put a model name and a model version in the URL path. A segment at one of these
@@ -66,14 +67,14 @@ export function valueShaped(seg: string): boolean {
 }
 
 /**
- * Whether a model or version segment is kept as recorded: a model identifier (`densenet161`, `gpt-4o-2024-08-06`,
- * `meta-llama--Llama-3.1-8B`) at most 128 characters, or a version of at most 32 characters of letters, digits and
- * `._-` — never one that is {@link valueShaped} or holds `@` or `%`.
+ * Whether a model or version segment is kept as recorded: a model id all of whose words are public model vocabulary
+ * (`densenet161`, `gpt-4o-2024-08-06`, `Llama-3.1-8B`; `anonymize/model-id.ts`), or a version number or release word —
+ * never one that is {@link valueShaped} or holds `@` or `%`.
  */
 export function keepsIdentifier(seg: string, position: RoutePosition): boolean {
   if (seg.includes('%') || seg.includes('@') || valueShaped(seg)) return false;
-  if (position === 'version') return /^[A-Za-z0-9._-]{1,32}$/.test(seg);
-  return isModelName(seg) && !seg.includes('/');
+  if (position === 'version') return /^v?\d{1,8}(?:[._-]\d{1,8}){0,3}$/.test(seg) || /^(?:latest|stable|canary|default|champion|challenger|prod|production|staging)$/.test(seg);
+  return !seg.includes('/') && storedModelId(seg, fallbackFingerprinter()) === seg;
 }
 
 /** A (templated) route with every model position set to `model` (`replay --model`); a `:verb` suffix stays. */
@@ -83,7 +84,23 @@ export function withModel(route: string, model: string): string {
   return segs.map((s, i) => (pos[i] === 'model' ? encodeURIComponent(model) + splitVerb(s)[1] : s)).join('/');
 }
 
-/** True when a route still has a model or version position the trace could not keep (it must be mapped to replay). */
+/**
+ * True when a route still has a model or version position the trace could not keep, or a model id with a
+ * fingerprinted part (`{model:…}`): it must be mapped to replay.
+ */
 export function hasUnknownModel(route: string): boolean {
-  return route.split('/').some((s) => { const [id] = splitVerb(s); return id === MODEL_PLACEHOLDER || id === VERSION_PLACEHOLDER; });
+  return route.split('/').some((s) => { const [id] = splitVerb(s); return id === MODEL_PLACEHOLDER || id === VERSION_PLACEHOLDER || id.includes(MODEL_TOKEN_OPEN); });
+}
+
+/** True when a route has a path segment the trace keeps as a fingerprint (`{seg:…}`): a path map names it, or a placeholder replaces it. */
+export function hasNamedSegment(route: string): boolean {
+  return route.includes('{seg:');
+}
+
+/**
+ * Routes of LLM APIs tracewarp has no adapter of its own for (Anthropic Messages, OpenAI Responses, Gemini): their
+ * bodies are described as generic JSON, but their keys are protocol vocabulary (`anonymize/keys.ts`), not free-form.
+ */
+export function isLlmApiRoute(route: string): boolean {
+  return /^(?:\/v\d+)?\/(?:messages(?:\/count_tokens)?|complete|responses)$/.test(route) || /:(?:stream)?generateContent$|:countTokens$|:(?:batchE|e)mbedContents?$/i.test(route);
 }

@@ -1,7 +1,14 @@
 import { isSchemaName } from '../anonymize/names.ts';
+import type { KeyLayout } from '../anonymize/keys.ts';
 import type { ProtocolAdapter } from './adapter.ts';
 import { describeJsonBody, genericJson, parseJson } from './generic.ts';
 import { routeModel } from './kserve-v2.ts';
+
+/**
+ * TF Serving's own keys (`instances`, `inputs`, `signature_name`, `examples`) are vocabulary; the rows' and named
+ * inputs' keys are the model's feature names, somebody's wording: tokens unless a policy keeps them (`body.keepKeys`).
+ */
+const TF_LAYOUT: KeyLayout = { root: 'vocab', vocab: new Set(['instances', 'inputs', 'signature_name', 'examples']), anywhere: new Set(['b64']), free: /^(?:instances\[\d+\]|examples\[\d+\]|inputs)$/ };
 
 /**
  * KServe v1 / TensorFlow Serving REST (`POST …/models/{model}[/versions/{v}]:predict`, also `:classify`,
@@ -15,7 +22,7 @@ export const tfServing: ProtocolAdapter = {
     const parsed = ctx.complete ? parseJson(ctx.body) : undefined;
     if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) return null;
     const body = parsed as { instances?: unknown; inputs?: unknown; examples?: unknown };
-    const d = describeJsonBody('tf-serving', ctx, body, { keep: new Map([['signature_name', (v: unknown, path: string) => path === 'signature_name' && isSchemaName(v)]]) });
+    const d = describeJsonBody('tf-serving', ctx, body, { keep: new Map([['signature_name', (v: unknown, path: string) => path === 'signature_name' && isSchemaName(v)]]), layout: TF_LAYOUT });
     const rows = body.instances ?? body.examples;
     if (Array.isArray(rows)) d.features.batch = rows.length;
     else if (Array.isArray(body.inputs)) d.features.batch = body.inputs.length;
@@ -23,7 +30,7 @@ export const tfServing: ProtocolAdapter = {
       const first = Object.values(body.inputs as Record<string, unknown>)[0];
       if (Array.isArray(first)) d.features.batch = first.length;
     }
-    d.model = routeModel(ctx.route, /\/models\/([^/:]+)/);
+    d.model = routeModel(ctx.route);
     return d;
   },
   synthesize: genericJson.synthesize,

@@ -22,7 +22,7 @@ export function planReplay(opts: ReplayTraceOptions): { arrivals: Arrival[]; web
   const reader = new TraceReader(opts.trace);
   let w: PlannedWorkload;
   try {
-    w = planWorkload(reader, { steps: opts.steps ?? [], seed: opts.seed ?? 1, limit: opts.limit, only: opts.only, exclude: opts.exclude, model: opts.model, pathMap: opts.pathMap });
+    w = planWorkload(reader, { steps: opts.steps ?? [], seed: opts.seed ?? 1, limit: opts.limit, only: opts.only, exclude: opts.exclude, model: opts.model, pathMap: opts.pathMap, modelMap: opts.modelMap, placeholderSegments: opts.placeholderSegments });
   } finally {
     reader.close();
   }
@@ -35,7 +35,7 @@ export function planReplay(opts: ReplayTraceOptions): { arrivals: Arrival[]; web
         : `the workload is empty: the trace has no requests, or the transformations selected none (see 'tracewarp plan')`);
   }
   // Before anything is sent: a path to a model the trace did not keep would fail on every request.
-  if (w.routes.unmapped.length > 0) throw new UnmappedRoutesError(w.routes.unmapped);
+  if (w.routes.unmapped.length > 0 || w.routes.unmappedModels.length > 0) throw new UnmappedRoutesError(w.routes.unmapped, w.routes.unmappedModels);
   opts.onPlanned?.(w);
   return { arrivals, webSocketSessions };
 }

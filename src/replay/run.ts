@@ -67,6 +67,10 @@ export interface ReplayTraceOptions {
   exclude?: readonly Selector[];
   /** Path rewrites, see `SynthOptions.pathMap`. */
   pathMap?: ReadonlyArray<readonly [string, string]>;
+  /** Model renames, see `SynthOptions.modelMap`. */
+  modelMap?: ReadonlyArray<readonly [string, string]>;
+  /** See `SynthOptions.placeholderSegments`. */
+  placeholderSegments?: boolean;
   /** Cut requests whose recorded client gave up as that client did (`SynthOptions.clientAborts`). Default true. */
   clientAborts?: boolean;
   /** See `SynthOptions.outputLength`. Default `recorded`. */
@@ -271,7 +275,7 @@ async function run(opts: ReplayTraceOptions, control: Control): Promise<ReplayOu
   });
   try {
     pool = await SynthesisPool.start({
-      tracePath: opts.trace, arrivals, seed, model: opts.model, forceOutputLength: opts.forceOutputLength, pathMap: opts.pathMap, outputLength: opts.outputLength, clientAborts: opts.clientAborts, tensorNames, threads: opts.synthThreads,
+      tracePath: opts.trace, arrivals, seed, model: opts.model, forceOutputLength: opts.forceOutputLength, pathMap: opts.pathMap, modelMap: opts.modelMap, placeholderSegments: opts.placeholderSegments, outputLength: opts.outputLength, clientAborts: opts.clientAborts, tensorNames, threads: opts.synthThreads,
       maxReadyRequests: opts.maxReadyRequests, maxReadyBytes: opts.maxReadyBytes,
     });
     const p = pool;

@@ -12,7 +12,7 @@ export const METADATA_TIMEOUT_MS = 5000;
 const OIP_ROUTE = /^(\/v2\/models\/[^/{}]+(?:\/versions\/[^/{}]+)?)\/(?:infer|generate|generate_stream)$/;
 
 /** Routes (as sent) whose recorded input tensors have names the trace did not keep, with those inputs' positions. */
-export function templatedTensorRoutes(reader: TraceReader, arrivals: readonly Arrival[], map: Pick<SynthOptions, 'model' | 'pathMap'>): Map<string, number[]> {
+export function templatedTensorRoutes(reader: TraceReader, arrivals: readonly Arrival[], map: Pick<SynthOptions, 'model' | 'pathMap' | 'modelMap' | 'placeholderSegments'>): Map<string, number[]> {
   const out = new Map<string, number[]>();
   const seen = new Set<string>();
   for (const a of arrivals) {

@@ -1,5 +1,6 @@
 import type { Params, SkeletonNode } from '../types.ts';
 import type { Rng } from '../rng.ts';
+import { keyOfToken } from '../anonymize/keys.ts';
 import { textOfChars } from './text.ts';
 
 /**
@@ -34,7 +35,13 @@ export function synthesizeJson(
       }
       case 'o': {
         const o: Record<string, unknown> = {};
-        for (const [k, child] of n.k) o[k] = build(child, path ? `${path}.${k}` : k);
+        const used = new Set<string>();
+        for (const [k, child] of n.k) {
+          // A key the trace kept as a token is sent as a key of its recorded length; paths go by the token.
+          const sent = k.charCodeAt(0) === 0x7b ? keyOfToken(k, used) : k;
+          used.add(sent);
+          o[sent] = build(child, path ? `${path}.${k}` : k);
+        }
         return o;
       }
       case 'a': return n.e.map((child, i) => build(child, `${path}[${i}]`));

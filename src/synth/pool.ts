@@ -58,6 +58,8 @@ export interface SynthesisPoolOptions {
   forceOutputLength?: boolean;
   /** Path rewrites, see {@link SynthOptions.pathMap}. */
   pathMap?: SynthOptions['pathMap'];
+  modelMap?: SynthOptions['modelMap'];
+  placeholderSegments?: SynthOptions['placeholderSegments'];
   /** See {@link SynthOptions.outputLength}. */
   outputLength?: SynthOptions['outputLength'];
   /** See {@link SynthOptions.clientAborts}. */
@@ -119,7 +121,7 @@ export class SynthesisPool implements RequestSource {
   static async start(opts: SynthesisPoolOptions): Promise<SynthesisPool> {
     const pool = new SynthesisPool(opts);
     const n = Math.max(1, opts.threads ?? DEFAULT_SYNTH_THREADS);
-    const synth: SynthOptions = { model: opts.model, forceOutputLength: opts.forceOutputLength, pathMap: opts.pathMap, outputLength: opts.outputLength, clientAborts: opts.clientAborts, tensorNames: opts.tensorNames };
+    const synth: SynthOptions = { model: opts.model, forceOutputLength: opts.forceOutputLength, pathMap: opts.pathMap, modelMap: opts.modelMap, placeholderSegments: opts.placeholderSegments, outputLength: opts.outputLength, clientAborts: opts.clientAborts, tensorNames: opts.tensorNames };
     const input: SynthThreadInput = { tracePath: opts.tracePath, seed: opts.seed, synth, blockCacheChars: opts.blockCacheChars ?? DEFAULT_BLOCK_CACHE_CHARS };
     const entry = new URL('./worker.ts', import.meta.url);
     for (let i = 0; i < n; i++) {

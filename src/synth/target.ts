@@ -1,16 +1,41 @@
+import { isFingerprintedModel } from '../anonymize/model-id.ts';
 import type { SynthOptions } from '../protocols/adapter.ts';
-import { hasUnknownModel, withModel } from '../protocols/routes.ts';
+import { hasNamedSegment, hasUnknownModel, routePositions, splitVerb, withModel } from '../protocols/routes.ts';
 import type { TraceRecord } from '../types.ts';
+
+/** The options that say where a recorded request goes on the target. */
+export type TargetMapping = Pick<SynthOptions, 'model' | 'pathMap' | 'modelMap' | 'placeholderSegments'>;
 
 /**
  * A recorded route as it is sent: the longest matching `pathMap` prefix replaced (a mapped path is taken as given),
- * else every model position set to `model` when one is given. `{id}` placeholders are filled later, by synthesis.
+ * else each model position mapped by `modelMap` (its recorded id → the target's), the others set to `model` when one
+ * is given; with `placeholderSegments`, a segment the trace kept as `{seg:<fp>}` is sent as `seg-<fp>`. `{id}`
+ * placeholders are filled later, by synthesis.
  */
-export function routeForTarget(route: string, opts: Pick<SynthOptions, 'model' | 'pathMap'> = {}): string {
+export function routeForTarget(route: string, opts: TargetMapping = {}): string {
   let best: readonly [string, string] | null = null;
   for (const m of opts.pathMap ?? []) if (mapsRoute(m[0], route) && (!best || m[0].length > best[0].length)) best = m;
   if (best) return best[1] + route.slice(best[0].length);
-  return opts.model !== undefined ? withModel(route, opts.model) : route;
+  let sent = opts.modelMap?.length ? mapModels(route, opts.modelMap) : route;
+  if (opts.model !== undefined) sent = withModel(sent, opts.model);
+  return opts.placeholderSegments ? sent.replace(/\{seg:([0-9a-f]{8})\}/g, 'seg-$1') : sent;
+}
+
+/** A route with each model position whose recorded id a model map names set to the target's id. */
+function mapModels(route: string, map: ReadonlyArray<readonly [string, string]>): string {
+  const segs = route.split('/');
+  const pos = routePositions(segs);
+  return segs.map((s, i) => {
+    if (pos[i] !== 'model') return s;
+    const [id, verb] = splitVerb(s);
+    const to = map.find(([from]) => from === id)?.[1];
+    return to === undefined ? s : encodeURIComponent(to) + verb;
+  }).join('/');
+}
+
+/** The model a request's body names on the target: the model map's, else `--model`'s, else as recorded. */
+export function modelForTarget(model: string, opts: TargetMapping): string {
+  return opts.modelMap?.find(([from]) => from === model)?.[1] ?? opts.model ?? model;
 }
 
 /** Whether a path map's FROM applies to a route: the route is FROM, or begins with FROM followed by `/` or `:`. */
@@ -19,12 +44,13 @@ function mapsRoute(from: string, route: string): boolean {
 }
 
 /** The record as it is sent to the target: `model` (parameter and path) and path rewrites applied. Pure. */
-export function recordForTarget(r: TraceRecord, opts: Pick<SynthOptions, 'model' | 'pathMap'> = {}): TraceRecord {
+export function recordForTarget(r: TraceRecord, opts: TargetMapping = {}): TraceRecord {
   const route = routeForTarget(r.route, opts);
-  const model = opts.model;
-  const params = model !== undefined && 'model' in r.params ? { ...r.params, model } : r.params;
+  const recorded = r.params.model;
+  const model = typeof recorded === 'string' ? modelForTarget(recorded, opts) : opts.model;
+  const params = model !== undefined && 'model' in r.params && model !== recorded ? { ...r.params, model } : r.params;
   if (route === r.route && params === r.params) return r;
-  return { ...r, route, params, model: model ?? r.model };
+  return { ...r, route, params, model: typeof params.model === 'string' ? params.model : opts.model ?? r.model };
 }
 
 /** What a workload's routes need before they can be sent: see {@link checkRoutes}. */
@@ -35,6 +61,10 @@ export interface RouteCheck {
   unmapped: Array<{ route: string; requests: number }>;
   /** Routes (as sent) with `{id}` segments, sent with seeded placeholder numbers, with their request counts. */
   placeholders: Array<{ route: string; requests: number }>;
+  /** Model ids (as recorded) with a fingerprinted part that no mapping names, with their request counts. */
+  unmappedModels: Array<{ model: string; requests: number }>;
+  /** Model maps (their FROM) that no request's model matched. */
+  unusedModelMaps: string[];
 }
 
 /**
@@ -42,15 +72,33 @@ export interface RouteCheck {
  * a `{model}`/`{version}` position (they would be sent to a model that does not exist) and which carry `{id}`
  * placeholders. Called before anything is sent.
  */
-export function checkRoutes(routes: ReadonlyMap<string, number>, opts: Pick<SynthOptions, 'model' | 'pathMap'> = {}): RouteCheck {
-  const out: RouteCheck = { unmapped: [], placeholders: [], unusedPathMaps: [] };
+export function checkRoutes(routes: ReadonlyMap<string, number>, opts: TargetMapping = {}, models: ReadonlyMap<string, number> = new Map()): RouteCheck {
+  const out: RouteCheck = { unmapped: [], placeholders: [], unusedPathMaps: [], unmappedModels: [], unusedModelMaps: [] };
   out.unusedPathMaps = (opts.pathMap ?? []).map(([from]) => from).filter((from) => ![...routes.keys()].some((route) => mapsRoute(from, route)));
+  const pathModels = [...routes.keys()].flatMap((route) => { const segs = route.split('/'); const pos = routePositions(segs); return segs.filter((_, i) => pos[i] === 'model').map((s) => splitVerb(s)[0]); });
+  out.unusedModelMaps = (opts.modelMap ?? []).map(([from]) => from).filter((from) => !models.has(from) && !pathModels.includes(from));
+  for (const [model, requests] of models) if (isFingerprintedModel(modelForTarget(model, opts))) out.unmappedModels.push({ model, requests });
   for (const [route, requests] of routes) {
     const sent = routeForTarget(route, opts);
-    if (hasUnknownModel(sent)) out.unmapped.push({ route, requests });
+    if (hasUnknownModel(sent) || hasNamedSegment(sent)) out.unmapped.push({ route, requests });
     else if (sent.includes('{id}')) out.placeholders.push({ route: sent, requests });
   }
   return out;
+}
+
+/**
+ * Parses `--model-map FROM=TO` values: FROM a model id as `inspect` lists it (public, or with a `{model:…}` token),
+ * TO the target's name for it. @throws Error naming the value when it has no `=` or a side is empty.
+ */
+export function parseModelMap(values: readonly string[]): Array<[string, string]> {
+  return values.map((v) => {
+    // The token itself holds no `=`; the first `=` after it splits.
+    const eq = v.indexOf('=', v.lastIndexOf('}') + 1);
+    const from = eq > 0 ? v.slice(0, eq) : '';
+    const to = eq > 0 ? v.slice(eq + 1) : '';
+    if (from === '' || to === '' || /\s/.test(to)) throw new Error(`a model map is FROM=TO, a model id as 'tracewarp inspect' lists it and the target's name, e.g. '{model:3fa2b1c0}=llama-3-8b'; got '${v}'`);
+    return [from, to];
+  });
 }
 
 /**

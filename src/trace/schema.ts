@@ -20,10 +20,16 @@ import type { WriterHealth } from './write-health.ts';
 
 /** The value of `meta.format` in every trace file. */
 export const FORMAT_NAME = 'tracewarp-trace';
-/** The trace format version this build writes; it reads this version and older ones. */
-export const FORMAT_VERSION = 1;
+/**
+ * The trace format version this build writes; it reads this version and older ones. The tables are the same in both:
+ * the version says which anonymization rules wrote the trace (`meta.anonymization.rules`).
+ * - 1: kept JSON keys, path segments, model ids, header names and query keys that read like names (a heuristic).
+ * - 2: keeps only what a protocol enumerates; other keys, segments, model-id parts and names are keyed tokens
+ *   (`{k:…}`, `{seg:…}`, `{model:…}`, `{h:…}`, `{q:…}`, `{f:…}`), booleans outside protocol flags their type only.
+ */
+export const FORMAT_VERSION = 2;
 
-/** DDL of format version 1. */
+/** DDL of format versions 1 and 2. */
 export const SCHEMA_V1 = `
 CREATE TABLE meta (
   key   TEXT PRIMARY KEY,

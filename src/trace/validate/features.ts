@@ -99,7 +99,8 @@ export function checkPairs(v: unknown, what: string, header: boolean): void {
     if (!Array.isArray(e) || e.length !== 2) fail(`${what}[${i}] is ${show(e)}, not a [name, value] pair`);
     const n = checkString(e[0], `${what}[${i}] name`, header ? MAX_NAME_CHARS : MAX_HEADER_VALUE_CHARS);
     const val = optString(e[1], `${what}[${i}] value`, MAX_HEADER_VALUE_CHARS);
-    if (header && !TOKEN.test(n)) fail(`${what}[${i}] name ${show(n)} is not a header name`);
+    // A name the trace keeps as a token (`{h:<fingerprint>}`; `{header}` in format 1) is not sent again.
+    if (header && !TOKEN.test(n) && !/^\{h(?:eader|:[0-9a-f]{8})\}$/.test(n)) fail(`${what}[${i}] name ${show(n)} is not a header name`);
     if (header && val !== null && !FIELD_VALUE.test(val)) fail(`${what}[${i}] value is not a valid header value`);
   }
 }

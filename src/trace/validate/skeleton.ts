@@ -1,3 +1,4 @@
+import { KEY_TOKEN } from '../../anonymize/keys.ts';
 import type { RequestShape } from '../../types.ts';
 import { MAX_JSON_VALUES, MAX_NAME_CHARS, MAX_NUMBER_TEXT_CHARS, MAX_SKELETON_DEPTH, MAX_SKELETON_NODES, MAX_STRING_CHARS } from './caps.ts';
 import { FIELD_VALUE, checkInt, checkList, checkString, fail, isMap, optString, shortPath, show } from './problems.ts';
@@ -71,7 +72,9 @@ export function compileSkeleton(root: unknown): SkeletonPlan {
           const e = k[i];
           if (!Array.isArray(e) || e.length !== 2) fail(`skeleton object at ${shortPath(path)}: member ${i} is ${show(e)}, not a [key, node] pair`);
           const key = name(e[0], `skeleton key ${i} at ${shortPath(path)}`);
-          scopeBytes[sc]! += JSON.stringify(key).length + 1;
+          // A key token is replayed as a key of its recorded length.
+          const token = KEY_TOKEN.exec(key);
+          scopeBytes[sc]! += (token ? Number(token[2]) + 2 : JSON.stringify(key).length) + 1;
           visit(e[1], path ? `${path}.${key}` : key, depth + 1, sc);
         }
         return;
