@@ -29,6 +29,10 @@ export interface InspectReport {
   streamed: { streamed: number; notStreamed: number };
   /** HTTP requests by method and route (as `replay --only route=…` and `--path-map` name them), most first. */
   routes: Array<{ method: string; route: string; protocol: string; requests: number }>;
+  /** HTTP requests by model as the trace keeps it (`replay --model-map` names them), most first; requests naming none are left out. */
+  models: Array<{ model: string; requests: number }>;
+  /** Which anonymization rules wrote the trace: format 1's recognized names, format 2's enumeration (`meta.anonymization.rules`). */
+  anonymization: string;
   features: Record<string, FeatureStats>;
 }
 
@@ -93,6 +97,7 @@ export function inspectTrace(path: string): InspectReport {
       refusedRecords: r.skipped,
       refusedFirst: r.refused[0]?.message ?? null,
       ...mixResult(mix),
+      anonymization: anonymizationOf(r.meta.formatVersion),
       features,
     };
   } finally {
@@ -102,12 +107,13 @@ export function inspectTrace(path: string): InspectReport {
 
 const bump = (m: Record<string, number>, k: string) => (m[k] = (m[k] ?? 0) + 1);
 
-type Mix = Pick<InspectReport, 'errorKinds' | 'protocols' | 'streamed'> & { routes: Map<string, InspectReport['routes'][number]> };
-const newMix = (): Mix => ({ errorKinds: {}, protocols: {}, streamed: { streamed: 0, notStreamed: 0 }, routes: new Map() });
+type Mix = Pick<InspectReport, 'errorKinds' | 'protocols' | 'streamed'> & { routes: Map<string, InspectReport['routes'][number]>; models: Record<string, number> };
+const newMix = (): Mix => ({ errorKinds: {}, protocols: {}, streamed: { streamed: 0, notStreamed: 0 }, routes: new Map(), models: {} });
 
 /** Counts an HTTP request into the traffic mix: error kind, protocol, streamed or not, route. */
-function addToMix(m: Mix, rec: { errorKind: string | null; protocol: string; streamed: boolean; method: string; route: string }): void {
+function addToMix(m: Mix, rec: { errorKind: string | null; protocol: string; streamed: boolean; method: string; route: string; model: string | null }): void {
   bump(m.errorKinds, rec.errorKind ?? 'none');
+  if (rec.model !== null) bump(m.models, rec.model);
   bump(m.protocols, rec.protocol);
   if (rec.streamed) m.streamed.streamed++;
   else m.streamed.notStreamed++;
@@ -117,8 +123,19 @@ function addToMix(m: Mix, rec: { errorKind: string | null; protocol: string; str
   m.routes.set(key, e);
 }
 
-function mixResult(m: Mix): Pick<InspectReport, 'errorKinds' | 'protocols' | 'streamed' | 'routes'> {
-  return { errorKinds: m.errorKinds, protocols: m.protocols, streamed: m.streamed, routes: [...m.routes.values()].sort((x, y) => y.requests - x.requests || x.route.localeCompare(y.route)) };
+function mixResult(m: Mix): Pick<InspectReport, 'errorKinds' | 'protocols' | 'streamed' | 'routes' | 'models'> {
+  return {
+    errorKinds: m.errorKinds, protocols: m.protocols, streamed: m.streamed,
+    routes: [...m.routes.values()].sort((x, y) => y.requests - x.requests || x.route.localeCompare(y.route)),
+    models: Object.entries(m.models).map(([model, requests]) => ({ model, requests })).sort((x, y) => y.requests - x.requests || x.model.localeCompare(y.model)),
+  };
+}
+
+/** The rules a trace's format version stands for, in a line. */
+function anonymizationOf(formatVersion: number): string {
+  return formatVersion >= 2
+    ? 'by enumeration (format 2): protocol vocabulary kept; other keys, path words, model-id parts and names are keyed fingerprints'
+    : 'by recognition (format 1): keys, path words, model ids and names that read like names were kept as recorded';
 }
 
 /** Routes listed in `inspect`'s text (all of them are in `--json`). */
@@ -143,6 +160,8 @@ export function runInspect(path: string, opts: { json?: boolean }, out: Output):
   out.out(`protocols: ${Object.entries(rep.protocols).map(([k, v]) => `${k}=${v}`).join('  ') || '—'}   streamed ${rep.streamed.streamed}, not streamed ${rep.streamed.notStreamed}`);
   if (rep.routes.length > 0) out.out(`routes (${rep.routes.length}${rep.routes.length > ROUTES_SHOWN ? `, the ${ROUTES_SHOWN} busiest` : ''}):`);
   for (const x of rep.routes.slice(0, ROUTES_SHOWN)) out.out(`  ${String(x.requests).padStart(8)}  ${x.method.padEnd(6)} ${x.route}  (${x.protocol})`);
+  if (rep.models.length > 0) out.out(`models: ${rep.models.slice(0, ROUTES_SHOWN).map((m) => `${m.model}=${m.requests}`).join('  ')}${rep.models.length > ROUTES_SHOWN ? '  …' : ''}`);
+  out.out(`anonymized ${rep.anonymization}`);
   out.out(`  ${'feature'.padEnd(16)}${['p50', 'p90', 'p99', 'max', 'mean'].map((h) => h.padStart(11)).join('')}`);
   for (const [name, s] of Object.entries(rep.features)) {
     out.out(`  ${name.padEnd(16)}${[s.p50, s.p90, s.p99, s.max, s.mean].map((v) => String(Math.round(v * 10) / 10).padStart(11)).join('')}`);
