@@ -5,6 +5,9 @@ import { TracewarpError } from '../errors.ts';
 /** Tokens per prefix block fingerprinted by default (recorded in the trace's `meta.prefix_block_tokens`). */
 export const DEFAULT_PREFIX_BLOCK_TOKENS = 64;
 
+/** Names whose fingerprints a {@link Fingerprinter} keeps at hand (a few MB at most). */
+const NAME_CACHE = 16_384;
+
 /** Environment variable that may hold the fingerprint key (any string; hashed to 32 bytes). */
 export const FINGERPRINT_KEY_ENV = 'TRACEWARP_FINGERPRINT_KEY';
 
@@ -27,9 +30,19 @@ export class Fingerprinter {
     return h.digest('hex').slice(0, 16);
   }
 
-  /** Fingerprint of a name that is data (a metric, a key): the same name gives the same fingerprint within a trace. */
+  /** Names fingerprinted lately (a trace repeats its keys and paths): in memory only, at most {@link NAME_CACHE} of them, each at most 128 characters. */
+  private readonly names = new Map<string, string>();
+
+  /** Fingerprint of a name that is data (a key, a path word, a metric): the same name gives the same fingerprint within a trace. */
   name(text: string): string {
-    return this.mac(Buffer.from('name:'), Buffer.from(text)).slice(0, 8);
+    let f = this.names.get(text);
+    if (f === undefined) {
+      f = this.mac(Buffer.from('name:'), Buffer.from(text)).slice(0, 8);
+      if (text.length > 128) return f;
+      if (this.names.size >= NAME_CACHE) this.names.clear();
+      this.names.set(text, f);
+    }
+    return f;
   }
 
   /** Fingerprint of a whole prompt, given as its token ids. */

@@ -1,6 +1,8 @@
 /**
- * Heuristics for the few strings kept verbatim (JSON keys, path segments, tensor names): keep what reads like a schema
- * name, template what reads like data. Erring towards templating is the safe side of the privacy promise.
+ * Heuristics for telling a name from a value where a protocol puts a name (tensor names, `signature_name`), and ids from
+ * words in paths and header values. Which keys, path words, model ids and field names a trace keeps is not decided
+ * here but enumerated (`keys.ts`, `route.ts`, `model-id.ts`, `field-names.ts`). Erring towards templating is the safe
+ * side of the privacy promise.
  */
 
 /** Letter↔digit switches, ignoring separators (`resnet50` 1, `llama-3-8b` 2, `a1b2c3` 5). */
@@ -29,24 +31,8 @@ export function looksLikeData(s: string): boolean {
   return s.split(/[-_.:/ ]+/).some((w) => letterDigitSwitches(w) >= 3 || (/[A-Z]/.test(w) && /[a-z]/.test(w) && /[0-9]/.test(w)));
 }
 
-/**
- * A JSON object key kept as schema: identifier-like (letters, digits, `_`, `-`, and `.` between words, as feature
- * names such as TorchRec's `id_list_features.lengths` are) and not {@link looksLikeData}.
- */
-export function isSchemaKey(k: string): boolean {
-  return /^[A-Za-z_][A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]+)*$/.test(k) && k.length <= 64 && !looksLikeData(k);
-}
 
 /** A tensor or field name kept verbatim: identifier-like (dots, colons and slashes allowed) and not {@link looksLikeData}. */
 export function isSchemaName(v: unknown): v is string {
   return typeof v === 'string' && /^[A-Za-z_][A-Za-z0-9_.:/-]{0,63}$/.test(v) && !looksLikeData(v);
-}
-
-/**
- * A model name kept verbatim (the `model` parameter): an identifier such as `gpt-4o-2024-08-06`,
- * `meta-llama/Llama-3.1-8B-Instruct` or `ft:gpt-4o-mini:org::id` — no spaces, at most 128 characters. Anything else
- * (free text in the field) is treated as data.
- */
-export function isModelName(v: unknown): v is string {
-  return typeof v === 'string' && /^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,127}$/.test(v);
 }

@@ -36,9 +36,6 @@ const VERBS = new Set([':predict', ':classify', ':regress', ':explain', ':genera
   ':embedContent', ':batchEmbedContents', ':countTokens', ':rawPredict', ':streamRawPredict', ':serverStreamingPredict',
   ':computeTokens', ':cancel', ':wait', ':generateMessage', ':generateText', ':embedText', ':batchPredict']);
 
-/** How a fingerprinted path segment is written: `{seg:<8 hex>}`. */
-export const SEGMENT_TOKEN = /\{seg:([0-9a-f]{8})\}/;
-
 /**
  * Templates a URL path for the trace (the query is dropped). Per segment, by position:
  * - a model position (`protocols/routes.ts`) keeps the model id as `anonymize/model-id.ts` stores one (`{model}` when it
