@@ -180,6 +180,19 @@ describe('recording proxy pass-through (real upstream on port 0)', () => {
     expect(r.params).toEqual({});
   });
 
+  it('forwards a content type the web framework cannot parse as sent (no 415 of its own), and records none of it', async () => {
+    for (const ct of ['application/json, tanya.ivanova@example.com', 'garbage', 'application/json']) {
+      const before = records.length;
+      const res = await request(`${proxy.url}/echo`, { method: 'POST', headers: { 'content-type': ct }, body: '{"a":1}' });
+      expect(res.statusCode, ct).toBe(200);
+      expect(await res.body.text()).toBe('{"a":1}');
+      expect(seen.at(-1)!.headers['content-type']).toBe(ct);
+      const r = await recordOf(records, before, (x) => x.method === 'POST' && x.requestBytes === 7);
+      expect(r.shape.contentType, ct).toBe(ct === 'application/json' ? 'application/json' : null);
+      expect(JSON.stringify(r)).not.toContain('tanya');
+    }
+  });
+
   it('passes upstream error statuses through and records them', async () => {
     const before = records.length;
     const res = await request(`${proxy.url}/missing/12345`, { method: 'DELETE' });

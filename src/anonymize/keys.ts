@@ -32,7 +32,10 @@ export const PROTOCOL_KEYS: ReadonlySet<string> = new Set([
   'stream', 'stream_options', 'include_usage', 'continuous_usage_stats', 'stop', 'presence_penalty', 'frequency_penalty', 'logit_bias',
   'logprobs', 'top_logprobs', 'seed', 'user', 'metadata', 'store', 'service_tier', 'reasoning_effort', 'modalities',
   'audio', 'voice', 'prediction', 'web_search_options', 'prompt', 'suffix', 'echo', 'best_of', 'input', 'dimensions',
-  'encoding_format', 'prompt_cache_key', 'safety_identifier', 'verbosity', 'cache_control',
+  'encoding_format', 'prompt_cache_key', 'safety_identifier', 'verbosity', 'cache_control', 'search_context_size',
+  'user_location', 'approximate', 'country', 'city', 'region', 'timezone', 'include_obfuscation', 'version', 'variables',
+  'disable_parallel_tool_use', 'thinkingLevel', 'speechConfig', 'voiceConfig', 'prebuiltVoiceConfig', 'voiceName',
+  'labels', 'ttl',
   // OpenAI Responses.
   'instructions', 'previous_response_id', 'reasoning', 'effort', 'summary', 'max_output_tokens', 'include', 'truncation',
   'background', 'conversation', 'call_id', 'output', 'status', 'max_tool_calls', 'prompt_cache_retention',
@@ -102,13 +105,13 @@ export const FREE_LAYOUT: KeyLayout = { root: 'free' };
 /**
  * The layout of the LLM protocols' bodies: tool-call arguments as objects (Ollama), Anthropic `tool_use.input`,
  * Gemini `functionCall.args` / `functionResponse.response`, `metadata`, `logit_bias` (token ids), vLLM's processor
- * kwargs are free; tool parameter schemas (OpenAI chat and Responses, Anthropic `input_schema`, Gemini function
+ * kwargs, Vertex AI `labels` and the Responses API's prompt `variables` are free; tool parameter schemas (OpenAI chat and Responses, Anthropic `input_schema`, Gemini function
  * declarations), structured-output schemas (`response_format`, Responses' `text.format`, Ollama `format`, Gemini
  * `responseSchema`, vLLM `guided_json`) are JSON Schemas.
  */
 export const LLM_LAYOUT: KeyLayout = {
   root: 'vocab',
-  free: /^(?:metadata|logit_bias|mm_processor_kwargs|messages\[\d+\]\.tool_calls\[\d+\]\.function\.arguments|messages\[\d+\]\.content\[\d+\]\.input|contents\[\d+\]\.parts\[\d+\]\.(?:functionCall\.args|functionResponse\.response)|input\[\d+\]\.(?:input|metadata))$/,
+  free: /^(?:metadata|logit_bias|mm_processor_kwargs|labels|prompt\.variables|messages\[\d+\]\.tool_calls\[\d+\]\.function\.arguments|messages\[\d+\]\.content\[\d+\]\.input|contents\[\d+\]\.parts\[\d+\]\.(?:functionCall\.args|functionResponse\.response)|input\[\d+\]\.(?:input|metadata))$/,
   schema: /^(?:tools\[\d+\]\.(?:function\.parameters|parameters|input_schema|functionDeclarations\[\d+\]\.(?:parameters|parametersJsonSchema|response))|functions\[\d+\]\.parameters|response_format\.json_schema\.schema|text\.format\.schema|format|guided_json|structured_outputs\.json|generationConfig\.(?:responseSchema|responseJsonSchema))$/,
 };
 

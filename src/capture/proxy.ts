@@ -72,6 +72,8 @@ export interface RecordingProxy {
 declare module 'fastify' {
   interface FastifyRequest {
     tw: Exchange | null;
+    /** The client's own `content-type`, while Fastify parses the body under a stand-in (see the onRequest hook). */
+    twContentType?: string;
   }
 }
 
@@ -157,7 +159,16 @@ export async function startRecordingProxy(opts: RecordingProxyOptions): Promise<
   app.addHook('onRequest', (request, reply, done) => {
     const ex = begin(request.method, request.raw.url ?? '/', request.headers);
     request.tw = ex;
+    // Fastify answers 415 itself to a content type it cannot parse (`application/json, <e-mail>`), before any parser of
+    // ours runs; the body is only piped anyway, so it is parsed under a stand-in and the client's header is put back
+    // before it is forwarded and recorded.
+    const ct = request.raw.headers['content-type'];
+    if (ct !== undefined) {
+      request.twContentType = ct;
+      request.raw.headers['content-type'] = 'application/octet-stream';
+    }
     reply.raw.once('close', () => {
+      restoreContentType(request);
       // The client left before the upstream answered: cancel the upstream request now, not when it answers.
       if (ex.status === null) pool.cancel(String(ex.seq));
       finish(ex, reply);
@@ -187,7 +198,10 @@ export async function startRecordingProxy(opts: RecordingProxyOptions): Promise<
       replyOptions: {
         retryDelay: () => null,
         rewriteRequestHeaders: (request: FastifyRequest, headers: IncomingHttpHeaders) => {
+          const clientType = request.twContentType;
+          restoreContentType(request);
           const out: IncomingHttpHeaders = { ...stripHopByHop(headers), [EXCHANGE_HEADER]: String(request.tw!.seq) };
+          if (clientType !== undefined) out['content-type'] = clientType;
           // `Expect: 100-continue` is answered by this server (Node sends the 100 itself) and not sent on, as nginx
           // does: the body is already on its way, and undici refuses the header.
           delete out.expect;
@@ -265,4 +279,11 @@ export async function startRecordingProxy(opts: RecordingProxyOptions): Promise<
     }
     return recorder.close();
   }
+}
+
+/** Puts the client's own `content-type` back (once): it is forwarded and recorded as the client sent it. */
+function restoreContentType(request: FastifyRequest): void {
+  if (request.twContentType === undefined) return;
+  request.raw.headers['content-type'] = request.twContentType;
+  request.twContentType = undefined;
 }
