@@ -28,9 +28,19 @@ describe('model ids (class 3): public vocabulary stays, the rest is a token', ()
     expect(storedModelId('ft:gpt-4o-mini:acme-health:jdoe-exp::9XbQ2', fp)).toMatch(/^ft:gpt-4o-mini:\{model:[0-9a-f]{8}\}$/);
     expect(storedModelId('llama-3-8b-lora-priyaraman', fp)).toMatch(/^llama-3-8b-lora-\{model:[0-9a-f]{8}\}$/);
     expect(storedModelId('acmehealth/clinic-notes-7b', fp)).toMatch(TOKEN('model'));
-    expect(storedModelId('arn:aws:bedrock:us-east-1:123456789012:custom-model/abc', fp)).toMatch(/^arn:aws:bedrock:us-east-1:\{model:[0-9a-f]{8}\}$/);
+    expect(storedModelId('arn:aws:bedrock:us-east-1:123456789012:custom-model/abc', fp)).toMatch(TOKEN('model')); // an account's organisation
     // Never a model id: an address, a credential, free text.
     for (const v of ['jdoe@example.com', 'sk-proj-FAKEabcdefghijklmnop', 'the ssn is 078-05-1120']) expect(storedModelId(v, fp), v).toBeNull();
+    // Found in review: people's names that are also model words, namespaces, grouped digits.
+    const leaks: Array<[string, RegExp]> = [
+      ['sam/llama3:latest', TOKEN('model')], ['iris/phi3:mini', TOKEN('model')], ['sam-test-model', TOKEN('model')],
+      ['roberta-hubert-marian', TOKEN('model')], ['llama-SAM-IRIS', /^llama-\{model:[0-9a-f]{8}\}$/], ['lora-4711', /^lora-\{model:/],
+      ['gpt-4o-mini-078-05-1120', /^gpt-4o-mini-\{model:/], ['llama-3-8b-415-555-0123', /^llama-3-8b-\{model:/],
+      ['llama-3-8b-1985-03-14', /^llama-3-8b-\{model:/], ['gpt-4o-c123-u42-x777', /^gpt-4o-\{model:/], ['ft:gpt-4o-mini:org:12345678', /\{model:[0-9a-f]{8}\}$/],
+    ];
+    for (const [v, re] of leaks) expect(storedModelId(v, fp), v).toMatch(re);
+    for (const m of ['claude-sonnet-4-5', 'claude-opus-4-1-20250805', 'text-embedding-ada-002', 'gemma-2-9b-it', 'FacebookAI/roberta-base', 'gpt-3.5-turbo-1106', 'Qwen3-30B-A3B', 'qwen2.5:7b-instruct-q4_K_M', 'half_plus_two'])
+      expect(storedModelId(m, fp), m).toBe(m);
     // Two ids never share a token; one id always has the same.
     expect(storedModelId('acme/a', fp)).not.toBe(storedModelId('acme/b', fp));
     expect(storedModelId('acme/a', fp)).toBe(storedModelId('acme/a', fp));
@@ -45,6 +55,11 @@ describe('paths (class 4): API words stay, ids are {id}, any other word is {seg:
     expect(templateRoute('/openai/deployments/jdoe-gpt4o/chat/completions?api-version=2024-02-01', fp)).toMatch(/^\/openai\/deployments\/\{model:[0-9a-f]{8}\}\/chat\/completions$/);
     expect(templateRoute('/v2/models/acme-fraud-scorer/infer', fp)).toMatch(/^\/v2\/models\/\{model:[0-9a-f]{8}\}\/infer$/);
     expect(templateRoute('/v1/threads/thread_abcdefXYZ/runs', fp)).toBe('/v1/threads/{id}/runs');
+    // Versions are numbers or release words, never grouped digits.
+    expect(templateRoute('/v2/models/resnet50/versions/4111-1111-1111-1111/infer', fp)).toBe('/v2/models/resnet50/versions/{version}/infer');
+    expect(templateRoute('/predictions/densenet161/078-05-1120', fp)).toBe('/predictions/densenet161/{version}');
+    expect(templateRoute('/v1/models/resnet50/versions/20240806:predict', fp)).toBe('/v1/models/resnet50/versions/20240806:predict');
+    expect(templateRoute('/v1/models/resnet50/versions/4155550123:predict', fp)).toBe('/v1/models/resnet50/versions/{version}:predict');
     // A verb that is not an API's is part of the model id, and not public.
     expect(templateRoute('/v1/models/resnet50:jdoe', fp)).toMatch(/^\/v1\/models\/resnet50:\{model:[0-9a-f]{8}\}$/);
   });
@@ -60,6 +75,29 @@ describe('names (class 6): standard header names, query keys and form fields sta
     expect(storedFieldName('patient_mgonzalez', fp)).toMatch(TOKEN('f'));
     const d = await describeRequest('POST', '/v1/audio/transcriptions', 'application/x-www-form-urlencoded', Buffer.from('model=whisper-1&patient_mgonzalez=1'), true, { fingerprinter: fp });
     expect(d.features.parts!.map((p) => p.name)).toEqual(['model', expect.stringMatching(TOKEN('f'))]);
+  });
+});
+
+describe('values that looked like names (found in review)', () => {
+  it('tensor names, media types, codings, signatures, api-version, Server-Timing durations', async () => {
+    const { isTensorName } = await import('../src/protocols/kserve-v2.ts');
+    for (const n of ['input_1', 'conv2d_1/BiasAdd:0', 'sigmoid_0.tmp_0', '4b7c7d4a-51e4-43c8-af61-04639f6ef4bc']) expect(isTensorName(n), n).toBe(true);
+    for (const n of ['AKIAIOSFODNN7EXAMPLE', 'eyJhbGciOiJIUzI1NiJ9', 'hf_ZQXabcdefghijk', '4111111111111111', 'jane_doe_mrn_5550199', 'glpat-ZQXsecret99']) expect(isTensorName(n), n).toBe(false);
+    const { storedMediaType } = await import('../src/anonymize/media-type.ts');
+    expect(storedMediaType('application/acme-health+json')).toBe('application/*+json');
+    expect(storedMediaType('audio/jane.doe-voicememo')).toBe('audio/*');
+    expect(storedMediaType('image/png')).toBe('image/png');
+    const { compilePolicy, describeHeadersAndQuery } = await import('../src/anonymize/policy.ts');
+    const kept = describeHeadersAndQuery(compilePolicy({}), { 'content-encoding': 'identity, john.smith', accept: 'text/jane.doe, johnsmith/*, image/*' }, '/v1/x?api-version=415.555.0123', fp);
+    expect(kept.headers).toEqual([['content-encoding', 'identity'], ['accept', 'text/*, image/*']]);
+    expect(kept.query).toEqual([['api-version', null]]);
+    expect(describeHeadersAndQuery(compilePolicy({}), {}, '/v1/x?api-version=2024-10-21', fp).query).toEqual([['api-version', '2024-10-21']]);
+    expect(() => compilePolicy({ headers: { keepValues: ['origin'] } })).toThrow(/never recorded/);
+    const tf = (name: string) => describeRequest('POST', '/v1/models/m:predict', 'application/json', Buffer.from(JSON.stringify({ signature_name: name, instances: [[1]] })), true, { fingerprinter: fp });
+    expect((await tf('serving_default')).params.signature_name).toBe('serving_default');
+    expect((await tf('jane_doe_churn')).params.signature_name).toBeUndefined();
+    const { anonymizeServerTiming } = await import('../src/anonymize/server-timing.ts');
+    expect(anonymizeServerTiming({ total: 4111111111111111, queue: 12.3456789 }, fp)).toEqual({ queue: 12.346 });
   });
 });
 

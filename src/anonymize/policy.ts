@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { storedMediaType } from './media-type.ts';
+import { isTopLevelType, storedMediaType } from './media-type.ts';
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { TracewarpError } from '../errors.ts';
@@ -54,7 +54,9 @@ export interface CompiledPolicy {
 
 const HEADER_NAME = /^[a-z0-9!#$%&'*+.^_`|~-]+$/;
 /** Headers whose values are never recorded, whatever a policy says. */
-const NEVER_VALUES = new Set(['authorization', 'proxy-authorization', 'cookie', 'set-cookie', 'x-api-key', 'api-key', 'x-goog-api-key', 'x-csrf-token', 'x-forwarded-for', 'x-real-ip', 'forwarded']);
+const NEVER_VALUES = new Set(['authorization', 'proxy-authorization', 'cookie', 'set-cookie', 'x-api-key', 'api-key', 'x-goog-api-key', 'x-csrf-token', 'x-forwarded-for', 'x-real-ip', 'forwarded',
+  // Names of a client, its site, its organisation or project, or its host: identities, not load.
+  'host', 'origin', 'referer', 'from', 'openai-organization', 'openai-project', 'x-goog-user-project', 'azureml-model-deployment']);
 /**
  * Header names that carry credentials, sessions or a client's identity by their wording (`x-auth-token`,
  * `x-amz-security-token`, `x-xsrf-token`), or a client's address (`x-forwarded-host`, `cf-connecting-ip`,
@@ -62,8 +64,8 @@ const NEVER_VALUES = new Set(['authorization', 'proxy-authorization', 'cookie', 
  */
 const NEVER_VALUE_WORDS = /(auth|token|secret|passw|credential|session|cookie|csrf|xsrf|signature|api-?key|(^|-)key$)|^x-forwarded-|^x-original-|(^|-)(client|connecting|real|remote|user)-?ip$|(^|-)ip$/;
 
-/** A version as API query parameters give one: a date (with `-preview`, `-alpha`, `-beta` or `-rc`) or a short version number. */
-const VERSION = /^(\d{4}-\d{2}-\d{2}(-(alpha|beta|preview|rc)\d{0,2})?|v?\d{1,3}(\.\d{1,4}){0,3}(-(alpha|beta|preview|rc)\d{0,2})?)$/;
+/** A version as API query parameters give one: a date of this century's API era (with `-preview`, `-alpha`, `-beta` or `-rc`) or a short version number (never a phone number's or an address's digit groups). */
+const VERSION = /^(20[12]\d-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])(-(alpha|beta|preview|rc)\d{0,2})?|v?\d{1,2}(\.\d{1,2}){0,2}(-(alpha|beta|preview|rc)\d{0,2})?)$/;
 
 /**
  * The rules a trace was anonymized under, written into `meta.anonymization.rules` (trace format 2; a format-1 trace
@@ -165,11 +167,24 @@ export function loadPolicy(path: string): CompiledPolicy {
  * The recorded form of an allowed header value: media-type headers keep their media types only (parameters such as
  * `boundary` or `charset` dropped); other allowed values are kept when short and token-like, else dropped.
  */
+/** Content codings of the IANA registry, and `*`. */
+const CODINGS = new Set(['gzip', 'x-gzip', 'deflate', 'br', 'zstd', 'compress', 'x-compress', 'identity', 'dcb', 'dcz', 'exi', 'pack200-gzip', 'aes128gcm', '*']);
+
+/** `*\/*` or a registered top-level type's wildcard (`image/*`). */
+function isWildcard(t: string): boolean {
+  return t === '*/*' || (t.endsWith('/*') && isTopLevelType(t.slice(0, -2)));
+}
+
 function headerValue(name: string, value: string): string | null {
   if (name === 'content-type' || name === 'accept') {
     // Each as the trace keeps media types (a vendor's name never), wildcards as they are.
-    const types = value.split(',').map((t) => t.split(';')[0]!.trim().toLowerCase()).map((t) => (/^(?:\*|[a-z]+)\/\*$/.test(t) ? t : storedMediaType(t))).filter((t): t is string => t !== null);
+    const types = value.split(',').map((t) => t.split(';')[0]!.trim().toLowerCase()).map((t) => (isWildcard(t) ? t : storedMediaType(t))).filter((t): t is string => t !== null);
     return types.length > 0 ? types.join(', ') : null;
+  }
+  // Content codings are a registered list (RFC 9110 §8.4.1, IANA HTTP Content Coding Registry): anything else is dropped.
+  if (name === 'content-encoding' || name === 'accept-encoding') {
+    const codings = value.split(',').map((c) => c.split(';')[0]!.trim().toLowerCase()).filter((c) => CODINGS.has(c));
+    return codings.length > 0 ? codings.join(', ') : null;
   }
   return /^[A-Za-z0-9.,:;=_ /*+-]{0,64}$/.test(value) && !value.split(/[\s,;=]+/).some(looksLikeData) ? value : null;
 }

@@ -21,8 +21,10 @@ export function anonymizeServerTiming(timing: Record<string, number> | null, fp:
   const out: Record<string, number> = {};
   let n = 0;
   for (const [name, dur] of Object.entries(timing)) {
+    // A duration, in ms, of at most a day, to the µs: a longer or finer number is not a phase's time but someone's.
+    if (!Number.isFinite(dur) || dur < 0 || dur > 86_400_000) continue;
     const lower = name.toLowerCase();
-    out[SERVER_TIMING_NAMES.has(lower) ? lower : fp ? `st-${fp.name(name)}` : `st-${n++}`] = dur;
+    out[SERVER_TIMING_NAMES.has(lower) ? lower : fp ? `st-${fp.name(name)}` : `st-${n++}`] = Math.round(dur * 1000) / 1000;
   }
-  return out;
+  return Object.keys(out).length > 0 ? out : null;
 }

@@ -84,7 +84,7 @@ export async function startRecord(opts: RecordCommandOptions, out: Output): Prom
     },
     onRecorderHealth: (e) => out.err(healthLine(e, opts.out)),
   });
-  out.out(`tracewarp record listening on ${proxy.url} → ${opts.upstream}, writing ${opts.out}`);
+  out.out(`tracewarp record listening on ${proxy.url} → ${withoutCredentials(opts.upstream)}, writing ${opts.out}`);
   return {
     proxy,
     async stop(cut?: AbortSignal) {
@@ -129,4 +129,17 @@ export async function runRecord(opts: RecordCommandOptions, out: Output): Promis
   if (!metaWritten && dropped === 0 && !rescuedTo) out.err(`record: ${opts.out}'s meta could not be written at the end; its records are complete, its recording health is not stored`);
   if (!whole) out.err(`record: ${opts.out} could not be closed as a single file; its committed records are in ${opts.out}-wal beside it (keep both files together)`);
   return 0;
+}
+
+/** A URL as it may be printed: a user name and password in it (`http://user:pass@host`) are replaced by `***`. */
+function withoutCredentials(url: string): string {
+  try {
+    const u = new URL(url);
+    if (!u.username && !u.password) return url;
+    u.username = '***';
+    u.password = '';
+    return u.toString();
+  } catch {
+    return url;
+  }
 }

@@ -125,6 +125,18 @@ export function mediaType(contentType: string | undefined | null): string | null
   return contentType.split(';')[0]!.trim().toLowerCase() || null;
 }
 
+/**
+ * The content type a replay sends for a recorded one: as recorded, or — where the trace kept only a vendor-less form
+ * with a `*` (`application/vnd.*+json`, `image/*`) — the structured suffix's own type (`application/json`), else
+ * `fallback`.
+ */
+export function sentContentType(recorded: string | null, fallback: string): string {
+  if (recorded === null) return fallback;
+  if (!recorded.includes('*')) return recorded;
+  const suffix = /\+([a-z0-9-]+)$/.exec(recorded)?.[1];
+  return suffix === 'json' || suffix === 'xml' ? `application/${suffix}` : fallback;
+}
+
 /** True for `application/json` and `*+json`. */
 export function isJsonType(mt: string | null): boolean {
   return mt === 'application/json' || (mt !== null && mt.endsWith('+json'));

@@ -5,7 +5,7 @@ import { describeJson, type DescribeOptions } from '../anonymize/skeleton.ts';
 import { synthesizeJson } from '../synth/json.ts';
 import type { RawStrings } from '../synth/text.ts';
 import type { ProtocolId, TraceRecord } from '../types.ts';
-import { baseDescription, fillRoute, isJsonType, seededBytes, type ExtractContext, type ProtocolAdapter, type RequestDescription, type SynthesizedRequest, type SynthRngs } from './adapter.ts';
+import { baseDescription, fillRoute, isJsonType, sentContentType, seededBytes, type ExtractContext, type ProtocolAdapter, type RequestDescription, type SynthesizedRequest, type SynthRngs } from './adapter.ts';
 
 const ownParams = new WeakMap<ReadonlySet<string>, ReadonlySet<string>>();
 /** The parameters a policy keeps beyond the LLM defaults (computed once per policy). */
@@ -48,7 +48,7 @@ export function synthesizeJsonBody(r: TraceRecord, rngs: SynthRngs, stringAt?: (
 
 /** A request with a JSON body and the recorded content type; strings given as bytes (`raw`) are put in as they are. */
 export function jsonRequest(r: TraceRecord, rngs: SynthRngs, value: unknown, raw?: RawStrings): SynthesizedRequest {
-  return { method: r.method, path: fillRoute(r.route, rngs.rng), headers: { 'content-type': r.shape.contentType ?? 'application/json' }, body: raw ? raw.encode(value) : Buffer.from(JSON.stringify(value)) };
+  return { method: r.method, path: fillRoute(r.route, rngs.rng), headers: { 'content-type': sentContentType(r.shape.contentType, 'application/json') }, body: raw ? raw.encode(value) : Buffer.from(JSON.stringify(value)) };
 }
 
 /** Any JSON body: structure and lengths only (DESIGN decision 2). */
@@ -69,7 +69,7 @@ export const genericJson: ProtocolAdapter = {
  */
 export function opaqueRequest(r: TraceRecord, rngs: SynthRngs): SynthesizedRequest {
   const headers: Record<string, string> = {};
-  if (r.shape.contentType) headers['content-type'] = r.shape.contentType;
+  if (r.shape.contentType) headers['content-type'] = sentContentType(r.shape.contentType, 'application/octet-stream');
   const path = fillRoute(r.route, rngs.rng);
   if (r.shape.kind === 'none') return { method: r.method, path, headers, body: null };
   return { method: r.method, path, headers, body: seededBytes(r.requestBytes, rngs.rng, r.shape.kind === 'unparseable') };

@@ -1,7 +1,8 @@
 import type { Features, TraceRecord } from '../types.ts';
-import { fillRoute, seededBytes, type ExtractContext, type ProtocolAdapter, type SynthesizedRequest, type SynthOptions, type SynthRngs } from './adapter.ts';
+import { fillRoute, seededBytes, sentContentType, type ExtractContext, type ProtocolAdapter, type SynthesizedRequest, type SynthOptions, type SynthRngs } from './adapter.ts';
 import { describeJsonBody, parseJson, synthesizeJsonBody } from './generic.ts';
-import { MODEL_PLACEHOLDER, routePositions, splitVerb } from './routes.ts';
+import { credentialShaped, MODEL_PLACEHOLDER, routePositions, splitVerb } from './routes.ts';
+import { looksLikeData } from '../anonymize/names.ts';
 import type { KeyLayout } from '../anonymize/keys.ts';
 
 /** The protocol's keys are its vocabulary everywhere (`parameters` included: Triton's names; any other is a token). */
@@ -27,11 +28,14 @@ export const KSERVE_SCHEMA: ReadonlyMap<string, (value: unknown, path: string) =
 ]);
 
 /**
- * A tensor name kept as recorded: an identifier of letters, digits and `_.:/-` (UUIDs too, as KServe's TorchServe
- * samples name their inputs), at most 128 characters, never shaped like a credential.
+ * A tensor name kept as recorded (the model's schema: a target rejects other names): an identifier of letters, digits
+ * and `_.:/-` of at most 128 characters that reads as a name (`input_1`, `conv2d_1/BiasAdd:0`) or is a UUID (KServe's
+ * TorchServe samples name their inputs so); never one shaped like a credential, a long number or a random token
+ * (those are `{name}`, and replay asks the target's model metadata for them).
  */
 export function isTensorName(v: unknown): v is string {
-  return typeof v === 'string' && /^[A-Za-z0-9_][A-Za-z0-9_.:/-]{0,127}$/.test(v) && !/^(sk|pk|rk|ghp|gho|xox[abp])[-_]/i.test(v);
+  if (typeof v !== 'string' || !/^[A-Za-z0-9_][A-Za-z0-9_.:/-]{0,127}$/.test(v) || credentialShaped(v)) return false;
+  return /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(v) || (!looksLikeData(v) && !/^[A-Z0-9_-]{12,}$/.test(v));
 }
 
 /** A tensor shape: up to 16 dimensions, each an integer ≥ −1 (−1: variable), or one such integer (a scalar shape, as in KServe's samples). */
@@ -116,9 +120,9 @@ export const kserveV2: ProtocolAdapter = {
     const path = fillRoute(r.route, rngs.rng);
     if (r.shape.layout === 'kserve-binary') {
       const tail = seededBytes(r.features.binaryBytes ?? 0, rngs.rng);
-      return { method: r.method, path, headers: { 'content-type': r.shape.contentType ?? 'application/octet-stream', [INFERENCE_HEADER]: String(json.length) }, body: Buffer.concat([json, tail]) };
+      return { method: r.method, path, headers: { 'content-type': sentContentType(r.shape.contentType, 'application/octet-stream'), [INFERENCE_HEADER]: String(json.length) }, body: Buffer.concat([json, tail]) };
     }
-    return { method: r.method, path, headers: { 'content-type': r.shape.contentType ?? 'application/json' }, body: json };
+    return { method: r.method, path, headers: { 'content-type': sentContentType(r.shape.contentType, 'application/json') }, body: json };
   },
   extractResponse(body: unknown): { features?: Features } {
     const outs = tensors((body as { outputs?: unknown })?.outputs);

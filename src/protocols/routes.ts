@@ -53,6 +53,11 @@ export function routePositions(segs: readonly string[]): Array<RoutePosition | n
 /** Prefixes of credentials and tokens (OpenAI, Stripe, GitHub, GitLab, Hugging Face, Slack, AWS, Google). */
 const CREDENTIAL = /^(?:(?:sk|pk|rk|ak|whsec|ghp|gho|ghs|ghu|github_pat|glpat|hf|xox[abpr])[-_]|AKIA|ASIA|AIza|eyJ)/;
 
+/** True when a string begins as a credential or token does (see {@link CREDENTIAL}). */
+export function credentialShaped(s: string): boolean {
+  return CREDENTIAL.test(s);
+}
+
 /**
  * True when a path segment reads as a value, not a model or version name: a credential or token shape, a JWT, a UUID,
  * a long hex digest, an IP address, a run of 9 or more digits (card, account and phone numbers; a date such as
@@ -73,7 +78,9 @@ export function valueShaped(seg: string): boolean {
  */
 export function keepsIdentifier(seg: string, position: RoutePosition): boolean {
   if (seg.includes('%') || seg.includes('@') || valueShaped(seg)) return false;
-  if (position === 'version') return /^v?\d{1,8}(?:[._-]\d{1,8}){0,3}$/.test(seg) || /^(?:latest|stable|canary|default|champion|challenger|prod|production|staging)$/.test(seg);
+  // A version number (at most 8 digits: a date; a Unix time is {@link valueShaped}), a dotted version (`2.0`, `1.0.2`) or
+  // a release word; never grouped digits (`415-555-0123`).
+  if (position === 'version') return /^v?\d{1,8}$|^v?\d{1,4}(?:\.\d{1,4}){1,2}$/.test(seg) || /^(?:latest|stable|canary|default|champion|challenger|prod|production|staging)$/.test(seg);
   return !seg.includes('/') && storedModelId(seg, fallbackFingerprinter()) === seg;
 }
 

@@ -11,6 +11,15 @@ import { routeModel } from './kserve-v2.ts';
 const TF_LAYOUT: KeyLayout = { root: 'vocab', vocab: new Set(['instances', 'inputs', 'signature_name', 'examples']), anywhere: new Set(['b64']), free: /^(?:instances\[\d+\]|examples\[\d+\]|inputs)$/ };
 
 /**
+ * A `signature_name` kept as sent: TF Serving's default and the method names SavedModels export signatures under
+ * (`serving_default`, `predict`, `tensorflow/serving/classify`, `predict_images`); any other is the model author's
+ * wording, and only its length is kept.
+ */
+function isSignature(v: unknown): v is string {
+  return isSchemaName(v) && /^(?:tensorflow\/serving\/)?(?:serving|predict|classify|regress|infer|inference|default)(?:_(?:default|images?|text|[0-9]{1,2}))?$/.test(v);
+}
+
+/**
  * KServe v1 / TensorFlow Serving REST (`POST …/models/{model}[/versions/{v}]:predict`, also `:classify`,
  * `:regress`), per the TF Serving REST API: `instances` (row format) or `inputs` (columnar format, a list or a map of
  * named tensors), optional `signature_name`. Kept: `signature_name`; the batch size (rows) as a feature.
@@ -22,7 +31,7 @@ export const tfServing: ProtocolAdapter = {
     const parsed = ctx.complete ? parseJson(ctx.body) : undefined;
     if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) return null;
     const body = parsed as { instances?: unknown; inputs?: unknown; examples?: unknown };
-    const d = describeJsonBody('tf-serving', ctx, body, { keep: new Map([['signature_name', (v: unknown, path: string) => path === 'signature_name' && isSchemaName(v)]]), layout: TF_LAYOUT });
+    const d = describeJsonBody('tf-serving', ctx, body, { keep: new Map([['signature_name', (v: unknown, path: string) => path === 'signature_name' && isSignature(v)]]), layout: TF_LAYOUT });
     const rows = body.instances ?? body.examples;
     if (Array.isArray(rows)) d.features.batch = rows.length;
     else if (Array.isArray(body.inputs)) d.features.batch = body.inputs.length;

@@ -1,6 +1,6 @@
 import type { KeyLayout } from '../anonymize/keys.ts';
 import { synthesizeImage } from '../synth/image.ts';
-import { baseDescription, fillRoute, imageInfo, isJsonType, type ProtocolAdapter } from './adapter.ts';
+import { baseDescription, fillRoute, imageInfo, isJsonType, sentContentType, type ProtocolAdapter } from './adapter.ts';
 import { describeJsonBody, genericJson, opaqueRequest, parseJson } from './generic.ts';
 import { routeModel } from './kserve-v2.ts';
 
@@ -39,7 +39,7 @@ export const torchServe: ProtocolAdapter = {
     const img = r.features.images?.[0];
     if (img) {
       const { bytes, mime } = synthesizeImage(img, rngs.rng);
-      return { method: r.method, path: fillRoute(r.route, rngs.rng), headers: { 'content-type': r.shape.contentType ?? mime }, body: bytes };
+      return { method: r.method, path: fillRoute(r.route, rngs.rng), headers: { 'content-type': sentContentType(r.shape.contentType, mime) }, body: bytes };
     }
     return opaqueRequest(r, rngs);
   },
