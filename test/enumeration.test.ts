@@ -10,6 +10,7 @@ import { main } from '../src/cli/main.ts';
 import { startRecord } from '../src/cli/record.ts';
 import { describeRequest } from '../src/protocols/index.ts';
 import { readRunFile } from '../src/results/run-file.ts';
+import { KSERVE_MODEL } from '../src/sim/kserve.ts';
 import { startSim, type SimServer } from '../src/sim/server.ts';
 import { TraceReader } from '../src/trace/reader.ts';
 import type { TraceRecord } from '../src/types.ts';
@@ -41,6 +42,8 @@ describe('model ids (class 3): public vocabulary stays, the rest is a token', ()
     for (const [v, re] of leaks) expect(storedModelId(v, fp), v).toMatch(re);
     for (const m of ['claude-sonnet-4-5', 'claude-opus-4-1-20250805', 'text-embedding-ada-002', 'gemma-2-9b-it', 'FacebookAI/roberta-base', 'gpt-3.5-turbo-1106', 'Qwen3-30B-A3B', 'qwen2.5:7b-instruct-q4_K_M', 'half_plus_two'])
       expect(storedModelId(m, fp), m).toBe(m);
+    // The bundled simulator's own models (its OpenAI one and its KServe one) are public.
+    for (const m of ['tracewarp-sim', KSERVE_MODEL]) expect(storedModelId(m, fp), m).toBe(m);
     // Two ids never share a token; one id always has the same.
     expect(storedModelId('acme/a', fp)).not.toBe(storedModelId('acme/b', fp));
     expect(storedModelId('acme/a', fp)).toBe(storedModelId('acme/a', fp));

@@ -16,7 +16,8 @@ import type { Fingerprinter } from './fingerprint.ts';
  * may carry a version number: `llama3`, `qwen2`).
  */
 const FAMILIES = new Set([
-  'huge', 'iris', 'half', 'plus', 'two',   'gpt', 'chatgpt', 'davinci', 'curie', 'babbage', 'whisper', 'dall', 'tts', 'omni', 'codex', 'oss', 'gemini',
+  // PaddleOCR's detection, recognition and direction models (sim's KServe model is `ocr-det`).
+  'det', 'rec', 'cls', 'huge', 'iris', 'half', 'plus', 'two',   'gpt', 'chatgpt', 'davinci', 'curie', 'babbage', 'whisper', 'dall', 'tts', 'omni', 'codex', 'oss', 'gemini',
   'imagen', 'veo', 'codegemma', 'paligemma', 't5', 'flan', 'ul2', 'bert', 'llama', 'codellama', 'llava', 'galactica',
   'mistral', 'mixtral', 'ministral', 'codestral', 'pixtral', 'magistral', 'devstral', 'mathstral', 'qwen', 'qwq',
   'qvq', 'deepseek', 'glm', 'chatglm', 'internlm', 'baichuan', 'moonshot', 'wizardlm', 'bloomz', 'mpt', 'dbrx',
