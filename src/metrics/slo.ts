@@ -44,23 +44,30 @@ export function parseSlo(text: string): Slo {
 }
 
 /**
- * Per-request LLM timing from the *scheduled* send (what a user who arrived on schedule felt): TTFT (first content
- * event; for a non-streamed answer the whole answer), TPOT = (E2E − TTFT) / (output tokens − 1), every ITL gap, E2E.
+ * Per-request LLM timing from the *scheduled* send (what a user who arrived on schedule felt): E2E for every request;
+ * for a streamed answer also TTFT (its first content event; null when none came) and TPOT = (E2E − TTFT) / (output
+ * tokens − 1). A non-streamed answer has no first token a user saw before the whole answer, so no TTFT or TPOT.
  */
-export function requestTiming(r: RequestResult): { ttftUs: number; tpotUs: number | null; e2eUs: number } | null {
+export function requestTiming(r: RequestResult): { ttftUs: number | null; tpotUs: number | null; e2eUs: number } | null {
   if (r.endUs === null || r.sentUs === null) return null;
   const e2e = r.endUs - r.scheduledUs;
-  const ttft = (r.ttftAtUs ?? r.endUs) - r.scheduledUs;
+  if (!r.streamed) return { ttftUs: null, tpotUs: null, e2eUs: e2e };
+  const ttft = r.ttftAtUs !== null ? r.ttftAtUs - r.scheduledUs : null;
   const tpot = r.outputTokens !== null && r.outputTokens > 1 && r.ttftAtUs !== null ? (r.endUs - r.ttftAtUs) / (r.outputTokens - 1) : null;
   return { ttftUs: ttft, tpotUs: tpot, e2eUs: e2e };
 }
 
-/** True when a completed request met every objective of the SLO. */
+/**
+ * True when a completed request met every objective of the SLO that applies to it: `e2e` to every request; `ttft`,
+ * `tpot` and `itl` to streamed answers only (an embedding or a non-streamed completion is judged on `e2e` alone, not
+ * against a TTFT limit with its whole answer time). A streamed answer without a content event misses a TTFT objective.
+ */
 export function meetsSlo(r: RequestResult, slo: Slo): boolean {
   const t = requestTiming(r);
   if (!t) return false;
-  if (slo.ttftUs !== undefined && t.ttftUs >= slo.ttftUs) return false;
   if (slo.e2eUs !== undefined && t.e2eUs >= slo.e2eUs) return false;
+  if (!r.streamed) return true;
+  if (slo.ttftUs !== undefined && (t.ttftUs === null || t.ttftUs >= slo.ttftUs)) return false;
   if (slo.tpotUs !== undefined && t.tpotUs !== null && t.tpotUs >= slo.tpotUs) return false;
   if (slo.itlUs !== undefined && (r.itlUs ?? []).some((g) => g >= slo.itlUs!)) return false;
   return true;

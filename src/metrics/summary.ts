@@ -83,8 +83,14 @@ export interface RunSummary {
   totalOutputTokensPerSecond: number | null;
   /** `Server-Timing` durations reported by the server, per metric, ms. */
   serverTimingMs?: Record<string, Percentiles>;
-  /** With an SLO: requests that met every objective (measured from the scheduled send), per second and as a fraction. */
-  goodput?: { slo: string; met: number; fraction: number; reqPerS: number | null };
+  /** Requests whose recorded exchange had failed (an error status, a transport error, a client that gave up): replayed, reported apart. */
+  recordedFailures: number;
+  /**
+   * With an SLO: requests that met every objective that applies to them (measured from the scheduled send), of the
+   * `eligible` ones — every request except the {@link recordedFailures}, which did not succeed when recorded either —,
+   * per second and as a fraction.
+   */
+  goodput?: { slo: string; met: number; eligible: number; fraction: number; reqPerS: number | null };
   /**
    * Per anomaly label (`normal` for uninjected traffic), when the run had injected anomalies: how the server handled
    * each kind — requests, completed, statuses, errors by kind, latency.
@@ -112,8 +118,9 @@ function serverTiming(rs: readonly RequestResult[]): { serverTimingMs?: Record<s
 export function summarize(results: readonly RequestResult[], slo?: Slo): RunSummary {
   const s = summarizeOnly(results);
   if (slo) {
-    const met = results.filter((r) => r.errorKind === null && r.status !== null && r.status < 400 && meetsSlo(r, slo)).length;
-    s.goodput = { slo: slo.text, met, fraction: results.length > 0 ? round3(met / results.length) : 0, reqPerS: s.durationS > 0 ? round3(met / s.durationS) : null };
+    const eligible = results.filter((r) => !r.recordedFailed);
+    const met = eligible.filter((r) => r.errorKind === null && r.status !== null && r.status < 400 && meetsSlo(r, slo)).length;
+    s.goodput = { slo: slo.text, met, eligible: eligible.length, fraction: eligible.length > 0 ? round3(met / eligible.length) : 0, reqPerS: s.durationS > 0 ? round3(met / s.durationS) : null };
   }
   if (results.some((r) => r.label)) {
     const groups = new Map<string, RequestResult[]>();
@@ -176,6 +183,7 @@ function summarizeOnly(results: readonly RequestResult[]): RunSummary {
     totalOutputTokensPerSecond: durationUs > 0 ? round3((completed.reduce((a, r) => a + (r.outputTokens ?? 0), 0) * 1e6) / durationUs) : null,
     ...serverTiming(completed),
     capDelayed: results.filter((r) => r.capDelayed).length,
+    recordedFailures: results.filter((r) => r.recordedFailed).length,
     shorterThanRecorded: completed.filter((r) => r.expectedOutputTokens !== null && r.outputTokens !== null && r.outputTokens < r.expectedOutputTokens).length,
     outputTokens: completed.reduce((a, r) => a + (r.outputTokens ?? 0), 0),
   };

@@ -262,7 +262,7 @@ function observationOf(req: PlannedRequest, sender: number, readyLagUs: number |
     bodySentUs: null, ttfbAtUs: null, endUs: null, status: null, errorKind: null, requestBytes: req.body?.length ?? 0, responseBytes: 0,
     contentType: null, serverTiming: null, body: null, chunkEnds: [], chunkAtUs: [], captureComplete: true, llm: req.llm, protocol: req.protocol,
     expectedOutputTokens: req.expectedOutputTokens, promptTokens: req.promptTokens, capDelayed: false, label: req.label ?? null, traceId: null,
-    patienceUs: req.abortAfterUs ?? null,
+    patienceUs: req.abortAfterUs ?? null, recordedFailed: req.recordedFailed === true,
   };
 }
 

@@ -20,7 +20,7 @@ export function observe(o: RawObservation): RequestResult {
     endUs: o.endUs, status: o.status, errorKind: o.errorKind, requestBytes: o.requestBytes, responseBytes: o.responseBytes, streamed: false,
     eventCount: 0, outputTokens: null, expectedOutputTokens: o.expectedOutputTokens, promptTokens: o.promptTokens, capDelayed: o.capDelayed,
     label: o.label, traceId: o.traceId, serverTiming: parseServerTiming(o.serverTiming ?? undefined), dispatchedUs: o.dispatchedUs,
-    bodySentUs: o.bodySentUs, readyLagUs: o.readyLagUs, sender: o.sender, toolStall: false,
+    bodySentUs: o.bodySentUs, readyLagUs: o.readyLagUs, sender: o.sender, toolStall: false, recordedFailed: o.recordedFailed,
   };
   if (o.status === null) return result;
   const answer = observeAnswer({

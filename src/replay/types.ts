@@ -19,6 +19,8 @@ export interface PlannedRequest {
   label?: string | null;
   /** The recorded client gave up this long after its send (µs): the replay cuts it then too (`client_aborted`). */
   abortAfterUs?: number | null;
+  /** The recorded exchange failed (an HTTP error, a transport error, a client that gave up): left out of goodput. */
+  recordedFailed?: boolean;
 }
 
 /**
@@ -86,4 +88,5 @@ export interface RawObservation {
   capDelayed: boolean;
   label: string | null;
   traceId: string | null;
+  recordedFailed: boolean;
 }

@@ -35,7 +35,11 @@ export function formatSummary(s: RunSummary, title?: string): string {
     const t = s.outputTokensPerSecond;
     lines.push(`output tokens/s per request: p50 ${fmt(t.p50)}  p90 ${fmt(t.p90)}  p99 ${fmt(t.p99)}; in total ${fmt(s.totalOutputTokensPerSecond)} tokens/s`);
   }
-  if (s.goodput) lines.push(`goodput (${s.goodput.slo}, from the scheduled send): ${s.goodput.met} of ${s.requests} requests (${(s.goodput.fraction * 100).toFixed(1)} %), ${fmt(s.goodput.reqPerS, 2)} req/s`);
+  if (s.goodput) {
+    // Objectives apply where they are defined: TTFT, TPOT and ITL to streamed answers, E2E to all (metrics/slo.ts).
+    const apart = s.recordedFailures > 0 ? `; ${s.recordedFailures} request${s.recordedFailures === 1 ? '' : 's'} that had failed when recorded left out` : '';
+    lines.push(`goodput (${s.goodput.slo}, from the scheduled send; ttft/tpot/itl judge streamed answers only): ${s.goodput.met} of ${s.goodput.eligible} requests (${(s.goodput.fraction * 100).toFixed(1)} %), ${fmt(s.goodput.reqPerS, 2)} req/s${apart}`);
+  } else if (s.recordedFailures > 0) lines.push(`${s.recordedFailures} request${s.recordedFailures === 1 ? '' : 's'} had failed when recorded (replayed as recorded)`);
   const notes: string[] = [];
   if (s.capDelayed > 0) notes.push(`${s.capDelayed} requests waited for the in-flight cap`);
   if (s.shorterThanRecorded > 0) notes.push(`${s.shorterThanRecorded} answers were shorter than recorded`);

@@ -12,9 +12,9 @@ export const RUN_FORMAT = 'tracewarp-run';
  * Run file format version. 2 added `dispatched_us`, `body_sent_us`, `ready_lag_us`, `sender` and `tool_stall`, and
  * `sent_us` became the moment the request's headers were written to the socket. 3 added `error_detail` (the cause of
  * a transport failure: an error code or which timeout fired) and the error kinds `timeout` and `bad_response`.
- * Versions 1 and 2 are still read.
+ * 4 added `recorded_failed` (the recorded exchange failed: left out of goodput). Versions 1 to 3 are still read.
  */
-export const RUN_FORMAT_VERSION = 3;
+export const RUN_FORMAT_VERSION = 4;
 
 const SCHEMA = `
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -24,10 +24,11 @@ CREATE TABLE results (
   request_bytes INTEGER NOT NULL, response_bytes INTEGER NOT NULL, streamed INTEGER NOT NULL, event_count INTEGER NOT NULL,
   output_tokens INTEGER, expected_output_tokens INTEGER, prompt_tokens INTEGER, cap_delayed INTEGER NOT NULL, label TEXT,
   trace_id TEXT, itl BLOB, server_timing TEXT, dispatched_us INTEGER, body_sent_us INTEGER, ready_lag_us INTEGER,
-  sender INTEGER NOT NULL DEFAULT 0, tool_stall INTEGER NOT NULL DEFAULT 0, error_detail TEXT
+  sender INTEGER NOT NULL DEFAULT 0, tool_stall INTEGER NOT NULL DEFAULT 0, error_detail TEXT,
+  recorded_failed INTEGER NOT NULL DEFAULT 0
 );`;
 
-const COLUMNS = ['idx', 'trace_seq', 'scheduled_us', 'sent_us', 'ttfb_at_us', 'ttft_at_us', 'end_us', 'status', 'error_kind', 'request_bytes', 'response_bytes', 'streamed', 'event_count', 'output_tokens', 'expected_output_tokens', 'prompt_tokens', 'cap_delayed', 'label', 'trace_id', 'itl', 'server_timing', 'dispatched_us', 'body_sent_us', 'ready_lag_us', 'sender', 'tool_stall', 'error_detail'] as const;
+const COLUMNS = ['idx', 'trace_seq', 'scheduled_us', 'sent_us', 'ttfb_at_us', 'ttft_at_us', 'end_us', 'status', 'error_kind', 'request_bytes', 'response_bytes', 'streamed', 'event_count', 'output_tokens', 'expected_output_tokens', 'prompt_tokens', 'cap_delayed', 'label', 'trace_id', 'itl', 'server_timing', 'dispatched_us', 'body_sent_us', 'ready_lag_us', 'sender', 'tool_stall', 'error_detail', 'recorded_failed'] as const;
 
 /**
  * Writes a run file (SQLite): `meta` (JSON values: `format`, `format_version`, and the {@link RunMeta} fields) and one
@@ -68,7 +69,7 @@ export class RunWriter {
         this.insert.run(r.index, r.traceSeq, r.scheduledUs, r.sentUs, r.ttfbAtUs, r.ttftAtUs, r.endUs, r.status, r.errorKind,
           r.requestBytes, r.responseBytes, r.streamed ? 1 : 0, r.eventCount, r.outputTokens, r.expectedOutputTokens, r.promptTokens, r.capDelayed ? 1 : 0, r.label,
           r.traceId ?? null, r.itlUs && r.itlUs.length > 0 ? encodeBlob(r.itlUs) : null, r.serverTiming ? JSON.stringify(r.serverTiming) : null,
-          r.dispatchedUs ?? null, r.bodySentUs ?? null, r.readyLagUs ?? null, r.sender ?? 0, r.toolStall ? 1 : 0, r.errorDetail ?? null);
+          r.dispatchedUs ?? null, r.bodySentUs ?? null, r.readyLagUs ?? null, r.sender ?? 0, r.toolStall ? 1 : 0, r.errorDetail ?? null, r.recordedFailed ? 1 : 0);
       }
     })();
   }
@@ -99,7 +100,7 @@ interface ResultRow {
   streamed: number; event_count: number; output_tokens: number | null; expected_output_tokens: number | null;
   prompt_tokens: number | null; cap_delayed: number; label: string | null; trace_id: string | null; itl: Buffer | null;
   server_timing: string | null; dispatched_us?: number | null; body_sent_us?: number | null; ready_lag_us?: number | null;
-  sender?: number; tool_stall?: number; error_detail?: string | null;
+  sender?: number; tool_stall?: number; error_detail?: string | null; recorded_failed?: number;
 }
 
 /**
@@ -125,7 +126,7 @@ export function readRunFile(path: string): { meta: RunMeta & Record<string, unkn
       expectedOutputTokens: r.expected_output_tokens, promptTokens: r.prompt_tokens, capDelayed: r.cap_delayed === 1, label: r.label,
       traceId: r.trace_id, itlUs: r.itl ? decodeBlob<number[]>(r.itl) : r.streamed ? [] : null, serverTiming: r.server_timing ? JSON.parse(r.server_timing) : null,
       dispatchedUs: r.dispatched_us ?? null, bodySentUs: r.body_sent_us ?? null, readyLagUs: r.ready_lag_us ?? null, sender: r.sender ?? 0, toolStall: r.tool_stall === 1,
-      errorDetail: r.error_detail ?? null,
+      errorDetail: r.error_detail ?? null, recordedFailed: r.recorded_failed === 1,
     }));
     db.close();
     return { meta: meta as RunMeta & Record<string, unknown>, results };

@@ -65,6 +65,8 @@ export interface RequestResult {
   serverTiming?: Record<string, number> | null;
   /** W3C trace id sent in this request's `traceparent`. */
   traceId?: string | null;
+  /** The recorded exchange failed (`synth/workload.ts` recordedFailure): reported apart, left out of goodput. */
+  recordedFailed?: boolean;
 }
 
 /** Describes a run (the `meta` of a run file). */

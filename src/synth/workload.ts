@@ -70,6 +70,7 @@ export function synthesizeItem(a: SynthItem, recorded: TraceRecord, w: WorkloadS
     protocol: r.protocol,
     label: a.anomaly,
     abortAfterUs: w.opts?.clientAborts !== false && r.errorKind === 'client_aborted' && r.latencyUs !== null ? r.latencyUs : null,
+    recordedFailed: recordedFailure(r),
   };
 }
 
@@ -85,4 +86,13 @@ export function* synthesizeWorkload(arrivals: readonly Arrival[], getRecord: (se
     digest?.add(p, requestHash(p));
     yield p;
   }
+}
+
+/**
+ * Whether a recorded exchange failed: an error status, a transport error, or a client that gave up. An imported record
+ * (no answer known) did not. Such a request is replayed as recorded but left out of goodput: it did not succeed in
+ * production either, so the target cannot be blamed for it.
+ */
+export function recordedFailure(r: Pick<TraceRecord, 'status' | 'errorKind'>): boolean {
+  return r.errorKind !== null || (r.status !== null && r.status >= 400);
 }
