@@ -104,25 +104,25 @@ describe('import mooncake', () => {
     });
   }
 
-  it('refuses a missing or directory input with one clear line (exit 1)', async () => {
+  it('refuses a missing or directory input with one clear line (exit 3)', async () => {
     const tmp = tempDir();
     const missing = await runCli(['import', 'azure-llm', join(tmp.dir, 'nope.csv'), '--out', join(tmp.dir, 'x.trace.db')]);
-    expect(missing.code).toBe(1);
+    expect(missing.code).toBe(3);
     expect(missing.stderr.trim()).toBe(`tracewarp: ${join(tmp.dir, 'nope.csv')}: no such file [TW_IMPORT_FORMAT]`);
     const dir = await runCli(['import', 'azure-llm', tmp.dir, '--out', join(tmp.dir, 'x.trace.db')]);
-    expect(dir.code).toBe(1);
+    expect(dir.code).toBe(3);
     expect(dir.stderr).toContain('is a directory');
     tmp.cleanup();
   });
 
-  it('refuses a malformed line naming the file and line, and leaves no partial trace (exit 1)', async () => {
+  it('refuses a malformed line naming the file and line, and leaves no partial trace (exit 3)', async () => {
     const tmp = tempDir();
     const src = join(tmp.dir, 'bad.jsonl');
     const { writeFileSync } = await import('node:fs');
     writeFileSync(src, '{"timestamp": 0, "input_length": 5, "output_length": 2, "hash_ids": [1]}\n{"timestamp": 10, "input_length": "x"}\n');
     const out = join(tmp.dir, 'bad.trace.db');
     const r = await runCli(['import', 'mooncake', src, '--out', out]);
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(3);
     expect(r.stderr).toContain(`${src}:2`);
     expect(existsSync(out)).toBe(false);
     tmp.cleanup();

@@ -128,13 +128,13 @@ describe('timeouts: every request ends, with its own kind and cause', () => {
 });
 
 describe('answers that are not whole', () => {
-  it('a non-HTTP answer is bad_response with the parser\'s reason (never the bytes); the first ten stop the replay (exit 1) unless --keep-going', async () => {
+  it('a non-HTTP answer is bad_response with the parser\'s reason (never the bytes); the first ten stop the replay (exit 3) unless --keep-going', async () => {
     const target = await rawTarget((s) => s.end('hello SECRET-7781\r\n\r\n'));
     try {
       const t = trace(40, 20);
       const run = runFile();
       const stopped = await runCli(['replay', t, '--target', target.url, '--warmup', '0', '--out', run, '--quiet'], { timeoutMs: 14_000 });
-      expect(stopped.code).toBe(1);
+      expect(stopped.code).toBe(3);
       expect(stopped.stderr).toMatch(/stopped early: the first 10 requests all failed before any HTTP answer came back: 127\.0\.0\.1:\d+ answered with something that is not HTTP\/1\.1 \(HPE: Expected HTTP\//);
       expect(stopped.stderr).toContain('--keep-going replays anyway');
       expect(stopped.stderr).toContain('[TW_TARGET]');
@@ -182,14 +182,14 @@ describe('answers that are not whole', () => {
 
 describe('the target is checked before the clock starts', () => {
   const notices: string[] = [];
-  it('a target that is down: exit 1 within seconds naming the cause and the address; no run file', async () => {
+  it('a target that is down: exit 3 within seconds naming the cause and the address; no run file', async () => {
     const dead = await startUpstream(() => undefined);
     const url = dead.url;
     await dead.close();
     const run = runFile();
     const t0 = Date.now();
     const r = await runCli(['replay', trace(40, 100), '--target', url, '--out', run, '--quiet'], { timeoutMs: 14_000 });
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(3);
     const port = new URL(url).port;
     expect(r.stderr).toContain(`tracewarp: cannot reach the target ${url}: connection refused (ECONNREFUSED) at 127.0.0.1:${port}: is the server up and listening there?`);
     expect(r.stderr).toContain('nothing was sent); --keep-going replays anyway');
@@ -205,7 +205,7 @@ describe('the target is checked before the clock starts', () => {
     try {
       const t = trace(4, 20);
       const refused = await runCli(['replay', t, '--target', `https://127.0.0.1:${port}`, '--out', runFile(), '--quiet'], { timeoutMs: 14_000 });
-      expect(refused.code).toBe(1);
+      expect(refused.code).toBe(3);
       expect(refused.stderr).toContain(`TLS handshake with 127.0.0.1:${port} failed (ERR_SSL_WRONG_VERSION_NUMBER): the port does not speak TLS — use http://`);
 
       const run = runFile();

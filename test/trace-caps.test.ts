@@ -314,7 +314,7 @@ describe('a trace is untrusted input: hostile records are refused as they are re
     db.close();
     const r = await runCli(['plan', p, '--speed', '1'], { timeoutMs: 20_000 });
     noStack(r);
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(3);
     expect(r.stderr.trim()).toBe(`tracewarp: ${p}: malformed trace meta: meta.anchor_wall_us = Infinity is not finite [TW_TRACE_CORRUPT]`);
   });
 });

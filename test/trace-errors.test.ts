@@ -114,22 +114,22 @@ describe('a trace that is not a readable trace is refused with a clear error', (
     db.exec("CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT); INSERT INTO meta VALUES ('format', '\"tracewarp-run\"')");
     db.close();
     const r = await runCli(['inspect', run]);
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(3);
     expect(r.stderr).toContain('it is a run file, read it with `tracewarp report`');
     const t = await runCli(['report', good]);
-    expect(t.code).toBe(1);
+    expect(t.code).toBe(3);
     expect(t.stderr).toContain('not a tracewarp run file but a trace: use `tracewarp inspect`');
   });
 
-  it('the CLI prints the problem and exits 1 for a corrupt trace', async () => {
+  it('the CLI prints the problem and exits 3 for a corrupt trace', async () => {
     const p = join(tmp.dir, 'cli-trunc.trace.db');
     writeFileSync(p, readFileSync(good).subarray(0, 5000));
     const r = await runCli(['inspect', p]);
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(3);
     expect(r.stderr).toContain(`tracewarp: ${p}`);
     expect(r.stderr).toContain('[TW_TRACE_CORRUPT]');
     const rr = await runCli(['replay', p, '--target', 'http://127.0.0.1:9']);
-    expect(rr.code).toBe(1);
+    expect(rr.code).toBe(3);
     expect(rr.stderr).toMatch(/truncated/);
   });
 });

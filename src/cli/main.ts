@@ -146,7 +146,8 @@ function program(out: Output, result: { code: number }, argv: readonly string[])
     .action(async (trace: string, o) => {
       const { runReplay } = await import('./replay.ts');
       const r = await runReplay(trace, { target: o.target, speed: o.speed, argv, scenario: o.scenario, seed: o.seed, out: o.out, force: o.force, maxInFlight: o.maxInFlight, capPolicy: o.capPolicy, model: o.model, limit: o.limit, json: o.json, quiet: o.quiet, headers: o.header, warmup: o.warmup, slo: o.slo, forceOutputLength: o.forceOutputLength, workers: o.workers, synthThreads: o.synthThreads, only: o.only, exclude: o.exclude, pathMap: o.pathMap, modelMap: o.modelMap, placeholderSegments: o.placeholderSegments, outputLength: o.outputLength, clientAborts: o.clientAborts, requestTimeoutMs: o.timeout, headersTimeoutMs: o.headersTimeout, idleTimeoutMs: o.idleTimeout, graceMs: o.grace, failFast: !o.keepGoing }, out);
-      result.code = r.interrupted ? 130 : 0;
+      // 0: every objective met (or none given); 1: an objective missed; 130: interrupted.
+      result.code = r.interrupted ? 130 : r.summary.sloMet === false ? 1 : 0;
     });
 
   p.command('report')
@@ -186,7 +187,8 @@ function program(out: Output, result: { code: number }, argv: readonly string[])
 }
 
 /**
- * Runs the CLI with `argv` (without `node` and the script). Returns the exit code: 0 success, 1 failure, 2 misuse.
+ * Runs the CLI with `argv` (without `node` and the script). Returns the exit code: 0 success; 1 an objective missed (`--slo`; `demo`: a request failed); 2 misuse; 3 any
+ * other failure (a trace or run file that cannot be read, a target that cannot be reached, …); 130 interrupted.
  * Errors print as one line `tracewarp: <message>`; nothing is thrown.
  */
 export async function main(argv: string[], out: Output = processOutput): Promise<number> {
@@ -205,6 +207,6 @@ export async function main(argv: string[], out: Output = processOutput): Promise
       return err.exitCode;
     }
     out.err(`tracewarp: unexpected error: ${(err as Error)?.stack ?? String(err)}`);
-    return 1;
+    return 3;
   }
 }

@@ -14,5 +14,5 @@ export function runReport(path: string, opts: { json?: boolean; slo?: string }, 
   const workload = typeof meta.workload === 'string' ? meta.workload : `--speed ${meta.speed}`;
   if (opts.json) out.out(JSON.stringify({ ...s, ...(typeof meta.plannedRequests === 'number' ? { plannedRequests: meta.plannedRequests } : {}), workload, outputLength: typeof meta.outputLength === 'string' ? meta.outputLength : 'recorded', runFile: path, runId: meta.runId, target: meta.target, speed: meta.speed, seed: Number.isFinite(Number(meta.seed)) ? Number(meta.seed) : meta.seed, interrupted: meta.interrupted === true, ...(meta.digest && !meta.interrupted ? { digest: (meta.digest as { digest: string }).digest, scheduleDigest: (meta.digest as { schedule: string }).schedule } : {}) }));
   else out.out(formatSummary(s, `run ${meta.runId}: ${meta.tracePath} (${workload}) against ${meta.target}, output length ${typeof meta.outputLength === 'string' ? meta.outputLength : 'recorded'}`));
-  return 0;
+  return s.sloMet === false ? 1 : 0;
 }

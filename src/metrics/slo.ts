@@ -1,30 +1,51 @@
 import { TracewarpError } from '../errors.ts';
 import type { RequestResult } from '../results/types.ts';
 import { parseDurationUs } from '../units.ts';
+import { parseObjective, type Objective } from './objectives.ts';
 
-/** Service-level objectives for goodput, µs per metric: a request meets them when every one holds. */
+/**
+ * Service-level objectives: per-request ones for goodput (µs per metric: a request meets them when every one that
+ * applies to it holds) and run-level ones, the gates (`metrics/objectives.ts`).
+ */
 export interface Slo {
   ttftUs?: number;
   tpotUs?: number;
   itlUs?: number;
   e2eUs?: number;
+  /** Run-level objectives (`p99<800ms`, `error_rate<1%`, `goodput>95%`): a run that misses one fails (exit 1). */
+  objectives: Objective[];
   /** The text it was parsed from. */
   text: string;
 }
 
+/** True when an SLO has per-request objectives (goodput is defined). */
+export function hasRequestObjectives(slo: Slo): boolean {
+  return slo.ttftUs !== undefined || slo.tpotUs !== undefined || slo.itlUs !== undefined || slo.e2eUs !== undefined;
+}
+
 /**
- * Parses `--slo 'ttft<500ms,tpot<50ms,e2e<10s'` (metrics `ttft`, `tpot`, `itl` (every gap), `e2e`; durations with a
- * unit). Goodput is the rate of requests that met every objective, as in DistServe (Zhong et al., OSDI 2024) and
- * vLLM's `bench serve --goodput`.
+ * Parses `--slo`, one language for both kinds, comma-separated:
+ * - per-request objectives `ttft<500ms`, `tpot<50ms`, `itl<100ms` (every gap), `e2e<10s`: goodput is the rate of
+ *   requests that met every one that applies to them, as in DistServe (Zhong et al., OSDI 2024) and vLLM's
+ *   `bench serve --goodput`;
+ * - run-level objectives (gates): `[METRIC_]pNN<DURATION` (`p99<800ms`, `ttft_p95<500ms`), `error_rate<1%`,
+ *   `goodput>95%` (needs per-request objectives), `throughput>20/s`; operators `<`, `<=`, `>`, `>=`.
+ * Durations need a unit.
  * @throws TracewarpError `TW_USAGE` listing every problem.
  */
 export function parseSlo(text: string): Slo {
-  const slo: Slo = { text };
+  const slo: Slo = { text, objectives: [] };
   const errors: string[] = [];
   for (const part of text.split(',').map((s) => s.trim()).filter(Boolean)) {
     const m = /^(ttft|tpot|itl|e2e)\s*<\s*(.+)$/.exec(part);
     if (!m) {
-      errors.push(`'${part}': expected METRIC<DURATION with METRIC one of ttft, tpot, itl, e2e (e.g. ttft<500ms)`);
+      try {
+        const o = parseObjective(part);
+        if (o) slo.objectives.push(o);
+        else errors.push(`'${part}': expected a per-request objective METRIC<DURATION (ttft, tpot, itl, e2e; e.g. ttft<500ms) or a run objective such as p99<800ms, ttft_p95<500ms, error_rate<1%, goodput>95%, throughput>20/s`);
+      } catch (err) {
+        errors.push((err as Error).message);
+      }
       continue;
     }
     if (!/[a-zµ]\s*$/i.test(m[2]!)) {
@@ -39,6 +60,7 @@ export function parseSlo(text: string): Slo {
       errors.push(`'${part}': ${(err as Error).message}`);
     }
   }
+  if (slo.objectives.some((o) => o.metric === 'goodput') && !hasRequestObjectives(slo)) errors.push("'goodput' needs per-request objectives in the same --slo, e.g. 'ttft<500ms,goodput>95%'");
   if (errors.length > 0 || text.trim() === '') throw new TracewarpError('TW_USAGE', `--slo: ${errors.join('; ') || 'empty'}`);
   return slo;
 }

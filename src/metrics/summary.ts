@@ -1,11 +1,13 @@
 import * as hdr from 'hdr-histogram-js';
 import type { ReplayerHealth, RequestResult } from '../results/types.ts';
-import { meetsSlo, type Slo } from './slo.ts';
+import { judgeObjectives, type ObjectiveResult } from './objectives.ts';
+import { hasRequestObjectives, meetsSlo, type Slo } from './slo.ts';
 
 /** Percentiles of one quantity in milliseconds (HDR histogram, 3 significant digits), or nulls when there are no values. */
 export interface Percentiles {
   p50: number | null;
   p90: number | null;
+  p95: number | null;
   p99: number | null;
   /** p99.9 */
   p999: number | null;
@@ -27,10 +29,11 @@ export function percentilesMs(valuesUs: Iterable<number>): Percentiles {
   }
   // HDR buckets report a bucket's upper edge; never report more than the exact maximum.
   const ms = (us: number) => Math.round(Math.min(us, max)) / 1000;
-  if (n === 0) return { p50: null, p90: null, p99: null, p999: null, max: null, count: 0 };
+  if (n === 0) return { p50: null, p90: null, p95: null, p99: null, p999: null, max: null, count: 0 };
   return {
     p50: ms(h.getValueAtPercentile(50)),
     p90: ms(h.getValueAtPercentile(90)),
+    p95: ms(h.getValueAtPercentile(95)),
     p99: ms(h.getValueAtPercentile(99)),
     p999: ms(h.getValueAtPercentile(99.9)),
     max: ms(max),
@@ -91,6 +94,10 @@ export interface RunSummary {
    * per second and as a fraction.
    */
   goodput?: { slo: string; met: number; eligible: number; fraction: number; reqPerS: number | null };
+  /** The run-level objectives of the SLO (`p99<800ms`, `error_rate<1%`, …), each with its value and whether it was met. */
+  objectives?: ObjectiveResult[];
+  /** With run-level objectives: whether every one was met (`replay` and `report` exit 1 when not). */
+  sloMet?: boolean;
   /**
    * Per anomaly label (`normal` for uninjected traffic), when the run had injected anomalies: how the server handled
    * each kind — requests, completed, statuses, errors by kind, latency.
@@ -117,10 +124,14 @@ function serverTiming(rs: readonly RequestResult[]): { serverTimingMs?: Record<s
 /** Computes the {@link RunSummary} of a run's per-request results; with an SLO, goodput too. */
 export function summarize(results: readonly RequestResult[], slo?: Slo): RunSummary {
   const s = summarizeOnly(results);
-  if (slo) {
+  if (slo && hasRequestObjectives(slo)) {
     const eligible = results.filter((r) => !r.recordedFailed);
     const met = eligible.filter((r) => r.errorKind === null && r.status !== null && r.status < 400 && meetsSlo(r, slo)).length;
     s.goodput = { slo: slo.text, met, eligible: eligible.length, fraction: eligible.length > 0 ? round3(met / eligible.length) : 0, reqPerS: s.durationS > 0 ? round3(met / s.durationS) : null };
+  }
+  if (slo && slo.objectives.length > 0) {
+    s.objectives = judgeObjectives(slo.objectives, s, results);
+    s.sloMet = s.objectives.every((o) => o.met);
   }
   if (results.some((r) => r.label)) {
     const groups = new Map<string, RequestResult[]>();

@@ -40,6 +40,11 @@ export function formatSummary(s: RunSummary, title?: string): string {
     const apart = s.recordedFailures > 0 ? `; ${s.recordedFailures} request${s.recordedFailures === 1 ? '' : 's'} that had failed when recorded left out` : '';
     lines.push(`goodput (${s.goodput.slo}, from the scheduled send; ttft/tpot/itl judge streamed answers only): ${s.goodput.met} of ${s.goodput.eligible} requests (${(s.goodput.fraction * 100).toFixed(1)} %), ${fmt(s.goodput.reqPerS, 2)} req/s${apart}`);
   } else if (s.recordedFailures > 0) lines.push(`${s.recordedFailures} request${s.recordedFailures === 1 ? '' : 's'} had failed when recorded (replayed as recorded)`);
+  if (s.objectives) {
+    const missed = s.objectives.filter((o) => !o.met).length;
+    lines.push(missed === 0 ? `SLO met: all ${s.objectives.length} objectives` : `SLO MISSED: ${missed} of ${s.objectives.length} objectives`);
+    for (const o of s.objectives) lines.push(`  ${o.met ? 'met   ' : 'MISSED'} ${o.objective.padEnd(22)} ${o.value === null ? 'no value (no such requests)' : `${fmt(o.value)} ${o.unit}`} (limit ${o.limit} ${o.unit})`);
+  }
   const notes: string[] = [];
   if (s.capDelayed > 0) notes.push(`${s.capDelayed} requests waited for the in-flight cap`);
   if (s.shorterThanRecorded > 0) notes.push(`${s.shorterThanRecorded} answers were shorter than recorded`);
