@@ -160,6 +160,18 @@ function program(out: Output, result: { code: number }, argv: readonly string[])
       result.code = runReport(run, o, out);
     });
 
+  p.command('compare')
+    .description('compare two runs (or a captured trace, as today\'s baseline, with a run): each metric with its 95 % interval and a verdict')
+    .argument('<base>', 'base: a run file, or a captured trace')
+    .argument('<candidate>', 'candidate: a run file')
+    .option('--seed <n>', 'seed of the bootstrap', intArg('--seed', 0), 1)
+    .option('--max-regression <allowances>', "fail (exit 1) when a metric got worse by more than allowed, e.g. 'p99:+10%,ttft_p95:+50ms,error_rate:+1%'")
+    .option('--json', 'print the comparison as one JSON object')
+    .action(async (base: string, candidate: string, o) => {
+      const { runCompare } = await import('./compare.ts');
+      result.code = runCompare(base, candidate, o, out);
+    });
+
   p.command('inspect')
     .description('describe a trace: version, source, counts, rates, statuses, feature distributions')
     .argument('<trace>', 'trace file')
