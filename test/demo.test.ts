@@ -8,8 +8,13 @@ describe('tracewarp demo (the README\'s first command, shortened)', () => {
     const trace = join(tmp.dir, 'demo.trace.db');
     const run = join(tmp.dir, 'demo.run.db');
     const r = await runCli(['demo', '--duration', '10', '--trace', trace, '--run', run, '--json'], { timeoutMs: 60_000 });
-    expect(r.stderr).toContain('demo: 4/4');
+    expect(r.stderr).toContain('demo: 5/5');
     expect(r.code).toBe(0);
+    // It ends with the decision: the same workload against a server that batches 2, compared request by request.
+    expect(r.stderr).toContain('paired: the same requests on both sides');
+    expect(r.stderr).toMatch(/ttft_p50 .*(worse|no significant difference|better|too few requests)/);
+    const small = await runCli(['report', join(tmp.dir, 'demo-small-batch.run.db'), '--json']);
+    expect(JSON.parse(small.stdout)).toMatchObject({ requests: 13, completed: 13 });
     // With --json, stdout is exactly one JSON object (progress goes to stderr).
     const summary = JSON.parse(r.stdout);
     // The first 10 s of the Azure conversation trace hold 13 requests.

@@ -6,6 +6,7 @@ import { TracewarpError } from '../errors.ts';
 import { replayTrace } from '../replay/run.ts';
 import { startSim } from '../sim/server.ts';
 import { runImport } from './import.ts';
+import { runCompare } from './compare.ts';
 import { runInspect } from './inspect.ts';
 import { DEMO_RUN, DEMO_TRACE } from './defaults.ts';
 import { plural, toStderr, type Output } from './output.ts';
@@ -37,25 +38,36 @@ export interface DemoOptions {
 }
 
 
+/** The batch limit of the demo's second server: a smaller GPU, so to speak (sim's default is 64). */
+export const DEMO_SMALL_BATCH = 2;
+
+/** Where the demo's second run goes: beside `run`, `NAME-small-batch.run.db`. */
+export function smallBatchRunPath(run: string): string {
+  return run.replace(/(\.run)?\.db$/, '') + '-small-batch.run.db';
+}
+
 /**
  * The whole job on the embedded default, all on 127.0.0.1: start `sim`; start `record` in front of it; drive traffic
  * shaped like the first `durationS` seconds of the real Azure conversation trace through the proxy; close the trace;
- * replay it at `speed`× against `sim`; print the report.
+ * replay it at `speed`× against `sim`; print the report; replay it again against a sim that batches at most
+ * {@link DEMO_SMALL_BATCH} sequences, and compare the two runs (the decision a user is after: does the smaller
+ * server take this traffic?).
  */
 export async function runDemo(opts: DemoOptions, out: Output): Promise<number> {
   // The demo's own files are replaced on each run; a file the user named is not, unless --force (checked before the
   // minute of work, not after).
-  for (const [flag, path, dflt] of [['--trace', opts.trace, DEMO_TRACE], ['--run', opts.run, DEMO_RUN]] as const) {
+  const small = smallBatchRunPath(opts.run);
+  for (const [flag, path, dflt] of [['--trace', opts.trace, DEMO_TRACE], ['--run', opts.run, DEMO_RUN], ['--run', small, smallBatchRunPath(DEMO_RUN)]] as const) {
     if (!opts.force && resolve(path) !== resolve(dflt) && existsSync(path)) {
       throw new TracewarpError('TW_USAGE', `${path} exists (${flag}); the demo replaces only its own default files: choose another path or add --force`);
     }
   }
   const sim = await startSim({ seed: opts.seed });
-  out.err(`demo: 1/4 sim (OpenAI-compatible LLM simulator) listening on ${sim.url}`);
+  out.err(`demo: 1/5 sim (OpenAI-compatible LLM simulator) listening on ${sim.url}`);
   try {
     // The recorder's lines are progress here: keep stdout for the report (pure JSON with --json).
     const session = await startRecord({ upstream: sim.url, host: '127.0.0.1', port: 0, out: opts.trace, force: true }, toStderr(out));
-    out.err(`demo: 2/4 recording proxy in front of it; driving the first ${opts.durationS} s of the Azure conversation trace (${DEMO_SOURCE.split('/').pop()}) through it at 1×`);
+    out.err(`demo: 2/5 recording proxy in front of it; driving the first ${opts.durationS} s of the Azure conversation trace (${DEMO_SOURCE.split('/').pop()}) through it at 1×`);
     // The driver is the replayer itself, on the bundled slice imported into a temporary trace.
     const tmp = mkdtempSync(join(tmpdir(), 'tracewarp-demo-'));
     let driven = 0;
@@ -76,12 +88,33 @@ export async function runDemo(opts: DemoOptions, out: Output): Promise<number> {
       rmSync(tmp, { recursive: true, force: true });
     }
     const { written } = await session.stop();
-    out.err(`demo: 3/4 drove ${plural(driven, 'request')} (${failed} failed); the proxy recorded ${plural(written, 'exchange')} to ${opts.trace}`);
+    out.err(`demo: 3/5 drove ${plural(driven, 'request')} (${failed} failed); the proxy recorded ${plural(written, 'exchange')} to ${opts.trace}`);
     if (!opts.json) runInspect(opts.trace, {}, out);
-    out.err(`demo: 4/4 replaying ${opts.trace} at ${opts.speed}× against sim`);
-    await runReplay(opts.trace, { target: sim.url, speed: opts.speed, seed: opts.seed, out: opts.run, force: true, json: opts.json, slo: opts.slo ?? 'ttft<500ms,tpot<25ms' }, out);
+    out.err(`demo: 4/5 replaying ${opts.trace} at ${opts.speed}× against sim`);
+    const slo = opts.slo ?? 'ttft<500ms,tpot<25ms';
+    await runReplay(opts.trace, { target: sim.url, speed: opts.speed, seed: opts.seed, out: opts.run, force: true, json: opts.json, slo }, out);
+    await compareWithSmallBatch(opts, small, slo, out);
     return failed > 0 || written !== driven ? 1 : 0;
   } finally {
     await sim.close();
   }
+}
+
+/**
+ * Step 5: the same workload (same digest) against a sim that batches at most {@link DEMO_SMALL_BATCH} sequences, then
+ * `compare` of the two runs, request by request. With `--json` the comparison goes to stderr as text (stdout stays the
+ * first run's summary).
+ */
+async function compareWithSmallBatch(opts: DemoOptions, small: string, slo: string, out: Output): Promise<void> {
+  const sim2 = await startSim({ seed: opts.seed, maxBatch: DEMO_SMALL_BATCH });
+  try {
+    out.err(`demo: 5/5 the same replay against a sim that batches at most ${DEMO_SMALL_BATCH} sequences (the first batched 64), then compare`);
+    await runReplay(opts.trace, { target: sim2.url, speed: opts.speed, seed: opts.seed, out: small, force: true, quiet: true, slo }, { ...out, out: () => undefined });
+  } finally {
+    await sim2.close();
+  }
+  runCompare(opts.run, small, {}, opts.json ? toStderr(out) : out);
+  const say = opts.json ? out.err : out.out;
+  say('demo: what to look at: send lateness near 0 says the replayer kept its schedule (its own figures are the server\'s); '
+    + 'TTFT rising against the small-batch server while the sends stayed on schedule is requests waiting in its queue; "worse" in the comparison is that queue, measured request by request.');
 }
