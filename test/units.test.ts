@@ -37,6 +37,16 @@ describe('JSON skeletons', () => {
     expect(Object.keys(rebuilt as object).map((k) => k.length)).toEqual([1, 1, 5, 1]);
   });
 
+  it('never sends a token key onto a key the trace kept (found by CI: a token became `n` and overwrote the real `n`)', async () => {
+    const { keyOfToken } = await import('../src/anonymize/keys.ts');
+    let hex = 0;
+    while (keyOfToken(`{k:${hex.toString(16).padStart(8, '0')}:1}`, new Set()) !== 'n') hex++;
+    const token = `{k:${hex.toString(16).padStart(8, '0')}:1}`;
+    const rebuilt = synthesizeJson({ t: 'o', k: [[token, { t: 's' }], ['n', { t: 'p', name: 'n' }]] }, [3], { n: 2 }, createRng(1)) as Record<string, unknown>;
+    expect(Object.keys(rebuilt)).toHaveLength(2);
+    expect(rebuilt.n).toBe(2);
+  });
+
   it('keep a key only as a word of its protocol; any other key is a keyed token of its length (issue 10, class 2)', () => {
     const d = describeJson({ 'alice@example.com': 1, '1234567': 2, normal_key: 3, max_tokens: 4 }, { layout: LLM_LAYOUT });
     const sk = JSON.stringify(d.skeleton);

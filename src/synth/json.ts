@@ -1,6 +1,6 @@
 import type { Params, SkeletonNode } from '../types.ts';
 import type { Rng } from '../rng.ts';
-import { keyOfToken } from '../anonymize/keys.ts';
+import { KEY_TOKEN, keyOfToken } from '../anonymize/keys.ts';
 import { textOfChars } from './text.ts';
 
 /**
@@ -35,7 +35,8 @@ export function synthesizeJson(
       }
       case 'o': {
         const o: Record<string, unknown> = {};
-        const used = new Set<string>();
+        // Keys the trace kept are taken first: a token's key never lands on one of them (it would overwrite it).
+        const used = new Set<string>(n.k.filter(([k]) => !KEY_TOKEN.test(k)).map(([k]) => k));
         for (const [k, child] of n.k) {
           // A key the trace kept as a token is sent as a key of its recorded length; paths go by the token.
           const sent = k.charCodeAt(0) === 0x7b ? keyOfToken(k, used) : k;
