@@ -6,7 +6,7 @@ import type { Selector } from '../workload/select.ts';
 import { parseSlo } from '../metrics/slo.ts';
 import type { RunSummary } from '../metrics/summary.ts';
 import { startReplay, type ReplayOutcome } from '../replay/run.ts';
-import { formatSummary } from '../report/text.ts';
+import { jsonReporter, textReporter, type RunReport } from '../report/run-report.ts';
 import { TraceReader } from '../trace/reader.ts';
 import { stepsFor, WORKLOAD_FLAGS } from './workload.ts';
 import { DEFAULT_STOP_GRACE_MS } from '../replay/defaults.ts';
@@ -147,17 +147,14 @@ export async function runReplay(tracePath: string, opts: ReplayCommandOptions, o
   const { summary } = r;
   if (r.webSocketSessions > 0) out.err(`note: ${r.webSocketSessions} WebSocket session(s) in the trace are left out: replay sends HTTP requests only`);
   // The digest covers the workload as planned only when every request was synthesized (not after Ctrl-C).
-  const digestOut = r.digest ? { digest: r.digest.digest, scheduleDigest: r.digest.schedule } : {};
-  if (opts.json) out.out(JSON.stringify({ ...summary, errorDetails: r.errorDetails, plannedRequests: r.plannedRequests, workload, outputLength: opts.outputLength ?? 'recorded', runFile: runPath, runId: r.runId, speed: opts.speed, seed: opts.seed, target: opts.target, interrupted: r.interrupted, ...digestOut }));
-  else {
-    out.out(formatSummary(summary, `replay of ${tracePath} (${workload}) against ${opts.target} (seed ${opts.seed}, output length ${opts.outputLength ?? 'recorded'}) → ${runPath}`));
-    const causes = formatErrorDetails(r.errorDetails);
-    if (causes) out.out(`failures by cause: ${causes}`);
-    const gaveUp = r.errorDetails?.client_aborted?.client_patience ?? 0;
-    if (gaveUp > 0) out.out(`${gaveUp} request${gaveUp === 1 ? ' was' : 's were'} cut as long after the send as the recorded client waited before giving up (client_aborted, client_patience); --no-client-aborts replays them whole`);
-    if (r.digest) out.out(`workload digest ${r.digest.digest} (schedule ${r.digest.schedule})`);
-    if (r.interrupted) out.out(`INTERRUPTED: ${summary.requests} of ${r.plannedRequests} planned requests were scheduled; the summary covers those only`);
-  }
+  const report: RunReport = {
+    summary,
+    facts: {
+      tracePath, target: opts.target, runFile: runPath, runId: r.runId, speed: opts.speed, seed: opts.seed, workload, outputLength: opts.outputLength ?? 'recorded',
+      interrupted: r.interrupted, plannedRequests: r.plannedRequests, errorDetails: r.errorDetails, ...(r.digest ? { digest: r.digest } : {}),
+    },
+  };
+  out.out((opts.json ? jsonReporter : textReporter)(report));
   const h = summary.replayerHealth;
   if (h && h.verdict !== 'ok' && opts.json) out.err(`warning: replayer health ${h.verdict}: ${h.reasons.join('; ')}. ${h.fix ?? ''}`);
   // Nothing reached the target: say so, instead of a summary of zeros that looks like a run.
@@ -173,12 +170,6 @@ export async function runReplay(tracePath: string, opts: ReplayCommandOptions, o
   }
   if (r.runFileError) throw new TracewarpError('TW_RUN_WRITE', `${r.runFileError} (the summary above is complete; the run file is not)`);
   return { summary, runPath, interrupted: r.interrupted };
-}
-
-/** `timeout (headers_timeout) 3, upstream_refused (ECONNREFUSED) 1`, most first; '' when nothing failed with a cause. */
-export function formatErrorDetails(details: Record<string, Record<string, number>>): string {
-  const rows = Object.entries(details).flatMap(([kind, by]) => Object.entries(by).filter(([d]) => d !== '').map(([d, n]) => ({ text: `${kind} (${d})`, n })));
-  return rows.sort((a, b) => b.n - a.n).map((x) => `${x.text} ${x.n}`).join(', ');
 }
 
 /** What a planned workload leaves out and where its paths carry placeholders, said before anything is sent. */

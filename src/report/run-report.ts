@@ -1,0 +1,63 @@
+import type { RunSummary } from '../metrics/summary.ts';
+import { formatSummary } from './text.ts';
+
+/** What a run was, besides its figures: the same whether it is reported as it ends (`replay`) or later (`report`). */
+export interface RunFacts {
+  tracePath: string;
+  target: string;
+  runFile: string;
+  runId: string;
+  speed: number;
+  seed: number | string;
+  /** The transformation flags in one line (`--speed 10 --amplify 2`), or `as recorded`. */
+  workload: string;
+  outputLength: string;
+  interrupted: boolean;
+  /** Requests the workload planned (more than `requests` when interrupted). */
+  plannedRequests?: number;
+  /** The workload digest, when every request was synthesized. */
+  digest?: { digest: string; schedule: string };
+  /** Transport failures by kind and cause (replay only: the run file keeps them per request). */
+  errorDetails?: Record<string, Record<string, number>>;
+}
+
+/** A run's report: its summary and its facts, built once; each format is a {@link Reporter} of it. */
+export interface RunReport {
+  summary: RunSummary;
+  facts: RunFacts;
+}
+
+/** A report format: a run report as text to print. */
+export type Reporter = (report: RunReport) => string;
+
+/** `timeout (headers_timeout) 3, upstream_refused (ECONNREFUSED) 1`, most first; '' when nothing failed with a cause. */
+export function formatErrorDetails(details: Record<string, Record<string, number>>): string {
+  const rows = Object.entries(details).flatMap(([kind, by]) => Object.entries(by).filter(([d]) => d !== '').map(([d, n]) => ({ text: `${kind} (${d})`, n })));
+  return rows.sort((a, b) => b.n - a.n).map((x) => `${x.text} ${x.n}`).join(', ');
+}
+
+/**
+ * The JSON form (`replay --json`, `report --json`; keys in the README): the summary's keys, then `errorDetails`,
+ * `plannedRequests`, `workload`, `outputLength`, `runFile`, `runId`, `speed`, `seed`, `target`, `interrupted`, and
+ * `digest`/`scheduleDigest` when the workload was synthesized whole.
+ */
+export const jsonReporter: Reporter = ({ summary, facts: f }) => JSON.stringify({
+  ...summary,
+  ...(f.errorDetails ? { errorDetails: f.errorDetails } : {}),
+  ...(f.plannedRequests !== undefined ? { plannedRequests: f.plannedRequests } : {}),
+  workload: f.workload, outputLength: f.outputLength, runFile: f.runFile, runId: f.runId, speed: f.speed, seed: f.seed, target: f.target,
+  interrupted: f.interrupted,
+  ...(f.digest && !f.interrupted ? { digest: f.digest.digest, scheduleDigest: f.digest.schedule } : {}),
+});
+
+/** The text a person reads: the summary's table, then the causes of failures, the digest, and an interruption. */
+export const textReporter: Reporter = ({ summary, facts: f }) => {
+  const lines = [formatSummary(summary, `run ${f.runId}: ${f.tracePath} (${f.workload}) against ${f.target} (seed ${f.seed}, output length ${f.outputLength}) → ${f.runFile}`)];
+  const causes = f.errorDetails ? formatErrorDetails(f.errorDetails) : '';
+  if (causes) lines.push(`failures by cause: ${causes}`);
+  const gaveUp = f.errorDetails?.client_aborted?.client_patience ?? 0;
+  if (gaveUp > 0) lines.push(`${gaveUp} request${gaveUp === 1 ? ' was' : 's were'} cut as long after the send as the recorded client waited before giving up (client_aborted, client_patience); --no-client-aborts replays them whole`);
+  if (f.digest && !f.interrupted) lines.push(`workload digest ${f.digest.digest} (schedule ${f.digest.schedule})`);
+  if (f.interrupted) lines.push(`INTERRUPTED: ${summary.requests}${f.plannedRequests !== undefined ? ` of ${f.plannedRequests} planned` : ''} requests were scheduled; the summary covers those only`);
+  return lines.join('\n');
+};
