@@ -55,20 +55,26 @@ const FORM_FIELDS = new Set(['file', 'files', 'model', 'prompt', 'response_forma
 
 const TOKEN_CHARS = /^[a-z0-9!#$%&'*+.^_`|~-]+$/;
 
+const NONE: ReadonlySet<string> = new Set();
+
+/** A name as the trace keeps it: one of `standard` or `extra`, else the keyed token `{<kind>:<fingerprint>}`. */
+function storedName(kind: 'h' | 'q' | 'f', name: string, standard: ReadonlySet<string>, extra: ReadonlySet<string>, fp: Fingerprinter | null): string {
+  return standard.has(name) || extra.has(name) ? name : `{${kind}:${(fp ?? fallbackFingerprinter()).name(name)}}`;
+}
+
 /** A request header name as the trace keeps it (lower case): a standard name, else `{h:<fingerprint>}`. */
 export function storedHeaderName(name: string, fp: Fingerprinter | null): string {
-  const lower = name.toLowerCase();
-  return HEADER_NAMES.has(lower) ? lower : `{h:${(fp ?? fallbackFingerprinter()).name(lower)}}`;
+  return storedName('h', name.toLowerCase(), HEADER_NAMES, NONE, fp);
 }
 
 /** A query key (as decoded) as the trace keeps it: a standard key or one a policy names, else `{q:<fingerprint>}`. */
-export function storedQueryKey(key: string, fp: Fingerprinter | null, extra: ReadonlySet<string> = new Set()): string {
-  return QUERY_KEYS.has(key) || extra.has(key) ? key : `{q:${(fp ?? fallbackFingerprinter()).name(key)}}`;
+export function storedQueryKey(key: string, fp: Fingerprinter | null, extra: ReadonlySet<string> = NONE): string {
+  return storedName('q', key, QUERY_KEYS, extra, fp);
 }
 
 /** A form or multipart field name as the trace keeps it: a standard upload name, else `{f:<fingerprint>}`. */
-export function storedFieldName(name: string, fp: Fingerprinter | null, extra: ReadonlySet<string> = new Set()): string {
-  return FORM_FIELDS.has(name) || extra.has(name) ? name : `{f:${(fp ?? fallbackFingerprinter()).name(name)}}`;
+export function storedFieldName(name: string, fp: Fingerprinter | null, extra: ReadonlySet<string> = NONE): string {
+  return storedName('f', name, FORM_FIELDS, extra, fp);
 }
 
 /** Whether a string is an RFC 9110 token (a header field name's grammar), lower case. */

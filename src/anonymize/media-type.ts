@@ -15,6 +15,9 @@ const SUBTYPES = new Set([
   'l16', 'pcm', 'basic', 'x-m4a', 'quicktime', 'x-msvideo', 'octet', 'ecmascript',
 ]);
 
+/** Structured-syntax suffixes (RFC 6839 and the IANA registry) a subtype kept without its name still shows. */
+const SUFFIXES = new Set(['+json', '+xml', '+zip', '+cbor', '+gzip', '+proto', '+yaml', '+jwt', '+der']);
+
 /** Whether a top-level type is a registered one (`image`, `application`, …). */
 export function isTopLevelType(type: string): boolean {
   return TOP_LEVEL.has(type.toLowerCase());
@@ -36,7 +39,7 @@ export function storedMediaType(value: string | null | undefined): string | null
   const sub = m[2]!.toLowerCase();
   if (SUBTYPES.has(sub)) return `${type}/${sub}`;
   const suffix = /\+[a-z0-9-]{1,20}$/.exec(sub)?.[0] ?? '';
-  const known = ['+json', '+xml', '+zip', '+cbor', '+gzip', '+proto', '+yaml', '+jwt', '+der'].includes(suffix) ? suffix : '';
+  const known = SUFFIXES.has(suffix) ? suffix : '';
   const tree = /^(vnd|prs|x)[.-]/.exec(sub)?.[1];
   if (tree) return `${type}/${tree}${tree === 'x' ? '-' : '.'}*${known}`;
   return `${type}/*${known}`;

@@ -83,8 +83,18 @@ const PUBLISHERS = new Set([
  */
 const SIZE_OR_TAG = /^(?:\d{1,4}(?:\.\d{1,2})?[bmkt]|\d{1,2}x\d{1,4}[bm]|\d{1,3}[a-z]|v\d{1,3}|[vorkqeabmx]\d{1,2}[a-z]?|[a-z])$/i;
 
+/** Dates of the model era, as model names write them. */
+const YEAR = '20[12]\\d';
+const MONTH = '(?:0[1-9]|1[0-2])';
+const DAY = '(?:0[1-9]|[12]\\d|3[01])';
+const MMDD = new RegExp(`^${MONTH}${DAY}$`);
+/** A year, or a `yyyymmdd` date. */
+const YEAR_OR_DATE = new RegExp(`^${YEAR}(?:${MONTH}${DAY})?$`);
+/** A `yyyy-mm-dd` date's three words. */
+const DATE_WORDS = [YEAR, MONTH, DAY].map((p) => new RegExp(`^${p}$`));
+
 /** Digit-only words a model name uses: a version or size number (up to 3 digits), a year, a `yyyymmdd` date or an `mmdd` one. */
-const NUMBER_WORD = /^(?:\d{1,3}|20[12]\d|20[12]\d(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])|(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01]))$/;
+const NUMBER_WORD = new RegExp(`^(?:\\d{1,3}|${YEAR}(?:${MONTH}${DAY})?|${MONTH}${DAY})$`);
 
 /** Shapes that are never model ids: an address, a credential or token prefix, a JWT, whitespace. */
 const NOT_A_MODEL = /@|\s|^(?:sk|pk|rk|ak|whsec|ghp|gho|ghs|ghu|github_pat|glpat|hf|xox[abpr])[-_]|AKIA|ASIA|AIza|eyJ/;
@@ -104,13 +114,13 @@ function kindOf(word: string): WordKind {
 
 /** Whether a run of digit-only words is a model name's: up to two version numbers, then a date; or an `mmdd` date alone. */
 function versionRun(run: readonly string[]): boolean {
-  if (run.length === 1 && /^(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])$/.test(run[0]!)) return true;
+  if (run.length === 1 && MMDD.test(run[0]!)) return true;
   let i = 0;
   while (i < run.length && i < 2 && /^\d{1,3}$/.test(run[i]!)) i++;
   const rest = run.slice(i);
   if (rest.length === 0) return true;
-  if (rest.length === 1) return /^20[12]\d(?:(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01]))?$/.test(rest[0]!);
-  return rest.length === 3 && /^20[12]\d$/.test(rest[0]!) && /^(?:0[1-9]|1[0-2])$/.test(rest[1]!) && /^(?:0[1-9]|[12]\d|3[01])$/.test(rest[2]!);
+  if (rest.length === 1) return YEAR_OR_DATE.test(rest[0]!);
+  return rest.length === 3 && DATE_WORDS.every((re, k) => re.test(rest[k]!));
 }
 
 /**

@@ -52,7 +52,6 @@ export interface CompiledPolicy {
   readonly spec: { raw: unknown; source: string };
 }
 
-const HEADER_NAME = /^[a-z0-9!#$%&'*+.^_`|~-]+$/;
 /** Headers whose values are never recorded, whatever a policy says. */
 const NEVER_VALUES = new Set(['authorization', 'proxy-authorization', 'cookie', 'set-cookie', 'x-api-key', 'api-key', 'x-goog-api-key', 'x-csrf-token', 'x-forwarded-for', 'x-real-ip', 'forwarded',
   // Names of a client, its site, its organisation or project, or its host: identities, not load.
@@ -79,7 +78,7 @@ export const ANONYMIZATION_RULES = {
   names: 'standard header names, query keys and form fields; others {h|q|f:<fingerprint>}; Server-Timing common phases, others st-<fingerprint>',
   numbers: 'load parameters within their domains on LLM routes; seed presence only',
   booleans: 'protocol flags only',
-  mediaTypes: 'registered type/subtype; vendor and x- subtypes without their names',
+  mediaTypes: 'registered type/subtype; any other subtype without its name (vnd.*, x-*, *+suffix)',
 } as const;
 
 /** True when a header's value must never reach a trace, whatever a policy says. */
@@ -113,7 +112,7 @@ export function compilePolicy(raw: unknown, source = 'policy'): CompiledPolicy {
     }
     for (const h of p.headers?.keepValues ?? []) {
       if (typeof h !== 'string') continue;
-      if (!HEADER_NAME.test(h.toLowerCase())) errors.push(`headers.keepValues: '${h}' is not a header name`);
+      if (!isHeaderToken(h.toLowerCase())) errors.push(`headers.keepValues: '${h}' is not a header name`);
       else if (neverRecorded(h.toLowerCase())) errors.push(`headers.keepValues: '${h}' carries credentials or identities; its value is never recorded (use record --capture-raw if you really need it)`);
     }
   }
@@ -163,10 +162,6 @@ export function loadPolicy(path: string): CompiledPolicy {
   return compilePolicy(raw, path);
 }
 
-/**
- * The recorded form of an allowed header value: media-type headers keep their media types only (parameters such as
- * `boundary` or `charset` dropped); other allowed values are kept when short and token-like, else dropped.
- */
 /** Content codings of the IANA registry, and `*`. */
 const CODINGS = new Set(['gzip', 'x-gzip', 'deflate', 'br', 'zstd', 'compress', 'x-compress', 'identity', 'dcb', 'dcz', 'exi', 'pack200-gzip', 'aes128gcm', '*']);
 
@@ -175,6 +170,11 @@ function isWildcard(t: string): boolean {
   return t === '*/*' || (t.endsWith('/*') && isTopLevelType(t.slice(0, -2)));
 }
 
+/**
+ * The recorded form of an allowed header value: media-type headers keep their media types only (parameters such as
+ * `boundary` or `charset` dropped), coding headers their registered codings; other allowed values are kept when short
+ * and token-like, else dropped.
+ */
 function headerValue(name: string, value: string): string | null {
   if (name === 'content-type' || name === 'accept') {
     // Each as the trace keeps media types (a vendor's name never), wildcards as they are.
@@ -199,11 +199,9 @@ export function describeHeadersAndQuery(policy: CompiledPolicy, headers: Record<
     out.headers = Object.entries(headers)
       .filter(([name]) => isHeaderToken(name))
       // A name outside the standard ones is the sender's own wording (`x-acme-tenant`): a keyed token.
-      .map(([name, v]) => {
-        const stored = policy.headerValues.has(name) ? name : storedHeaderName(name, fp);
-        const value = stored === name && policy.headerValues.has(name) && !neverRecorded(name) ? headerValue(name, Array.isArray(v) ? v.join(', ') : (v ?? '')) : null;
-        return [stored, value];
-      });
+      .map(([name, v]) => policy.headerValues.has(name)
+        ? [name, neverRecorded(name) ? null : headerValue(name, Array.isArray(v) ? v.join(', ') : (v ?? ''))]
+        : [storedHeaderName(name, fp), null]);
   }
   const q = url.indexOf('?');
   if (policy.queryKeys && q >= 0) {

@@ -1,3 +1,4 @@
+import { nearestRank } from '../metrics/exact.ts';
 import type { Rng } from '../rng.ts';
 
 /**
@@ -10,9 +11,7 @@ import type { Rng } from '../rng.ts';
 
 /** The q-quantile (0–1) of values, nearest rank, as `metrics/exact.ts` reports them. `values` is sorted in place. */
 export function quantile(values: Float64Array, q: number): number {
-  values.sort();
-  const rank = Math.max(1, Math.ceil(q * values.length));
-  return values[rank - 1]!;
+  return nearestRank(values.sort(), q);
 }
 
 /** Resamples to draw: enough for a stable 95 % interval, fewer on very large runs (each one sorts every value). */

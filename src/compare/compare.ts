@@ -81,22 +81,18 @@ export function compareSides(base: Side, candidate: Side, metricNames: readonly 
   const { prefix } = pairingOf(base, candidate);
   const rng = createRng(seed).child('compare');
   const ownKeys = (s: Side, p: string) => [...s.requests.keys()].filter((k) => k.startsWith(p));
+  // Paired: the requests both sides hold; unpaired: each side's own (a run by result, a trace by record).
   const keys = prefix ? ownKeys(base, prefix).filter((k) => candidate.requests.has(k)) : [];
+  const baseKeys = prefix ? keys : ownKeys(base, base.kind === 'run' ? 'run:' : 'trace:');
+  const candidateKeys = prefix ? keys : ownKeys(candidate, candidate.kind === 'run' ? 'run:' : 'trace:');
   const metrics = metricNames.map((name) => {
     const m = metricNamed(name);
-    let b: number[];
-    let c: number[];
-    if (prefix) {
-      const bv = values(base, keys, m);
-      const cv = values(candidate, keys, m);
-      const both = keys.map((_, i) => i).filter((i) => bv[i] !== null && cv[i] !== null);
-      b = both.map((i) => bv[i]!);
-      c = both.map((i) => cv[i]!);
-    } else {
-      const own = (s: Side) => values(s, ownKeys(s, s.kind === 'run' ? 'run:' : 'trace:'), m).filter((v): v is number => v !== null);
-      b = own(base);
-      c = own(candidate);
-    }
+    const bv = values(base, baseKeys, m);
+    const cv = values(candidate, candidateKeys, m);
+    // Paired, a request counts where both sides have the figure; unpaired, each side's figures on their own.
+    const both = prefix ? keys.map((_, i) => i).filter((i) => bv[i] !== null && cv[i] !== null) : null;
+    const b = both ? both.map((i) => bv[i]!) : bv.filter((v): v is number => v !== null);
+    const c = both ? both.map((i) => cv[i]!) : cv.filter((v): v is number => v !== null);
     return judge(m, b, c, prefix !== null, rng.child(m.name));
   });
   return {

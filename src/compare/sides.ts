@@ -1,5 +1,6 @@
 import { TracewarpError } from '../errors.ts';
 import { readRunFile } from '../results/run-file.ts';
+import { completed } from '../results/types.ts';
 import { recordedFailure } from '../synth/workload.ts';
 import { TraceReader } from '../trace/reader.ts';
 
@@ -45,7 +46,7 @@ function runSide(path: string): Side {
   const { meta, results } = readRunFile(path);
   const requests = new Map<string, RequestFigures>();
   for (const r of results) {
-    const done = r.errorKind === null && r.status !== null && r.status < 400 && r.endUs !== null && r.sentUs !== null;
+    const done = completed(r) && r.sentUs !== null;
     const f: RequestFigures = {
       latencyMs: done ? ms(r.endUs! - r.sentUs!) : null,
       ttftMs: done && r.streamed && r.ttftAtUs !== null ? ms(r.ttftAtUs - r.sentUs!) : null,

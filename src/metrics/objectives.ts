@@ -1,4 +1,4 @@
-import type { RequestResult } from '../results/types.ts';
+import { completed, type RequestResult } from '../results/types.ts';
 import { parseDurationUs } from '../units.ts';
 import type { Percentiles, RunSummary } from './summary.ts';
 
@@ -96,7 +96,7 @@ export function judgeObjectives(objectives: readonly Objective[], s: RunSummary,
       if (o.metric === 'goodput') value = s.goodput ? s.goodput.fraction * 100 : null;
       else {
         const eligible = results.filter((r) => !r.recordedFailed);
-        const failed = eligible.filter((r) => r.errorKind !== null || r.status === null || r.status >= 400 || r.endUs === null).length;
+        const failed = eligible.filter((r) => !completed(r)).length;
         value = eligible.length > 0 ? Math.round((failed / eligible.length) * 100_000) / 1000 : null;
       }
     }

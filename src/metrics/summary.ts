@@ -1,5 +1,5 @@
 import * as hdr from 'hdr-histogram-js';
-import type { ReplayerHealth, RequestResult } from '../results/types.ts';
+import { completed, type ReplayerHealth, type RequestResult } from '../results/types.ts';
 import { judgeObjectives, type ObjectiveResult } from './objectives.ts';
 import { hasRequestObjectives, meetsSlo, type Slo } from './slo.ts';
 
@@ -126,7 +126,7 @@ export function summarize(results: readonly RequestResult[], slo?: Slo): RunSumm
   const s = summarizeOnly(results);
   if (slo && hasRequestObjectives(slo)) {
     const eligible = results.filter((r) => !r.recordedFailed);
-    const met = eligible.filter((r) => r.errorKind === null && r.status !== null && r.status < 400 && meetsSlo(r, slo)).length;
+    const met = eligible.filter((r) => completed(r) && meetsSlo(r, slo)).length;
     s.goodput = { slo: slo.text, met, eligible: eligible.length, fraction: eligible.length > 0 ? round3(met / eligible.length) : 0, reqPerS: s.durationS > 0 ? round3(met / s.durationS) : null };
   }
   if (slo && slo.objectives.length > 0) {
@@ -150,7 +150,7 @@ export function summarize(results: readonly RequestResult[], slo?: Slo): RunSumm
 }
 
 function summarizeOnly(results: readonly RequestResult[]): RunSummary {
-  const completed = results.filter((r) => r.errorKind === null && r.status !== null && r.status < 400 && r.endUs !== null);
+  const done = results.filter(completed);
   const sent = results.filter((r) => r.sentUs !== null);
   const errorsByKind: Record<string, number> = {};
   const statuses: Record<string, number> = {};
@@ -169,33 +169,33 @@ function summarizeOnly(results: readonly RequestResult[]): RunSummary {
   const firstSend = sent.reduce((a, r) => Math.min(a, r.sentUs!), Infinity);
   const lastEnd = results.reduce((a, r) => Math.max(a, r.endUs ?? -Infinity), -Infinity);
   const durationUs = Number.isFinite(firstSend) && Number.isFinite(lastEnd) ? lastEnd - firstSend : 0;
-  const streamedDone = completed.filter((r) => r.streamed && r.ttftAtUs !== null);
+  const streamedDone = done.filter((r) => r.streamed && r.ttftAtUs !== null);
   return {
     requests: results.length,
     attempted: results.filter((r) => r.sentUs !== null || (r.dispatchedUs ?? null) !== null).length,
     sent: sent.length,
-    completed: completed.length,
-    errors: results.length - completed.length,
+    completed: done.length,
+    errors: results.length - done.length,
     errorsByKind,
     statuses,
     targetRate: rate(results.map((r) => r.scheduledUs)),
     achievedRate: rate(sent.map((r) => r.sentUs!)),
-    throughput: durationUs > 0 ? round3((completed.length * 1e6) / durationUs) : null,
+    throughput: durationUs > 0 ? round3((done.length * 1e6) / durationUs) : null,
     durationS: round3(durationUs / 1e6),
-    latencyMs: percentilesMs(completed.map((r) => r.endUs! - r.sentUs!)),
-    latencyFromScheduledMs: percentilesMs(completed.map((r) => r.endUs! - r.scheduledUs)),
+    latencyMs: percentilesMs(done.map((r) => r.endUs! - r.sentUs!)),
+    latencyFromScheduledMs: percentilesMs(done.map((r) => r.endUs! - r.scheduledUs)),
     ttftMs: percentilesMs(streamedDone.map((r) => r.ttftAtUs! - r.sentUs!)),
     ttftFromScheduledMs: percentilesMs(streamedDone.map((r) => r.ttftAtUs! - r.scheduledUs)),
-    ttfbMs: percentilesMs(completed.filter((r) => r.ttfbAtUs !== null).map((r) => r.ttfbAtUs! - r.sentUs!)),
+    ttfbMs: percentilesMs(done.filter((r) => r.ttfbAtUs !== null).map((r) => r.ttfbAtUs! - r.sentUs!)),
     latenessMs: percentilesMs(sent.map((r) => r.sentUs! - r.scheduledUs)),
     itlMs: percentilesMs(streamedDone.flatMap((r) => r.itlUs ?? [])),
     tpotMs: percentilesMs(streamedDone.filter((r) => r.outputTokens !== null && r.outputTokens > 1).map((r) => (r.endUs! - r.ttftAtUs!) / (r.outputTokens! - 1))),
-    outputTokensPerSecond: rawPercentiles(completed.filter((r) => r.outputTokens !== null && r.endUs! > r.sentUs!).map((r) => (r.outputTokens! * 1e6) / (r.endUs! - r.sentUs!))),
-    totalOutputTokensPerSecond: durationUs > 0 ? round3((completed.reduce((a, r) => a + (r.outputTokens ?? 0), 0) * 1e6) / durationUs) : null,
-    ...serverTiming(completed),
+    outputTokensPerSecond: rawPercentiles(done.filter((r) => r.outputTokens !== null && r.endUs! > r.sentUs!).map((r) => (r.outputTokens! * 1e6) / (r.endUs! - r.sentUs!))),
+    totalOutputTokensPerSecond: durationUs > 0 ? round3((done.reduce((a, r) => a + (r.outputTokens ?? 0), 0) * 1e6) / durationUs) : null,
+    ...serverTiming(done),
     capDelayed: results.filter((r) => r.capDelayed).length,
     recordedFailures: results.filter((r) => r.recordedFailed).length,
-    shorterThanRecorded: completed.filter((r) => r.expectedOutputTokens !== null && r.outputTokens !== null && r.outputTokens < r.expectedOutputTokens).length,
-    outputTokens: completed.reduce((a, r) => a + (r.outputTokens ?? 0), 0),
+    shorterThanRecorded: done.filter((r) => r.expectedOutputTokens !== null && r.outputTokens !== null && r.outputTokens < r.expectedOutputTokens).length,
+    outputTokens: done.reduce((a, r) => a + (r.outputTokens ?? 0), 0),
   };
 }

@@ -1,7 +1,7 @@
 import type { Features, TraceRecord } from '../types.ts';
 import { fillRoute, seededBytes, sentContentType, type ExtractContext, type ProtocolAdapter, type SynthesizedRequest, type SynthOptions, type SynthRngs } from './adapter.ts';
 import { describeJsonBody, parseJson, synthesizeJsonBody } from './generic.ts';
-import { credentialShaped, MODEL_PLACEHOLDER, routePositions, splitVerb } from './routes.ts';
+import { credentialShaped, MODEL_PLACEHOLDER, modelIdsOf } from './routes.ts';
 import { looksLikeData } from '../anonymize/names.ts';
 import type { KeyLayout } from '../anonymize/keys.ts';
 
@@ -49,11 +49,8 @@ function isShape(v: unknown): v is number[] | number {
  * one with a fingerprinted part (`{model:…}`); null when the route names none or the trace kept none (`{model}`).
  */
 export function routeModel(route: string): string | null {
-  const segs = route.split('/');
-  const at = routePositions(segs).indexOf('model');
-  if (at < 0) return null;
-  const [id] = splitVerb(segs[at]!);
-  return id === MODEL_PLACEHOLDER ? null : id;
+  const id = modelIdsOf(route)[0];
+  return id === undefined || id === MODEL_PLACEHOLDER ? null : id;
 }
 
 /** Strings for the synthesizer: the target's names for input tensors the trace did not keep (see `SynthOptions.tensorNames`). */

@@ -1,5 +1,5 @@
 import { fallbackFingerprinter } from '../anonymize/keys.ts';
-import { MODEL_TOKEN_OPEN, storedModelId } from '../anonymize/model-id.ts';
+import { isFingerprintedModel, storedModelId } from '../anonymize/model-id.ts';
 
 /**
  * Where inference protocols put a model name and a model version in the URL path. A segment at one of these
@@ -84,11 +84,31 @@ export function keepsIdentifier(seg: string, position: RoutePosition): boolean {
   return !seg.includes('/') && storedModelId(seg, fallbackFingerprinter()) === seg;
 }
 
-/** A (templated) route with every model position set to `model` (`replay --model`); a `:verb` suffix stays. */
-export function withModel(route: string, model: string): string {
+/**
+ * A (templated) route with each model position's id replaced by `to(id)` (URL-encoded; undefined leaves it); a
+ * `:verb` suffix stays.
+ */
+export function mapModelPositions(route: string, to: (id: string) => string | undefined): string {
   const segs = route.split('/');
   const pos = routePositions(segs);
-  return segs.map((s, i) => (pos[i] === 'model' ? encodeURIComponent(model) + splitVerb(s)[1] : s)).join('/');
+  return segs.map((s, i) => {
+    if (pos[i] !== 'model') return s;
+    const [id, verb] = splitVerb(s);
+    const model = to(id);
+    return model === undefined ? s : encodeURIComponent(model) + verb;
+  }).join('/');
+}
+
+/** A (templated) route with every model position set to `model` (`replay --model`); a `:verb` suffix stays. */
+export function withModel(route: string, model: string): string {
+  return mapModelPositions(route, () => model);
+}
+
+/** The model ids at a route's model positions, in order (without `:verb` suffixes). */
+export function modelIdsOf(route: string): string[] {
+  const segs = route.split('/');
+  const pos = routePositions(segs);
+  return segs.flatMap((s, i) => (pos[i] === 'model' ? [splitVerb(s)[0]] : []));
 }
 
 /**
@@ -96,7 +116,7 @@ export function withModel(route: string, model: string): string {
  * fingerprinted part (`{model:…}`): it must be mapped to replay.
  */
 export function hasUnknownModel(route: string): boolean {
-  return route.split('/').some((s) => { const [id] = splitVerb(s); return id === MODEL_PLACEHOLDER || id === VERSION_PLACEHOLDER || id.includes(MODEL_TOKEN_OPEN); });
+  return route.split('/').some((s) => { const [id] = splitVerb(s); return id === MODEL_PLACEHOLDER || id === VERSION_PLACEHOLDER || isFingerprintedModel(id); });
 }
 
 /** True when a route has a path segment the trace keeps as a fingerprint (`{seg:…}`): a path map names it, or a placeholder replaces it. */

@@ -69,6 +69,11 @@ export interface RequestResult {
   recordedFailed?: boolean;
 }
 
+/** Whether a request completed: answered with a status below 400, no transport error, and an end time. */
+export function completed(r: Pick<RequestResult, 'errorKind' | 'status' | 'endUs'>): boolean {
+  return r.errorKind === null && r.status !== null && r.status < 400 && r.endUs !== null;
+}
+
 /** Describes a run (the `meta` of a run file). */
 export interface RunMeta {
   runId: string;

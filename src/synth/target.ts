@@ -1,6 +1,6 @@
 import { isFingerprintedModel } from '../anonymize/model-id.ts';
 import type { SynthOptions } from '../protocols/adapter.ts';
-import { hasNamedSegment, hasUnknownModel, routePositions, splitVerb, withModel } from '../protocols/routes.ts';
+import { hasNamedSegment, hasUnknownModel, mapModelPositions, modelIdsOf, withModel } from '../protocols/routes.ts';
 import type { TraceRecord } from '../types.ts';
 
 /** The options that say where a recorded request goes on the target. */
@@ -16,21 +16,9 @@ export function routeForTarget(route: string, opts: TargetMapping = {}): string 
   let best: readonly [string, string] | null = null;
   for (const m of opts.pathMap ?? []) if (mapsRoute(m[0], route) && (!best || m[0].length > best[0].length)) best = m;
   if (best) return best[1] + route.slice(best[0].length);
-  let sent = opts.modelMap?.length ? mapModels(route, opts.modelMap) : route;
+  let sent = opts.modelMap?.length ? mapModelPositions(route, (id) => opts.modelMap!.find(([from]) => from === id)?.[1]) : route;
   if (opts.model !== undefined) sent = withModel(sent, opts.model);
   return opts.placeholderSegments ? sent.replace(/\{seg:([0-9a-f]{8})\}/g, 'seg-$1') : sent;
-}
-
-/** A route with each model position whose recorded id a model map names set to the target's id. */
-function mapModels(route: string, map: ReadonlyArray<readonly [string, string]>): string {
-  const segs = route.split('/');
-  const pos = routePositions(segs);
-  return segs.map((s, i) => {
-    if (pos[i] !== 'model') return s;
-    const [id, verb] = splitVerb(s);
-    const to = map.find(([from]) => from === id)?.[1];
-    return to === undefined ? s : encodeURIComponent(to) + verb;
-  }).join('/');
 }
 
 /** The model a request's body names on the target: the model map's, else `--model`'s, else as recorded. */
@@ -75,7 +63,7 @@ export interface RouteCheck {
 export function checkRoutes(routes: ReadonlyMap<string, number>, opts: TargetMapping = {}, models: ReadonlyMap<string, number> = new Map()): RouteCheck {
   const out: RouteCheck = { unmapped: [], placeholders: [], unusedPathMaps: [], unmappedModels: [], unusedModelMaps: [] };
   out.unusedPathMaps = (opts.pathMap ?? []).map(([from]) => from).filter((from) => ![...routes.keys()].some((route) => mapsRoute(from, route)));
-  const pathModels = [...routes.keys()].flatMap((route) => { const segs = route.split('/'); const pos = routePositions(segs); return segs.filter((_, i) => pos[i] === 'model').map((s) => splitVerb(s)[0]); });
+  const pathModels = [...routes.keys()].flatMap(modelIdsOf);
   out.unusedModelMaps = (opts.modelMap ?? []).map(([from]) => from).filter((from) => !models.has(from) && !pathModels.includes(from));
   for (const [model, requests] of models) if (isFingerprintedModel(modelForTarget(model, opts))) out.unmappedModels.push({ model, requests });
   for (const [route, requests] of routes) {
