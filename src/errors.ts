@@ -11,6 +11,7 @@ export type ErrorCode =
   | 'TW_TRACE_CORRUPT' // truncated or damaged (fails PRAGMA quick_check or a read)
   | 'TW_RUN_INVALID' // a run file that cannot be read as one
   | 'TW_RUN_WRITE' // the run file could not be written (the replay's summary is still printed)
+  | 'TW_REPORT_WRITE' // a report file (`report --out`) could not be written
   | 'TW_IMPORT_FORMAT' // an import source that does not follow its format
   | 'TW_LISTEN' // cannot listen on the requested address
   | 'TW_TARGET'; // the replay target URL is unusable

@@ -151,13 +151,15 @@ function program(out: Output, result: { code: number }, argv: readonly string[])
     });
 
   p.command('report')
-    .description('print the summary of a run file')
-    .argument('<run>', 'run file')
-    .option('--slo <objectives>', "goodput objectives (default: the replay's), e.g. 'ttft<500ms,tpot<50ms'")
-    .option('--json', 'print the summary as one JSON object')
-    .action(async (run: string, o) => {
+    .description('the report of a run file, or of several merged (shards, repeats): text, JSON, Markdown or one self-contained HTML file')
+    .argument('<runs...>', 'run files (several are merged into one report)')
+    .option('--format <format>', 'text, json, md (a pull-request comment), html (charts; one file, no network) or csv (the per-second timeline)', 'text')
+    .option('--out <file>', 'write the report to this file instead of stdout')
+    .option('--slo <objectives>', "objectives (default: the replay's), e.g. 'p99<800ms,ttft<500ms,error_rate<1%'")
+    .option('--json', 'the same as --format json')
+    .action(async (runs: string[], o) => {
       const { runReport } = await import('./report.ts');
-      result.code = runReport(run, o, out);
+      result.code = await runReport(runs, { ...o, format: o.json && o.format === 'text' ? 'json' : o.format }, out);
     });
 
   p.command('compare')

@@ -1,4 +1,3 @@
-import { completed, type RequestResult } from '../results/types.ts';
 import { parseDurationUs } from '../units.ts';
 import type { Percentiles, RunSummary } from './summary.ts';
 
@@ -81,7 +80,7 @@ const holds = (value: number, op: Objective['op'], limit: number) => (op === '<'
  * Judges objectives on a run. The error rate is over the requests that had not failed when recorded (as goodput is):
  * a request that did not complete — a transport error, no answer, or an HTTP status ≥ 400 — is an error.
  */
-export function judgeObjectives(objectives: readonly Objective[], s: RunSummary, results: readonly RequestResult[]): ObjectiveResult[] {
+export function judgeObjectives(objectives: readonly Objective[], s: RunSummary, requests: { eligible: number; failed: number }): ObjectiveResult[] {
   return objectives.map((o) => {
     let value: number | null;
     let unit: ObjectiveResult['unit'] = 'ms';
@@ -95,9 +94,7 @@ export function judgeObjectives(objectives: readonly Objective[], s: RunSummary,
       limit = o.limit * 100;
       if (o.metric === 'goodput') value = s.goodput ? s.goodput.fraction * 100 : null;
       else {
-        const eligible = results.filter((r) => !r.recordedFailed);
-        const failed = eligible.filter((r) => !completed(r)).length;
-        value = eligible.length > 0 ? Math.round((failed / eligible.length) * 100_000) / 1000 : null;
+        value = requests.eligible > 0 ? Math.round((requests.failed / requests.eligible) * 100_000) / 1000 : null;
       }
     }
     return { objective: o.text, value, limit, unit, met: value !== null && holds(value, o.op, limit) };

@@ -1,7 +1,7 @@
-import * as hdr from 'hdr-histogram-js';
-import { completed, type ReplayerHealth, type RequestResult } from '../results/types.ts';
+import type { ReplayerHealth, RequestResult } from '../results/types.ts';
+import { Metrics, Quantity } from './metrics.ts';
 import { judgeObjectives, type ObjectiveResult } from './objectives.ts';
-import { hasRequestObjectives, meetsSlo, type Slo } from './slo.ts';
+import type { Slo } from './slo.ts';
 
 /** Percentiles of one quantity in milliseconds (HDR histogram, 3 significant digits), or nulls when there are no values. */
 export interface Percentiles {
@@ -16,29 +16,11 @@ export interface Percentiles {
   count: number;
 }
 
-/** Records µs values into an HDR histogram and reports percentiles in ms. */
+/** Percentiles of µs values in ms (one {@link Quantity}: HDR histogram, never above the exact maximum). */
 export function percentilesMs(valuesUs: Iterable<number>): Percentiles {
-  const h = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 24 * 3_600_000_000, numberOfSignificantValueDigits: 3 });
-  let n = 0;
-  let max = 0;
-  for (const v of valuesUs) {
-    const x = Math.max(0, Math.round(v));
-    h.recordValue(x);
-    if (x > max) max = x;
-    n++;
-  }
-  // HDR buckets report a bucket's upper edge; never report more than the exact maximum.
-  const ms = (us: number) => Math.round(Math.min(us, max)) / 1000;
-  if (n === 0) return { p50: null, p90: null, p95: null, p99: null, p999: null, max: null, count: 0 };
-  return {
-    p50: ms(h.getValueAtPercentile(50)),
-    p90: ms(h.getValueAtPercentile(90)),
-    p95: ms(h.getValueAtPercentile(95)),
-    p99: ms(h.getValueAtPercentile(99)),
-    p999: ms(h.getValueAtPercentile(99.9)),
-    max: ms(max),
-    count: n,
-  };
+  const q = Quantity.empty();
+  for (const v of valuesUs) q.record(v);
+  return q.percentilesMs();
 }
 
 /**
@@ -107,95 +89,41 @@ export interface RunSummary {
   replayerHealth?: ReplayerHealth;
 }
 
-const round3 = (x: number) => Math.round(x * 1000) / 1000;
-
-/** Percentiles of plain numbers (not times): recorded ×1000 so the ms conversion gives the numbers back. */
-function rawPercentiles(values: number[]): Percentiles {
-  return percentilesMs(values.map((v) => v * 1000));
-}
-
-function serverTiming(rs: readonly RequestResult[]): { serverTimingMs?: Record<string, Percentiles> } {
-  const by = new Map<string, number[]>();
-  for (const r of rs) for (const [k, v] of Object.entries(r.serverTiming ?? {})) (by.get(k) ?? by.set(k, []).get(k)!).push(v * 1000);
-  if (by.size === 0) return {};
-  return { serverTimingMs: Object.fromEntries([...by].sort().map(([k, v]) => [k, percentilesMs(v)])) };
-}
-
-/** Computes the {@link RunSummary} of a run's per-request results; with an SLO, goodput too. */
-export function summarize(results: readonly RequestResult[], slo?: Slo): RunSummary {
-  const s = summarizeOnly(results);
-  if (slo && hasRequestObjectives(slo)) {
-    const eligible = results.filter((r) => !r.recordedFailed);
-    const met = eligible.filter((r) => completed(r) && meetsSlo(r, slo)).length;
-    s.goodput = { slo: slo.text, met, eligible: eligible.length, fraction: eligible.length > 0 ? round3(met / eligible.length) : 0, reqPerS: s.durationS > 0 ? round3(met / s.durationS) : null };
-  }
-  if (slo && slo.objectives.length > 0) {
-    s.objectives = judgeObjectives(slo.objectives, s, results);
-    s.sloMet = s.objectives.every((o) => o.met);
-  }
+/**
+ * Computes the {@link RunSummary} of a run's per-request results (through {@link Metrics}, one result at a time);
+ * with an SLO, goodput and the run objectives too; per anomaly label when the run had injected anomalies.
+ */
+export function summarize(results: readonly RequestResult[], slo?: Slo, m: Metrics = metricsOf(results, slo)): RunSummary {
+  const s = summaryOf(m);
   if (results.some((r) => r.label)) {
-    const groups = new Map<string, RequestResult[]>();
+    const groups = new Map<string, Metrics>();
     for (const r of results) {
       const k = r.label ?? 'normal';
-      if (!groups.has(k)) groups.set(k, []);
-      groups.get(k)!.push(r);
+      if (!groups.has(k)) groups.set(k, new Metrics());
+      groups.get(k)!.add(r);
     }
     s.byLabel = {};
-    for (const [k, rs] of [...groups].sort()) {
-      const g = summarizeOnly(rs);
-      s.byLabel[k] = { requests: g.requests, completed: g.completed, statuses: g.statuses, errorsByKind: g.errorsByKind, latencyMs: g.latencyMs };
+    for (const [k, g] of [...groups].sort(([a], [b]) => (a < b ? -1 : 1))) {
+      const x = g.summary();
+      s.byLabel[k] = { requests: x.requests, completed: x.completed, statuses: x.statuses, errorsByKind: x.errorsByKind, latencyMs: x.latencyMs };
     }
   }
   return s;
 }
 
-function summarizeOnly(results: readonly RequestResult[]): RunSummary {
-  const done = results.filter(completed);
-  const sent = results.filter((r) => r.sentUs !== null);
-  const errorsByKind: Record<string, number> = {};
-  const statuses: Record<string, number> = {};
-  for (const r of results) {
-    if (r.status !== null) statuses[String(r.status)] = (statuses[String(r.status)] ?? 0) + 1;
-    const kind = r.errorKind ?? (r.status === null ? 'no_response' : r.status >= 400 ? `http_${r.status}` : null);
-    if (kind) errorsByKind[kind] = (errorsByKind[kind] ?? 0) + 1;
+/** The {@link Metrics} of a run's results (counted against `slo`'s per-request objectives, when given). */
+export function metricsOf(results: readonly RequestResult[], slo?: Slo): Metrics {
+  const m = new Metrics(slo ?? null);
+  for (const r of results) m.add(r);
+  return m;
+}
+
+/** The summary of (possibly merged) metrics, with the run objectives of their SLO judged. */
+export function summaryOf(m: Metrics): RunSummary {
+  const s = m.summary();
+  if (m.slo && m.slo.objectives.length > 0) {
+    s.objectives = judgeObjectives(m.slo.objectives, s, m.eligibility());
+    s.sloMet = s.objectives.every((o) => o.met);
   }
-  const rate = (times: number[]): number | null => {
-    if (times.length < 2) return null;
-    let lo = Infinity;
-    let hi = -Infinity;
-    for (const t of times) { if (t < lo) lo = t; if (t > hi) hi = t; }
-    return hi > lo ? round3(((times.length - 1) * 1e6) / (hi - lo)) : null;
-  };
-  const firstSend = sent.reduce((a, r) => Math.min(a, r.sentUs!), Infinity);
-  const lastEnd = results.reduce((a, r) => Math.max(a, r.endUs ?? -Infinity), -Infinity);
-  const durationUs = Number.isFinite(firstSend) && Number.isFinite(lastEnd) ? lastEnd - firstSend : 0;
-  const streamedDone = done.filter((r) => r.streamed && r.ttftAtUs !== null);
-  return {
-    requests: results.length,
-    attempted: results.filter((r) => r.sentUs !== null || (r.dispatchedUs ?? null) !== null).length,
-    sent: sent.length,
-    completed: done.length,
-    errors: results.length - done.length,
-    errorsByKind,
-    statuses,
-    targetRate: rate(results.map((r) => r.scheduledUs)),
-    achievedRate: rate(sent.map((r) => r.sentUs!)),
-    throughput: durationUs > 0 ? round3((done.length * 1e6) / durationUs) : null,
-    durationS: round3(durationUs / 1e6),
-    latencyMs: percentilesMs(done.map((r) => r.endUs! - r.sentUs!)),
-    latencyFromScheduledMs: percentilesMs(done.map((r) => r.endUs! - r.scheduledUs)),
-    ttftMs: percentilesMs(streamedDone.map((r) => r.ttftAtUs! - r.sentUs!)),
-    ttftFromScheduledMs: percentilesMs(streamedDone.map((r) => r.ttftAtUs! - r.scheduledUs)),
-    ttfbMs: percentilesMs(done.filter((r) => r.ttfbAtUs !== null).map((r) => r.ttfbAtUs! - r.sentUs!)),
-    latenessMs: percentilesMs(sent.map((r) => r.sentUs! - r.scheduledUs)),
-    itlMs: percentilesMs(streamedDone.flatMap((r) => r.itlUs ?? [])),
-    tpotMs: percentilesMs(streamedDone.filter((r) => r.outputTokens !== null && r.outputTokens > 1).map((r) => (r.endUs! - r.ttftAtUs!) / (r.outputTokens! - 1))),
-    outputTokensPerSecond: rawPercentiles(done.filter((r) => r.outputTokens !== null && r.endUs! > r.sentUs!).map((r) => (r.outputTokens! * 1e6) / (r.endUs! - r.sentUs!))),
-    totalOutputTokensPerSecond: durationUs > 0 ? round3((done.reduce((a, r) => a + (r.outputTokens ?? 0), 0) * 1e6) / durationUs) : null,
-    ...serverTiming(done),
-    capDelayed: results.filter((r) => r.capDelayed).length,
-    recordedFailures: results.filter((r) => r.recordedFailed).length,
-    shorterThanRecorded: done.filter((r) => r.expectedOutputTokens !== null && r.outputTokens !== null && r.outputTokens < r.expectedOutputTokens).length,
-    outputTokens: done.reduce((a, r) => a + (r.outputTokens ?? 0), 0),
-  };
+  return s;
 }

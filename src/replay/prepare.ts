@@ -1,6 +1,8 @@
 import { TracewarpError } from '../errors.ts';
 import { describeFailure, type ReplayErrorKind, type TimeoutDetail } from '../error-kinds.ts';
+import type { RequestClasses } from '../results/collector.ts';
 import type { FailFastVerdict } from '../results/fail-fast.ts';
+import { modelForTarget, routeForTarget, type TargetMapping } from '../synth/target.ts';
 import { TraceReader } from '../trace/reader.ts';
 import type { Step } from '../workload/pipeline.ts';
 import { planWorkload, UnmappedRoutesError, type PlannedWorkload } from '../workload/plan.ts';
@@ -82,4 +84,25 @@ export async function namesOfTemplatedTensors(opts: ReplayTraceOptions, arrivals
   const { names, missing } = await tensorNamesFromTarget(opts.target, routes, opts.headers);
   for (const m of missing) opts.onNotice?.(`input tensor names the trace does not keep are sent as placeholders: ${m}`);
   return names;
+}
+
+/**
+ * What each request of the workload is, as sent: `METHOD route` (the templated route after the target mapping), the
+ * model and the protocol, as distinct keys and an index per request (results carry them for breakdowns).
+ */
+export function requestClasses(arrivals: readonly Arrival[], opts: TargetMapping): RequestClasses {
+  const keys: RequestClasses['keys'] = [];
+  const seen = new Map<string, number>();
+  const ofIndex = arrivals.map((a) => {
+    const route = `${a.method ?? 'POST'} ${routeForTarget(a.route, opts)}`;
+    const model = a.model === null ? opts.model ?? null : modelForTarget(a.model, opts);
+    const id = JSON.stringify([route, model, a.protocol]);
+    let k = seen.get(id);
+    if (k === undefined) {
+      k = keys.push([route, model, a.protocol]) - 1;
+      seen.set(id, k);
+    }
+    return k;
+  });
+  return { keys, ofIndex };
 }

@@ -1,4 +1,4 @@
-import { failFastMessage, humanMs, namesOfTemplatedTensors, planReplay, timeoutMs } from './prepare.ts';
+import { failFastMessage, humanMs, namesOfTemplatedTensors, planReplay, requestClasses, timeoutMs } from './prepare.ts';
 import type { PlannedWorkload } from '../workload/plan.ts';
 import type { Selector } from '../workload/select.ts';
 import { randomUUID } from 'node:crypto';
@@ -251,6 +251,7 @@ async function run(opts: ReplayTraceOptions, control: Control): Promise<ReplayOu
   const collector = await ResultsCollector.start({
     runPath: opts.runFile,
     force: Boolean(opts.force),
+    classes: requestClasses(arrivals, opts),
     failFast: opts.failFast ? { requests: FAIL_FAST_REQUESTS, minRequests: FAIL_FAST_MIN_REQUESTS, windowUs: FAIL_FAST_WINDOW_MS * 1000, planned: arrivals.length } : null,
     meta: {
       runId, tracePath: opts.trace, target: opts.target, speed: opts.speed ?? 1, seed: String(seed), maxInFlight: opts.maxInFlight ?? null,

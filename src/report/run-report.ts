@@ -1,5 +1,7 @@
 import type { RunSummary } from '../metrics/summary.ts';
+import type { ReportDetail } from './model.ts';
 import { formatSummary } from './text.ts';
+import { formatDetail, timelineCsv } from './text-detail.ts';
 
 /** What a run was, besides its figures: the same whether it is reported as it ends (`replay`) or later (`report`). */
 export interface RunFacts {
@@ -21,10 +23,14 @@ export interface RunFacts {
   errorDetails?: Record<string, Record<string, number>>;
 }
 
-/** A run's report: its summary and its facts, built once; each format is a {@link Reporter} of it. */
+/**
+ * A run's report: its summary and its facts, built once; each format is a {@link Reporter} of it. `detail` (breakdowns,
+ * timeline, distributions, scraped metrics) is there when the report was built from run files (`report/build.ts`).
+ */
 export interface RunReport {
   summary: RunSummary;
   facts: RunFacts;
+  detail?: ReportDetail;
 }
 
 /** A report format: a run report as text to print. */
@@ -39,25 +45,31 @@ export function formatErrorDetails(details: Record<string, Record<string, number
 /**
  * The JSON form (`replay --json`, `report --json`; keys in the README): the summary's keys, then `errorDetails`,
  * `plannedRequests`, `workload`, `outputLength`, `runFile`, `runId`, `speed`, `seed`, `target`, `interrupted`, and
- * `digest`/`scheduleDigest` when the workload was synthesized whole.
+ * `digest`/`scheduleDigest` when the workload was synthesized whole; from run files also the {@link ReportDetail}
+ * keys (`schemaVersion`, `runs`, `breakdowns`, `timeline`, `distributions`, `scrape`).
  */
-export const jsonReporter: Reporter = ({ summary, facts: f }) => JSON.stringify({
+export const jsonReporter: Reporter = ({ summary, facts: f, detail }) => JSON.stringify({
   ...summary,
   ...(f.errorDetails ? { errorDetails: f.errorDetails } : {}),
   ...(f.plannedRequests !== undefined ? { plannedRequests: f.plannedRequests } : {}),
   workload: f.workload, outputLength: f.outputLength, runFile: f.runFile, runId: f.runId, speed: f.speed, seed: f.seed, target: f.target,
   interrupted: f.interrupted,
   ...(f.digest && !f.interrupted ? { digest: f.digest.digest, scheduleDigest: f.digest.schedule } : {}),
+  ...detail,
 });
 
 /** The text a person reads: the summary's table, then the causes of failures, the digest, and an interruption. */
-export const textReporter: Reporter = ({ summary, facts: f }) => {
+export const textReporter: Reporter = ({ summary, facts: f, detail }) => {
   const lines = [formatSummary(summary, `run ${f.runId}: ${f.tracePath} (${f.workload}) against ${f.target} (seed ${f.seed}, output length ${f.outputLength}) → ${f.runFile}`)];
   const causes = f.errorDetails ? formatErrorDetails(f.errorDetails) : '';
   if (causes) lines.push(`failures by cause: ${causes}`);
   const gaveUp = f.errorDetails?.client_aborted?.client_patience ?? 0;
   if (gaveUp > 0) lines.push(`${gaveUp} request${gaveUp === 1 ? ' was' : 's were'} cut as long after the send as the recorded client waited before giving up (client_aborted, client_patience); --no-client-aborts replays them whole`);
   if (f.digest && !f.interrupted) lines.push(`workload digest ${f.digest.digest} (schedule ${f.digest.schedule})`);
+  if (detail) lines.push(formatDetail(detail));
   if (f.interrupted) lines.push(`INTERRUPTED: ${summary.requests}${f.plannedRequests !== undefined ? ` of ${f.plannedRequests} planned` : ''} requests were scheduled; the summary covers those only`);
   return lines.join('\n');
 };
+
+/** The timeline as CSV (one row per second); without a report built from run files, just the header. */
+export const csvReporter: Reporter = ({ detail }) => (detail ? timelineCsv(detail) : '');

@@ -24,6 +24,14 @@ export interface ResultsThreadInput {
   force: boolean;
   /** Watch the first results for a target that cannot be replayed against (reported with `onFailFast`); null: never. */
   failFast?: FailFastRule | null;
+  /** What each request is (see {@link RequestClasses}), so results carry their route, model and protocol. */
+  classes?: RequestClasses;
+}
+
+/** Distinct `[route, model, protocol]` of a workload, and for each request index the position of its own in `keys`. */
+export interface RequestClasses {
+  keys: Array<[string, string | null, string]>;
+  ofIndex: number[];
 }
 
 /** Messages to the results thread (on its parent port) and on a sender's port. */

@@ -12,9 +12,12 @@ export const RUN_FORMAT = 'tracewarp-run';
  * Run file format version. 2 added `dispatched_us`, `body_sent_us`, `ready_lag_us`, `sender` and `tool_stall`, and
  * `sent_us` became the moment the request's headers were written to the socket. 3 added `error_detail` (the cause of
  * a transport failure: an error code or which timeout fired) and the error kinds `timeout` and `bad_response`.
- * 4 added `recorded_failed` (the recorded exchange failed: left out of goodput). Versions 1 to 3 are still read.
+ * 4 added `recorded_failed` (the recorded exchange failed: left out of goodput). 5 added `route`, `model` and
+ * `protocol` per result (breakdowns), the run's mergeable metrics (`meta.metrics`: counts and compressed HDR
+ * histograms, `metrics/metrics.ts` EncodedMetrics) and the `scrape` table (the target's Prometheus samples on the run's
+ * clock). Versions 1 to 4 are still read.
  */
-export const RUN_FORMAT_VERSION = 4;
+export const RUN_FORMAT_VERSION = 5;
 
 const SCHEMA = `
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -25,10 +28,11 @@ CREATE TABLE results (
   output_tokens INTEGER, expected_output_tokens INTEGER, prompt_tokens INTEGER, cap_delayed INTEGER NOT NULL, label TEXT,
   trace_id TEXT, itl BLOB, server_timing TEXT, dispatched_us INTEGER, body_sent_us INTEGER, ready_lag_us INTEGER,
   sender INTEGER NOT NULL DEFAULT 0, tool_stall INTEGER NOT NULL DEFAULT 0, error_detail TEXT,
-  recorded_failed INTEGER NOT NULL DEFAULT 0
-);`;
+  recorded_failed INTEGER NOT NULL DEFAULT 0, route TEXT, model TEXT, protocol TEXT
+);
+CREATE TABLE scrape (t_us INTEGER NOT NULL, source TEXT NOT NULL, name TEXT NOT NULL, type TEXT NOT NULL, labels TEXT NOT NULL, value REAL NOT NULL);`;
 
-const COLUMNS = ['idx', 'trace_seq', 'scheduled_us', 'sent_us', 'ttfb_at_us', 'ttft_at_us', 'end_us', 'status', 'error_kind', 'request_bytes', 'response_bytes', 'streamed', 'event_count', 'output_tokens', 'expected_output_tokens', 'prompt_tokens', 'cap_delayed', 'label', 'trace_id', 'itl', 'server_timing', 'dispatched_us', 'body_sent_us', 'ready_lag_us', 'sender', 'tool_stall', 'error_detail', 'recorded_failed'] as const;
+const COLUMNS = ['idx', 'trace_seq', 'scheduled_us', 'sent_us', 'ttfb_at_us', 'ttft_at_us', 'end_us', 'status', 'error_kind', 'request_bytes', 'response_bytes', 'streamed', 'event_count', 'output_tokens', 'expected_output_tokens', 'prompt_tokens', 'cap_delayed', 'label', 'trace_id', 'itl', 'server_timing', 'dispatched_us', 'body_sent_us', 'ready_lag_us', 'sender', 'tool_stall', 'error_detail', 'recorded_failed', 'route', 'model', 'protocol'] as const;
 
 /**
  * Writes a run file (SQLite): `meta` (JSON values: `format`, `format_version`, and the {@link RunMeta} fields) and one
@@ -69,7 +73,8 @@ export class RunWriter {
         this.insert.run(r.index, r.traceSeq, r.scheduledUs, r.sentUs, r.ttfbAtUs, r.ttftAtUs, r.endUs, r.status, r.errorKind,
           r.requestBytes, r.responseBytes, r.streamed ? 1 : 0, r.eventCount, r.outputTokens, r.expectedOutputTokens, r.promptTokens, r.capDelayed ? 1 : 0, r.label,
           r.traceId ?? null, r.itlUs && r.itlUs.length > 0 ? encodeBlob(r.itlUs) : null, r.serverTiming ? JSON.stringify(r.serverTiming) : null,
-          r.dispatchedUs ?? null, r.bodySentUs ?? null, r.readyLagUs ?? null, r.sender ?? 0, r.toolStall ? 1 : 0, r.errorDetail ?? null, r.recordedFailed ? 1 : 0);
+          r.dispatchedUs ?? null, r.bodySentUs ?? null, r.readyLagUs ?? null, r.sender ?? 0, r.toolStall ? 1 : 0, r.errorDetail ?? null, r.recordedFailed ? 1 : 0,
+          r.route ?? null, r.model ?? null, r.protocol ?? null);
       }
     })();
   }
@@ -80,6 +85,14 @@ export class RunWriter {
     const update = this.db.prepare('UPDATE results SET tool_stall = 1 WHERE idx = ?');
     this.db.transaction(() => {
       for (const i of indexes) update.run(i);
+    })();
+  }
+
+  /** Writes the target's scraped samples (µs on the run's clock) in one transaction. */
+  addScrape(samples: readonly ScrapeRow[]): void {
+    const ins = this.db.prepare('INSERT INTO scrape (t_us, source, name, type, labels, value) VALUES (?, ?, ?, ?, ?, ?)');
+    this.db.transaction(() => {
+      for (const s of samples) ins.run(Math.round(s.tUs), s.source, s.name, s.type, JSON.stringify(s.labels), s.value);
     })();
   }
 
@@ -101,13 +114,24 @@ interface ResultRow {
   prompt_tokens: number | null; cap_delayed: number; label: string | null; trace_id: string | null; itl: Buffer | null;
   server_timing: string | null; dispatched_us?: number | null; body_sent_us?: number | null; ready_lag_us?: number | null;
   sender?: number; tool_stall?: number; error_detail?: string | null; recorded_failed?: number;
+  route?: string | null; model?: string | null; protocol?: string | null;
+}
+
+/** One scraped sample of the target's metrics: `tUs` on the run's clock (µs after its offset 0). */
+export interface ScrapeRow {
+  tUs: number;
+  source: string;
+  name: string;
+  type: string;
+  labels: Record<string, string>;
+  value: number;
 }
 
 /**
  * Reads a run file written by {@link RunWriter}.
  * @throws TracewarpError `TW_RUN_INVALID` naming the file when it is missing, not SQLite, or not a run file.
  */
-export function readRunFile(path: string): { meta: RunMeta & Record<string, unknown>; results: RequestResult[] } {
+export function readRunFile(path: string): { meta: RunMeta & Record<string, unknown>; results: RequestResult[]; scrape: ScrapeRow[] } {
   if (!existsSync(path)) throw new TracewarpError('TW_RUN_INVALID', `${path}: no such run file`);
   let db: Db;
   try {
@@ -126,10 +150,14 @@ export function readRunFile(path: string): { meta: RunMeta & Record<string, unkn
       expectedOutputTokens: r.expected_output_tokens, promptTokens: r.prompt_tokens, capDelayed: r.cap_delayed === 1, label: r.label,
       traceId: r.trace_id, itlUs: r.itl ? decodeBlob<number[]>(r.itl) : r.streamed ? [] : null, serverTiming: r.server_timing ? JSON.parse(r.server_timing) : null,
       dispatchedUs: r.dispatched_us ?? null, bodySentUs: r.body_sent_us ?? null, readyLagUs: r.ready_lag_us ?? null, sender: r.sender ?? 0, toolStall: r.tool_stall === 1,
-      errorDetail: r.error_detail ?? null, recordedFailed: r.recorded_failed === 1,
+      errorDetail: r.error_detail ?? null, recordedFailed: r.recorded_failed === 1, route: r.route ?? null, model: r.model ?? null, protocol: r.protocol ?? null,
     }));
+    const scrape = version >= 5
+      ? (db.prepare('SELECT t_us, source, name, type, labels, value FROM scrape ORDER BY t_us').all() as Array<{ t_us: number; source: string; name: string; type: string; labels: string; value: number }>)
+        .map((s): ScrapeRow => ({ tUs: s.t_us, source: s.source, name: s.name, type: s.type, labels: JSON.parse(s.labels) as Record<string, string>, value: s.value }))
+      : [];
     db.close();
-    return { meta: meta as RunMeta & Record<string, unknown>, results };
+    return { meta: meta as RunMeta & Record<string, unknown>, results, scrape };
   } catch (err) {
     throw new TracewarpError('TW_RUN_INVALID', `${path}: cannot read as a tracewarp run file: ${(err as Error).message}`, { cause: err });
   }

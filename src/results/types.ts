@@ -67,6 +67,14 @@ export interface RequestResult {
   traceId?: string | null;
   /** The recorded exchange failed (`synth/workload.ts` recordedFailure): reported apart, left out of goodput. */
   recordedFailed?: boolean;
+  /**
+   * What the request was, for breakdowns (run files of format 5 on): `METHOD route` as sent (the trace's templated
+   * route after `--path-map`/`--model`, never an id), the model its body named as sent, and its protocol; null when
+   * unknown (older run files).
+   */
+  route?: string | null;
+  model?: string | null;
+  protocol?: string | null;
 }
 
 /** Whether a request completed: answered with a status below 400, no transport error, and an end time. */

@@ -4,7 +4,7 @@ import { availableParallelism } from 'node:os';
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { toErrorMessage } from '../errors.ts';
 import { parseSlo } from '../metrics/slo.ts';
-import { summarize } from '../metrics/summary.ts';
+import { metricsOf, summarize } from '../metrics/summary.ts';
 import { assessHealth, markStalls } from '../metrics/health.ts';
 import { observe } from '../replay/observe.ts';
 import { lowerThisThreadPriority } from '../workers.ts';
@@ -55,6 +55,8 @@ function onSender(port: MessagePort): void {
     for (const o of m.items) {
       const r = observe(o);
       if (o.errorDetail) r.errorDetail = o.errorDetail;
+      const cls = input.classes?.keys[input.classes.ofIndex[r.index] ?? -1];
+      if (cls) [r.route, r.model, r.protocol] = cls;
       results.push(r);
       write((w) => w.add(r));
       const verdict = failFast?.add(r);
@@ -73,13 +75,16 @@ function maybeFinish(): void {
     markStalls(results, f.samples);
     const stalled = results.filter((r) => r.toolStall).map((r) => r.index);
     write((w) => w.markToolStalls(stalled));
-    const summary = summarize(results, f.slo ? parseSlo(f.slo) : undefined);
+    const slo = f.slo ? parseSlo(f.slo) : undefined;
+    const metrics = metricsOf(results, slo);
+    const summary = summarize(results, slo, metrics);
     summary.replayerHealth = assessHealth(f.samples, results, f.synthesis, { cores: availableParallelism() });
     const errorDetails = errorDetailsOf(results);
     write((w) => {
       w.setMeta('errorDetails', errorDetails);
       for (const [k, v] of Object.entries(f.meta)) w.setMeta(k, v);
       w.setMeta('summary', summary);
+      w.setMeta('metrics', metrics.encode());
       w.setMeta('replayerHealth', summary.replayerHealth);
       w.setMeta('replayerLoops', f.samples.map(({ stalls: _, ...s }) => s));
       w.close();
