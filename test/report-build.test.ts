@@ -8,6 +8,7 @@ import { nearestRank } from '../src/metrics/exact.ts';
 import { Metrics, type EncodedMetrics } from '../src/metrics/metrics.ts';
 import { summarize } from '../src/metrics/summary.ts';
 import { buildReport } from '../src/report/build.ts';
+import { inspectTrace } from '../src/cli/inspect.ts';
 import { readRunFile } from '../src/results/run-file.ts';
 import { completed, type RequestResult } from '../src/results/types.ts';
 import { startSim, type SimServer } from '../src/sim/server.ts';
@@ -23,10 +24,11 @@ describe('report: merged metrics, breakdowns and timelines from run files', () =
   let tmp: ReturnType<typeof tempDir>;
   let runA: string;
   let runB: string;
+  let trace: string;
   beforeAll(async () => {
     tmp = tempDir();
     sim = await startSim({ prefillUsPerToken: 10, decodeStepMs: 4, perSeqStepMs: 0.5, maxBatch: 4 });
-    const trace = join(tmp.dir, 'r.trace.db');
+    trace = join(tmp.dir, 'r.trace.db');
     const s = await startRecord({ upstream: sim.url, host: '127.0.0.1', port: 0, out: trace }, captureOutput());
     const post = (path: string, body: unknown) => request(s.proxy.url + path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }).then((r) => r.body.text());
     const chat = (stream: boolean, n: number) => ({ model: 'tracewarp-sim', max_tokens: 8 + n, stream, messages: [{ role: 'user', content: 'word '.repeat(20 + 30 * n) }] });
@@ -122,5 +124,18 @@ describe('report: merged metrics, breakdowns and timelines from run files', () =
     const bad = captureOutput();
     expect(await main(['report', runA, '--format', 'pdf'], bad)).toBe(2);
     expect(bad.stderr.join('\n')).toMatch(/--format: 'pdf' is not one of text, json, md, html, csv/);
+  });
+
+  it('inspect gives every distribution per route, protocol and streamed vs not', async () => {
+    const rep = inspectTrace(trace);
+    expect(Object.fromEntries(Object.entries(rep.featuresBy.route).map(([k, f]) => [k, f.latencyMs!.count]))).toEqual({ 'POST /v1/chat/completions': 18, 'POST /v1/embeddings': 6 });
+    expect(rep.featuresBy.streamed.streamed!.ttftMs!.count).toBe(12);
+    expect(rep.featuresBy.streamed['not streamed']!.ttftMs).toBeUndefined();
+    expect(rep.featuresBy.protocol['openai-embeddings']!.promptTokens!.count).toBe(6);
+    // The whole trace's latency is the union of its routes'.
+    expect(rep.features.latencyMs!.max).toBe(Math.max(...Object.values(rep.featuresBy.route).map((f) => f.latencyMs!.max)));
+    const out = captureOutput();
+    expect(await main(['inspect', trace], out)).toBe(0);
+    expect(out.stdout.join('\n')).toMatch(/by route:[\s\S]*POST \/v1\/embeddings/);
   });
 });

@@ -34,6 +34,26 @@ export interface InspectReport {
   /** Which anonymization rules wrote the trace: format 1's recognized names, format 2's enumeration (`meta.anonymization.rules`). */
   anonymization: string;
   features: Record<string, FeatureStats>;
+  /**
+   * The same distributions per route (`METHOD route`), per protocol and streamed vs not (one latency figure over 6 ms
+   * embeddings and 5 s chats misleads): dimension → value → feature → stats.
+   */
+  featuresBy: Record<InspectDimension, Record<string, Record<string, FeatureStats>>>;
+}
+
+/** The dimensions `inspect` breaks its distributions down by. */
+export const INSPECT_DIMENSIONS = ['route', 'protocol', 'streamed'] as const;
+export type InspectDimension = (typeof INSPECT_DIMENSIONS)[number];
+type Columns = Record<string, number[]>;
+const newColumns = (): Columns => ({ promptTokens: [], outputTokens: [], requestBytes: [], responseBytes: [], latencyMs: [], ttftMs: [], itlMs: [] });
+
+function statsOf(cols: Columns): Record<string, FeatureStats> {
+  const features: Record<string, FeatureStats> = {};
+  for (const [name, values] of Object.entries(cols)) {
+    const st = featureStats(values);
+    if (st) features[name] = st;
+  }
+  return features;
 }
 
 /**
@@ -44,8 +64,15 @@ export interface InspectReport {
 export function inspectTrace(path: string): InspectReport {
   const r = new TraceReader(path);
   try {
-    const cols: Record<string, number[]> = { promptTokens: [], outputTokens: [], requestBytes: [], responseBytes: [], latencyMs: [], ttftMs: [], itlMs: [] };
-    const push = (name: string, v: number | null, scale = 1) => v !== null && cols[name]!.push(v / scale);
+    const cols = newColumns();
+    const by = Object.fromEntries(INSPECT_DIMENSIONS.map((d) => [d, new Map<string, Columns>()])) as Record<InspectDimension, Map<string, Columns>>;
+    let groups: Columns[] = [];
+    // Each value goes to the whole trace's columns and to its record's route, protocol and streamed group.
+    const push = (name: string, v: number | null, scale = 1) => {
+      if (v === null) return;
+      cols[name]!.push(v / scale);
+      for (const g of groups) g[name]!.push(v / scale);
+    };
     const statuses: Record<string, number> = {};
     const mix = newMix();
     let requests = 0;
@@ -62,6 +89,8 @@ export function inspectTrace(path: string): InspectReport {
         continue; // a session's duration is not a request's latency
       }
       addToMix(mix, rec);
+      const keys: Record<InspectDimension, string> = { route: `${rec.method} ${rec.route}`, protocol: rec.protocol, streamed: rec.streamed ? 'streamed' : 'not streamed' };
+      groups = INSPECT_DIMENSIONS.map((d) => by[d].get(keys[d]) ?? by[d].set(keys[d], newColumns()).get(keys[d])!);
       push('promptTokens', rec.promptTokens);
       push('outputTokens', rec.outputTokens);
       push('requestBytes', rec.requestBytes);
@@ -73,13 +102,10 @@ export function inspectTrace(path: string): InspectReport {
       if (!rec.eventOffsetsUs || rec.ttftUs === null) continue;
       const skip = new Set(rec.features.nonContentEvents ?? []);
       const content = rec.features.nonContentEvents ? rec.eventOffsetsUs.filter((_, i) => !skip.has(i)) : rec.eventOffsetsUs.filter((t) => t >= rec.ttftUs!);
-      for (let i = 1; i < content.length; i++) cols.itlMs!.push((content[i]! - content[i - 1]!) / 1000);
+      for (let i = 1; i < content.length; i++) push('itlMs', content[i]! - content[i - 1]!, 1000);
     }
-    const features: Record<string, FeatureStats> = {};
-    for (const [name, values] of Object.entries(cols)) {
-      const st = featureStats(values);
-      if (st) features[name] = st;
-    }
+    const features = statsOf(cols);
+    const featuresBy = Object.fromEntries(INSPECT_DIMENSIONS.map((d) => [d, Object.fromEntries([...by[d]].map(([k, c]) => [k, statsOf(c)]))])) as InspectReport['featuresBy'];
     const durationS = requests > 0 ? (lastUs - firstUs) / 1e6 : 0;
     return {
       file: path,
@@ -99,6 +125,7 @@ export function inspectTrace(path: string): InspectReport {
       ...mixResult(mix),
       anonymization: anonymizationOf(r.meta.formatVersion),
       features,
+      featuresBy,
     };
   } finally {
     r.close();
@@ -165,6 +192,13 @@ export function runInspect(path: string, opts: { json?: boolean }, out: Output):
   out.out(`  ${'feature'.padEnd(16)}${['p50', 'p90', 'p99', 'max', 'mean'].map((h) => h.padStart(11)).join('')}`);
   for (const [name, s] of Object.entries(rep.features)) {
     out.out(`  ${name.padEnd(16)}${[s.p50, s.p90, s.p99, s.max, s.mean].map((v) => String(Math.round(v * 10) / 10).padStart(11)).join('')}`);
+  }
+  for (const d of INSPECT_DIMENSIONS) {
+    const groups = Object.entries(rep.featuresBy[d]);
+    if (groups.length < 2) continue;
+    out.out(`by ${d}:${' '.repeat(Math.max(1, 40 - d.length))}  latency ms p50/p99     TTFT ms p50/p99   prompt tokens p50/p99`);
+    const pair = (s: FeatureStats | undefined) => (s ? `${Math.round(s.p50 * 10) / 10}/${Math.round(s.p99 * 10) / 10}` : '—').padStart(18);
+    for (const [k, f] of groups.slice(0, ROUTES_SHOWN)) out.out(`  ${(k.length > 42 ? `${k.slice(0, 41)}…` : k).padEnd(42)}${pair(f.latencyMs)}${pair(f.ttftMs)}${pair(f.promptTokens)}`);
   }
   return 0;
 }
