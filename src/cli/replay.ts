@@ -99,19 +99,24 @@ export async function runReplay(tracePath: string, opts: ReplayCommandOptions, o
   const graceMs = opts.graceMs ?? DEFAULT_STOP_GRACE_MS;
   const graceS = Math.round(graceMs / 100) / 10;
   let inFlight = 0;
+  let durationS: number | null = null;
   const handle = startReplay({
     trace: tracePath, target: opts.target, steps, seed: opts.seed, runFile: runPath, force: opts.force, model: opts.model, limit: opts.limit,
     maxInFlight: opts.maxInFlight, capPolicy: opts.capPolicy, headers: opts.headers, warmup: opts.warmup, slo, forceOutputLength: opts.forceOutputLength,
     workers: opts.workers, synthThreads: opts.synthThreads, speed: opts.speed, workload,
     only: opts.only, exclude: opts.exclude, pathMap: opts.pathMap, modelMap: opts.modelMap, placeholderSegments: opts.placeholderSegments, outputLength: opts.outputLength, clientAborts: opts.clientAborts,
-    onPlanned: (w) => sayPlanned(w, out),
+    onPlanned: (w) => {
+      durationS = w.after.length > 0 ? w.after.reduce((a, x) => Math.max(a, x.atUs), 0) / 1e6 : null;
+      sayPlanned(w, out);
+    },
+    onLive: (l) => progress?.live(l),
     headersTimeoutMs: opts.headersTimeoutMs, idleTimeoutMs: opts.idleTimeoutMs, requestTimeoutMs: opts.requestTimeoutMs, stopGraceMs: graceMs,
     failFast: opts.failFast, onNotice: (line) => out.err(`warning: ${line}`),
     onGraceExpired: (n) => out.err(`replay: the ${graceS} s grace is over: cutting ${n > 0 ? plural(n, 'request') : 'what is'} still in flight (recorded as client_aborted); writing the run file…`),
     // Progress goes to stderr, so it stays on with --json (stdout carries only the JSON object).
     onProgress: (p) => {
       inFlight = p.inFlight;
-      (progress ??= showReplayProgress(out, p.total, Boolean(opts.quiet))).update(p);
+      (progress ??= showReplayProgress(out, p.total, Boolean(opts.quiet), 'replay', durationS)).update(p);
     },
   });
   // The first Ctrl-C or SIGTERM (or, run through npm, the launcher going away: how a SIGTERM to `npx` shows) stops

@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { TracewarpError } from '../errors.ts';
 import type { RunSummary } from '../metrics/summary.ts';
 import type { Slo } from '../metrics/slo.ts';
-import { ObservationBatcher, ResultsCollector } from '../results/collector.ts';
+import { ObservationBatcher, ResultsCollector, type LiveFigures } from '../results/collector.ts';
 import type { FailFastVerdict } from '../results/fail-fast.ts';
 import type { LoopHealthSample, SynthesisStats } from '../results/types.ts';
 import { SynthesisPool } from '../synth/pool.ts';
@@ -77,6 +77,8 @@ export interface ReplayTraceOptions {
   outputLength?: 'recorded' | 'as-sent';
   /** Called once the workload is planned and checked, before anything is sent (e.g. to say which paths carry placeholders). */
   onPlanned?: (w: PlannedWorkload) => void;
+  /** Called about every second with the results thread's running figures (completed, errors, running p99s). */
+  onLive?: (l: LiveFigures) => void;
   /** Called about every 250 ms while sending. */
   onProgress?: (p: ReplayProgress) => void;
   /**
@@ -268,6 +270,7 @@ async function run(opts: ReplayTraceOptions, control: Control): Promise<ReplayOu
   let startMonoUs = 0;
   let synthesis: SynthesisStats | undefined;
   let failedFast: { verdict: FailFastVerdict; message: string } | null = null;
+  if (opts.onLive) collector.onLive(opts.onLive);
   collector.onFailFast((verdict) => {
     const message = failFastMessage(verdict, opts.target, opts.runFile, limits);
     failedFast = { verdict, message };

@@ -43,8 +43,25 @@ export type FromSender = { type: 'obs'; items: RawObservation[] } | { type: 'eof
 export type FromResults =
   | { type: 'started' }
   | { type: 'fail_fast'; verdict: FailFastVerdict }
+  | { type: 'live'; live: LiveFigures }
   | { type: 'finished'; summary: RunSummary; errorDetails: Record<string, Record<string, number>>; runFileError: string | null }
   | { type: 'error'; error: ErrorMessage };
+
+/** How often the results thread reports {@link LiveFigures}, ms, and the window they are over, s. */
+export const LIVE_INTERVAL_MS = 1000;
+export const LIVE_WINDOW_S = 10;
+
+/**
+ * What the results thread has seen so far, for live progress: completed and failed requests, and the p99 of latency
+ * and TTFT (from the actual send, exact nearest rank) of the answers that ended in the last {@link LIVE_WINDOW_S}
+ * seconds (null when none). Computed off the sending loop.
+ */
+export interface LiveFigures {
+  completed: number;
+  errors: number;
+  latencyP99Ms: number | null;
+  ttftP99Ms: number | null;
+}
 
 /**
  * Batches a sending loop's observations to the results thread over a port: a few `postMessage` calls a second, the
@@ -105,6 +122,13 @@ export class ResultsCollector {
       cb(m.verdict);
     };
     this.worker.on('message', on);
+  }
+
+  /** Calls `cb` with the {@link LiveFigures} about every {@link LIVE_INTERVAL_MS} while results come in. */
+  onLive(cb: (l: LiveFigures) => void): void {
+    this.worker.on('message', (m: FromResults) => {
+      if (m.type === 'live') cb(m.live);
+    });
   }
 
   /** A new port for one sending loop's observations (give it to an {@link ObservationBatcher}). */

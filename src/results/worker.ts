@@ -9,7 +9,8 @@ import { assessHealth, markStalls } from '../metrics/health.ts';
 import { observe } from '../replay/observe.ts';
 import { lowerThisThreadPriority } from '../workers.ts';
 import { errorDetailsOf, FailFastWatch } from './fail-fast.ts';
-import { RUN_FLUSH_MS, type FromResults, type FromSender, type ResultsThreadInput, type ToResults } from './collector.ts';
+import { LiveWindow } from './live.ts';
+import { LIVE_INTERVAL_MS, RUN_FLUSH_MS, type FromResults, type FromSender, type ResultsThreadInput, type ToResults } from './collector.ts';
 import { RunWriter } from './run-file.ts';
 import type { RequestResult } from './types.ts';
 
@@ -42,6 +43,14 @@ let finish: Extract<ToResults, { type: 'finish' }> | null = null;
 // Rows reach the file within one flush interval, so a replay cut short (even by SIGKILL) keeps what it measured.
 const flusher = setInterval(() => write((w) => w.flush()), RUN_FLUSH_MS);
 const failFast = input.failFast ? new FailFastWatch(input.failFast) : null;
+// Running figures for the progress line, only once results come in.
+const live = new LiveWindow();
+let liveChanged = false;
+const liveTimer = setInterval(() => {
+  if (!liveChanged) return;
+  liveChanged = false;
+  post({ type: 'live', live: live.figures() });
+}, LIVE_INTERVAL_MS);
 
 function onSender(port: MessagePort): void {
   attached++;
@@ -58,6 +67,8 @@ function onSender(port: MessagePort): void {
       const cls = input.classes?.keys[input.classes.ofIndex[r.index] ?? -1];
       if (cls) [r.route, r.model, r.protocol] = cls;
       results.push(r);
+      live.add(r);
+      liveChanged = true;
       write((w) => w.add(r));
       const verdict = failFast?.add(r);
       if (verdict) post({ type: 'fail_fast', verdict });
@@ -71,6 +82,7 @@ function maybeFinish(): void {
   finish = null;
   try {
     clearInterval(flusher);
+    clearInterval(liveTimer);
     results.sort((a, b) => a.index - b.index);
     markStalls(results, f.samples);
     const stalled = results.filter((r) => r.toolStall).map((r) => r.index);
