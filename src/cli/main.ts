@@ -1,4 +1,4 @@
-import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { Command, CommanderError, Help, InvalidArgumentError, Option } from 'commander';
 import { TracewarpError } from '../errors.ts';
 import { TOOL_VERSION } from '../version.ts';
 import { DEFAULT_PREFIX_BLOCK_TOKENS, FINGERPRINT_KEY_ENV } from '../anonymize/fingerprint.ts';
@@ -55,9 +55,11 @@ function program(out: Output, result: { code: number }, argv: readonly string[])
   const p = new Command('tracewarp')
     .description('Record production ML inference traffic anonymously; replay it time-warped against other model servers.')
     .version(TOOL_VERSION)
-    .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
-    .configureOutput({ writeOut: (s) => out.out(s.trimEnd()), writeErr: (s) => out.err(s.trimEnd()) });
+    // Usage errors are printed by `main`, in the one style every usage error has (commander's own line is dropped).
+    .configureOutput({ writeOut: (s) => out.out(s.trimEnd()), writeErr: (s) => out.err(s.trimEnd()), outputError: () => undefined })
+    // `--help` marks the options a command cannot run without (subcommands inherit this).
+    .configureHelp({ optionDescription: (o) => `${o.mandatory ? '(required) ' : ''}${new Help().optionDescription(o)}` });
 
   p.command('sim')
     .description('start the bundled OpenAI-compatible LLM server simulator (continuous batching)')
@@ -200,6 +202,15 @@ function program(out: Output, result: { code: number }, argv: readonly string[])
   return p;
 }
 
+/** A usage error as every one is printed: `tracewarp: <problem>` and where the usage is (`tracewarp CMD --help`). */
+function usageLine(message: string, argv: readonly string[]): string {
+  const cmd = COMMANDS.includes(argv[0] ?? '') ? `${argv[0]} ` : '';
+  return `tracewarp: ${message}\n(run 'tracewarp ${cmd}--help' for usage)`;
+}
+
+/** The commands, for the usage hint. */
+const COMMANDS = ['sim', 'record', 'import', 'inspect', 'plan', 'replay', 'report', 'compare', 'demo'];
+
 /**
  * Runs the CLI with `argv` (without `node` and the script). Returns the exit code: 0 success; 1 an objective missed (`--slo`; `demo`: a request failed); 2 misuse; 3 any
  * other failure (a trace or run file that cannot be read, a target that cannot be reached, …); 130 interrupted.
@@ -213,6 +224,11 @@ export async function main(argv: string[], out: Output = processOutput): Promise
   } catch (err) {
     if (err instanceof CommanderError) {
       if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return 0;
+      out.err(usageLine(err.message.replace(/^error: /, ''), argv));
+      return 2;
+    }
+    if (err instanceof TracewarpError && err.code === 'TW_USAGE') {
+      out.err(usageLine(err.message, argv));
       return 2;
     }
     if (err instanceof TracewarpError) {
