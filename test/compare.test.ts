@@ -87,6 +87,22 @@ describe('compare: two runs (or a captured trace and a run), paired request by r
     expect((await compare([join(tmp.dir, 'missing.run.db'), runs.a!])).code).toBe(3);
   });
 
+  it('--format md is a pull-request comment; --slo judges both runs and exits 1 when the candidate misses', async () => {
+    const md = captureOutput();
+    expect(await main(['compare', runs.a!, runs.slow!, '--format', 'md', '--slo', 'tpot_p50<1s,error_rate<1%'], md)).toBe(0);
+    const text = md.stdout.join('\n');
+    expect(text).toMatch(/^### tracewarp compare: /);
+    expect(text).toMatch(/\| tpot_p50 \| [\d.]+ ms \| [\d.]+ ms \| \+[\d.]+ ms \[\+[\d.]+, \+[\d.]+\] \+[\d.]+ % \| \*\*worse\*\* \|/);
+    expect(text).toContain('SLO met by the candidate: all 2 objectives');
+    // The slow server's TPOT p50 is over 1 ms; the base's may be too: the exit follows the candidate.
+    const j = await compare([runs.a!, runs.slow!, '--slo', 'tpot_p50<1ms']);
+    expect(j.code).toBe(1);
+    const o = (j.c as unknown as { objectives: { candidate: Array<{ met: boolean; value: number }>; base: unknown[] } }).objectives;
+    expect(o.candidate[0]!.met).toBe(false);
+    expect(o.base).toHaveLength(1);
+    expect((await compare([runs.a!, runs.b!, '--slo', 'p99<fast'])).code).toBe(2);
+  });
+
   it('an imported trace has no answers: refused as a baseline (exit 2)', async () => {
     const imported = join(tmp.dir, 'imp.trace.db');
     const { writeFileSync } = await import('node:fs');

@@ -170,10 +170,12 @@ function program(out: Output, result: { code: number }, argv: readonly string[])
     .argument('<candidate>', 'candidate: a run file')
     .option('--seed <n>', 'seed of the bootstrap', intArg('--seed', 0), 1)
     .option('--max-regression <allowances>', "fail (exit 1) when a metric got worse by more than allowed, e.g. 'p99:+10%,ttft_p95:+50ms,error_rate:+1%'")
-    .option('--json', 'print the comparison as one JSON object')
+    .option('--slo <objectives>', "run objectives judged on both runs, e.g. 'p99<800ms,error_rate<1%' (exit 1 when the candidate misses one)")
+    .option('--format <format>', 'text, json or md (a pull-request comment)', 'text')
+    .option('--json', 'the same as --format json')
     .action(async (base: string, candidate: string, o) => {
       const { runCompare } = await import('./compare.ts');
-      result.code = runCompare(base, candidate, o, out);
+      result.code = runCompare(base, candidate, { ...o, format: o.json && o.format === 'text' ? 'json' : o.format }, out);
     });
 
   p.command('inspect')
