@@ -14,7 +14,8 @@ export type ErrorCode =
   | 'TW_REPORT_WRITE' // a report file (`report --out`) could not be written
   | 'TW_IMPORT_FORMAT' // an import source that does not follow its format
   | 'TW_LISTEN' // cannot listen on the requested address
-  | 'TW_TARGET'; // the replay target URL is unusable
+  | 'TW_TARGET' // the replay target URL is unusable
+  | 'TW_SCRAPE'; // a target's metrics endpoint answered something that is not (bounded) Prometheus text
 
 /**
  * An expected failure with a stable {@link ErrorCode}; `exitCode` is what the CLI exits with: 2 for usage, 3 for any

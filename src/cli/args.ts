@@ -45,6 +45,12 @@ export function urlArg(name: string): (text: string) => string {
   };
 }
 
+/** `--scrape URL[,URL…]` (repeatable): accumulates http(s) URLs. */
+export function scrapeArg(text: string, prev: string[] = []): string[] {
+  const one = urlArg('--scrape');
+  return [...prev, ...text.split(',').map((u) => u.trim()).filter((u) => u !== '').map(one)];
+}
+
 /** A repeatable `--header 'Name: value'` option's parser: accumulates into a record of lower-case names. */
 export function headerArg(text: string, previous: Record<string, string> = {}): Record<string, string> {
   const i = text.indexOf(':');

@@ -3,9 +3,9 @@ import { TracewarpError } from '../errors.ts';
 import { TOOL_VERSION } from '../version.ts';
 import { DEFAULT_PREFIX_BLOCK_TOKENS, FINGERPRINT_KEY_ENV } from '../anonymize/fingerprint.ts';
 import { PROTOCOL_IDS } from '../protocols/ids.ts';
-import { durationArg, headerArg, intArg, modelMapArg, numberArg, parseListen, pathMapArg, selectorArg, urlArg, workersArg } from './args.ts';
+import { durationArg, headerArg, scrapeArg, intArg, modelMapArg, numberArg, parseListen, pathMapArg, selectorArg, urlArg, workersArg } from './args.ts';
 import { DEMO_RUN, DEMO_TRACE, IMPORT_FORMATS } from './defaults.ts';
-import { DEFAULT_HEADERS_TIMEOUT_MS, DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_REQUEST_TIMEOUT_MS, DEFAULT_STOP_GRACE_MS } from '../replay/defaults.ts';
+import { DEFAULT_SCRAPE_INTERVAL_MS, DEFAULT_HEADERS_TIMEOUT_MS, DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_REQUEST_TIMEOUT_MS, DEFAULT_STOP_GRACE_MS } from '../replay/defaults.ts';
 import { type Output, processOutput } from './output.ts';
 import { parseSpeed, workloadHelp } from './workload.ts';
 
@@ -134,7 +134,9 @@ function program(out: Output, result: { code: number }, argv: readonly string[])
     .addOption(new Option('--cap-policy <policy>', 'a due request at the cap waits (queue) or is not sent (drop)').choices(['queue', 'drop']).default('queue'))
     .option('--header <name: value>', 'add a header to every request, e.g. credentials for the target (repeatable)', headerArg)
     .option('--warmup <n>', 'connections opened with GET / before the first send (0: none)', intArg('--warmup', 0), 8)
-    .option('--slo <objectives>', "goodput objectives, e.g. 'ttft<500ms,tpot<50ms,e2e<10s'")
+    .option('--slo <objectives>', "objectives: per request (goodput) and for the run, e.g. 'ttft<500ms,tpot<50ms,p99<2s,error_rate<1%' (exit 1 when a run objective is missed)")
+    .option('--scrape <url,...>', "the target's Prometheus metrics endpoints (e.g. http://host:8000/metrics) to poll during the run, kept in the run file on its clock (repeatable)", scrapeArg)
+    .option('--scrape-interval <duration>', 'how often to poll --scrape (ms, or with a unit)', durationArg('--scrape-interval', 'ms', 50), DEFAULT_SCRAPE_INTERVAL_MS)
     .option('--workers <n|auto>', 'sending loops, each a thread on the same schedule (auto: enough for the peak rate)', workersArg, 'auto')
     .option('--synth-threads <n>', 'threads that synthesize bodies ahead of their send time (default: cores − 1)', intArg('--synth-threads', 1, 64))
     .option('--timeout <duration>', 'longest a request may take, from its send to the last byte of its answer (ms, or with a unit: 30m; 0: none)', durationArg('--timeout', 'ms', 0), DEFAULT_REQUEST_TIMEOUT_MS)
@@ -147,7 +149,7 @@ function program(out: Output, result: { code: number }, argv: readonly string[])
     .option('--quiet', 'no progress output')
     .action(async (trace: string, o) => {
       const { runReplay } = await import('./replay.ts');
-      const r = await runReplay(trace, { target: o.target, speed: o.speed, argv, scenario: o.scenario, seed: o.seed, out: o.out, force: o.force, maxInFlight: o.maxInFlight, capPolicy: o.capPolicy, model: o.model, limit: o.limit, json: o.json, quiet: o.quiet, headers: o.header, warmup: o.warmup, slo: o.slo, forceOutputLength: o.forceOutputLength, workers: o.workers, synthThreads: o.synthThreads, only: o.only, exclude: o.exclude, pathMap: o.pathMap, modelMap: o.modelMap, placeholderSegments: o.placeholderSegments, outputLength: o.outputLength, clientAborts: o.clientAborts, requestTimeoutMs: o.timeout, headersTimeoutMs: o.headersTimeout, idleTimeoutMs: o.idleTimeout, graceMs: o.grace, failFast: !o.keepGoing }, out);
+      const r = await runReplay(trace, { target: o.target, speed: o.speed, argv, scenario: o.scenario, seed: o.seed, out: o.out, force: o.force, maxInFlight: o.maxInFlight, capPolicy: o.capPolicy, model: o.model, limit: o.limit, json: o.json, quiet: o.quiet, headers: o.header, warmup: o.warmup, slo: o.slo, forceOutputLength: o.forceOutputLength, workers: o.workers, synthThreads: o.synthThreads, only: o.only, exclude: o.exclude, pathMap: o.pathMap, modelMap: o.modelMap, placeholderSegments: o.placeholderSegments, outputLength: o.outputLength, clientAborts: o.clientAborts, requestTimeoutMs: o.timeout, headersTimeoutMs: o.headersTimeout, idleTimeoutMs: o.idleTimeout, graceMs: o.grace, failFast: !o.keepGoing, scrape: o.scrape, scrapeIntervalMs: o.scrapeInterval }, out);
       // 0: every objective met (or none given); 1: an objective missed; 130: interrupted.
       result.code = r.interrupted ? 130 : r.summary.sloMet === false ? 1 : 0;
     });

@@ -9,7 +9,7 @@ import { startReplay, type ReplayOutcome } from '../replay/run.ts';
 import { jsonReporter, textReporter, type RunReport } from '../report/run-report.ts';
 import { TraceReader } from '../trace/reader.ts';
 import { stepsFor, WORKLOAD_FLAGS } from './workload.ts';
-import { DEFAULT_STOP_GRACE_MS } from '../replay/defaults.ts';
+import { DEFAULT_SCRAPE_INTERVAL_MS, DEFAULT_STOP_GRACE_MS } from '../replay/defaults.ts';
 import { type Output, onceInterrupted, onLaterSignals, plural } from './output.ts';
 import { showReplayProgress, type ProgressDisplay } from './progress.ts';
 
@@ -40,8 +40,11 @@ export interface ReplayCommandOptions {
   headers?: Record<string, string>;
   /** Connections to open with `GET /` before the first send. Default 8; 0 for none. */
   warmup?: number;
-  /** Goodput objectives, e.g. `ttft<500ms,tpot<50ms,e2e<10s`. */
+  /** Objectives, e.g. `ttft<500ms,tpot<50ms,p99<2s,error_rate<1%`. */
   slo?: string;
+  /** `--scrape`: the target's Prometheus endpoints, polled every `scrapeIntervalMs` (default 500). */
+  scrape?: string[];
+  scrapeIntervalMs?: number;
   /** Also send `min_tokens` and `ignore_eos` so LLM servers generate exactly the recorded output length. */
   forceOutputLength?: boolean;
   /** Sending loops (`--workers`): a number or `auto`. */
@@ -104,6 +107,7 @@ export async function runReplay(tracePath: string, opts: ReplayCommandOptions, o
     trace: tracePath, target: opts.target, steps, seed: opts.seed, runFile: runPath, force: opts.force, model: opts.model, limit: opts.limit,
     maxInFlight: opts.maxInFlight, capPolicy: opts.capPolicy, headers: opts.headers, warmup: opts.warmup, slo, forceOutputLength: opts.forceOutputLength,
     workers: opts.workers, synthThreads: opts.synthThreads, speed: opts.speed, workload,
+    ...(opts.scrape?.length ? { scrape: { urls: opts.scrape, intervalMs: opts.scrapeIntervalMs ?? DEFAULT_SCRAPE_INTERVAL_MS } } : {}),
     only: opts.only, exclude: opts.exclude, pathMap: opts.pathMap, modelMap: opts.modelMap, placeholderSegments: opts.placeholderSegments, outputLength: opts.outputLength, clientAborts: opts.clientAborts,
     onPlanned: (w) => {
       durationS = w.after.length > 0 ? w.after.reduce((a, x) => Math.max(a, x.atUs), 0) / 1e6 : null;

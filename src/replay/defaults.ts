@@ -52,3 +52,6 @@ export const FAIL_FAST_WINDOW_MS = 5_000;
  * take, ms. undici's own connect timeout.
  */
 export const TARGET_CHECK_TIMEOUT_MS = 10_000;
+
+/** How often `replay --scrape` polls the target's metrics endpoints, ms (vLLM updates its gauges about this often). */
+export const DEFAULT_SCRAPE_INTERVAL_MS = 500;

@@ -77,6 +77,8 @@ export interface ReplayTraceOptions {
   outputLength?: 'recorded' | 'as-sent';
   /** Called once the workload is planned and checked, before anything is sent (e.g. to say which paths carry placeholders). */
   onPlanned?: (w: PlannedWorkload) => void;
+  /** Prometheus text endpoints of the target polled during the run (`--scrape`), every `intervalMs`; stored in the run file. */
+  scrape?: { urls: string[]; intervalMs: number };
   /** Called about every second with the results thread's running figures (completed, errors, running p99s). */
   onLive?: (l: LiveFigures) => void;
   /** Called about every 250 ms while sending. */
@@ -254,6 +256,7 @@ async function run(opts: ReplayTraceOptions, control: Control): Promise<ReplayOu
     runPath: opts.runFile,
     force: Boolean(opts.force),
     classes: requestClasses(arrivals, opts),
+    ...(opts.scrape && opts.scrape.urls.length > 0 ? { scrape: opts.scrape } : {}),
     failFast: opts.failFast ? { requests: FAIL_FAST_REQUESTS, minRequests: FAIL_FAST_MIN_REQUESTS, windowUs: FAIL_FAST_WINDOW_MS * 1000, planned: arrivals.length } : null,
     meta: {
       runId, tracePath: opts.trace, target: opts.target, speed: opts.speed ?? 1, seed: String(seed), maxInFlight: opts.maxInFlight ?? null,

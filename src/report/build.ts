@@ -4,7 +4,7 @@ import { metricsOf, summarize, type RunSummary } from '../metrics/summary.ts';
 import { readRunFile, type ScrapeRow } from '../results/run-file.ts';
 import type { ReplayerHealth, RequestResult, RunMeta } from '../results/types.ts';
 import { TracewarpError } from '../errors.ts';
-import { REPORT_SCHEMA_VERSION, type ReportRun, type ScrapeSeries } from './model.ts';
+import { REPORT_SCHEMA_VERSION, type ReportDetail, type ReportRun, type ScrapeSeries } from './model.ts';
 import type { RunFacts, RunReport } from './run-report.ts';
 import { breakdowns, distributions, timeline } from './views.ts';
 
@@ -87,6 +87,7 @@ export function buildReport(paths: readonly string[], opts: { slo?: string } = {
     detail: {
       schemaVersion: REPORT_SCHEMA_VERSION, runs: reportRuns, breakdowns: breakdowns(all), timeline: timeline(all),
       distributions: distributions(merged, all), scrape: scrapeSeries(runs.flatMap((r) => r.scrape)),
+      scrapeHealth: runs.flatMap((r) => (r.meta.scrape as { health?: ReportDetail['scrapeHealth'] } | undefined)?.health ?? []),
     },
   };
 }

@@ -110,4 +110,6 @@ export interface ReportDetail {
   timeline: Timeline;
   distributions: Distributions;
   scrape: ScrapeSeries[];
+  /** How scraping went, per endpoint (`replay --scrape`): scrapes, failures, the last failure. */
+  scrapeHealth: Array<{ source: string; scrapes: number; failures: number; lastError: string | null; droppedSeries: number }>;
 }

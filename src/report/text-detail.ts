@@ -67,6 +67,9 @@ export function formatDetail(d: ReportDetail): string {
     lines.push(...breakdownLines(dim, rows));
   }
   lines.push(...timeLines(d.timeline, d.scrape));
+  for (const h of d.scrapeHealth) {
+    lines.push(`scraped ${h.source}: ${h.scrapes} scrapes${h.failures > 0 ? `, ${h.failures} FAILED (last: ${h.lastError})` : ''}${h.droppedSeries > 0 ? `, ${h.droppedSeries} series over the caps not kept` : ''}`);
+  }
   return lines.join('\n');
 }
 

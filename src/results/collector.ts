@@ -26,6 +26,8 @@ export interface ResultsThreadInput {
   failFast?: FailFastRule | null;
   /** What each request is (see {@link RequestClasses}), so results carry their route, model and protocol. */
   classes?: RequestClasses;
+  /** Prometheus endpoints of the target to poll during the run (`replay --scrape`), stored in the run file. */
+  scrape?: { urls: string[]; intervalMs: number };
 }
 
 /** Distinct `[route, model, protocol]` of a workload, and for each request index the position of its own in `keys`. */

@@ -10,6 +10,7 @@ import { observe } from '../replay/observe.ts';
 import { lowerThisThreadPriority } from '../workers.ts';
 import { errorDetailsOf, FailFastWatch } from './fail-fast.ts';
 import { LiveWindow } from './live.ts';
+import { Scraper } from '../scrape/scraper.ts';
 import { LIVE_INTERVAL_MS, RUN_FLUSH_MS, type FromResults, type FromSender, type ResultsThreadInput, type ToResults } from './collector.ts';
 import { RunWriter } from './run-file.ts';
 import type { RequestResult } from './types.ts';
@@ -43,6 +44,9 @@ let finish: Extract<ToResults, { type: 'finish' }> | null = null;
 // Rows reach the file within one flush interval, so a replay cut short (even by SIGKILL) keeps what it measured.
 const flusher = setInterval(() => write((w) => w.flush()), RUN_FLUSH_MS);
 const failFast = input.failFast ? new FailFastWatch(input.failFast) : null;
+// The target's own metrics, polled from here (never from a sending loop) from before the clock starts to the end.
+const scraper = input.scrape ? new Scraper({ urls: input.scrape.urls, intervalMs: input.scrape.intervalMs }) : null;
+scraper?.start();
 // Running figures for the progress line, only once results come in.
 const live = new LiveWindow();
 let liveChanged = false;
@@ -58,7 +62,7 @@ function onSender(port: MessagePort): void {
     if (m.type === 'eof') {
       ended++;
       port.close();
-      maybeFinish();
+      void maybeFinish();
       return;
     }
     for (const o of m.items) {
@@ -76,11 +80,12 @@ function onSender(port: MessagePort): void {
   });
 }
 
-function maybeFinish(): void {
+async function maybeFinish(): Promise<void> {
   if (!finish || ended < attached) return;
   const f = finish;
   finish = null;
   try {
+    await scraper?.stop();
     clearInterval(flusher);
     clearInterval(liveTimer);
     results.sort((a, b) => a.index - b.index);
@@ -99,6 +104,12 @@ function maybeFinish(): void {
       w.setMeta('metrics', metrics.encode());
       w.setMeta('replayerHealth', summary.replayerHealth);
       w.setMeta('replayerLoops', f.samples.map(({ stalls: _, ...s }) => s));
+      if (scraper) {
+        // On the run's clock: µs after its offset 0 (samples before it, while the replay prepared, are negative).
+        const startMonoUs = Number(f.meta.startMonoUs ?? 0);
+        w.addScrape(scraper.samples().map((s) => ({ ...s, tUs: s.tUs - startMonoUs })));
+        w.setMeta('scrape', { urls: input.scrape!.urls, intervalMs: input.scrape!.intervalMs, health: scraper.health() });
+      }
       w.close();
     });
     post({ type: 'finished', summary, errorDetails, runFileError: writeError });
@@ -111,7 +122,7 @@ parent.on('message', (m: ToResults) => {
   if (m.type === 'attach') onSender(m.port);
   else if (m.type === 'finish') {
     finish = m;
-    maybeFinish();
+    void maybeFinish();
   }
 });
 post({ type: 'started' });

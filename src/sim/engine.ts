@@ -36,7 +36,19 @@ export interface Sequence {
   onDone(): void;
 }
 
+/** What the engine has done so far (sim's `/metrics` counters). */
+export interface EngineCounters {
+  /** Prompt and generated tokens of finished sequences, and the sequences finished. */
+  promptTokens: number;
+  generationTokens: number;
+  finished: number;
+}
+
 export class Engine {
+  readonly counters: EngineCounters = { promptTokens: 0, generationTokens: 0, finished: 0 };
+  /** Called with each sequence's time to first token (from `submit` to its first token), seconds. */
+  onFirstToken: ((seconds: number) => void) | null = null;
+  private readonly submittedAtMs = new WeakMap<Sequence, number>();
   private readonly waiting: Sequence[] = [];
   private running: Sequence[] = [];
   private timer: NodeJS.Timeout | null = null;
@@ -50,7 +62,13 @@ export class Engine {
     return { waiting: this.waiting.length, running: this.running.length };
   }
 
+  /** Tokens the running sequences hold in the KV cache: their prompts and what they generated so far. */
+  kvTokens(): number {
+    return this.running.reduce((a, s) => a + s.promptTokens + s.generated, 0);
+  }
+
   submit(seq: Sequence): void {
+    this.submittedAtMs.set(seq, performance.now());
     this.waiting.push(seq);
     if (!this.timer && !this.stopped) this.scheduleStep(performance.now());
   }
@@ -88,10 +106,15 @@ export class Engine {
     const stepEnd = this.nextStepAtMs;
     const still: Sequence[] = [];
     for (const s of this.running) {
+      if (s.generated === 0 && this.onFirstToken) this.onFirstToken((stepEnd - (this.submittedAtMs.get(s) ?? stepEnd)) / 1000);
       s.onToken(s.generated);
       s.generated++;
-      if (s.generated >= s.targetTokens) s.onDone();
-      else still.push(s);
+      if (s.generated >= s.targetTokens) {
+        this.counters.finished++;
+        this.counters.promptTokens += s.promptTokens;
+        this.counters.generationTokens += s.generated;
+        s.onDone();
+      } else still.push(s);
     }
     this.running = still;
     if (this.stopped) return;

@@ -5,6 +5,7 @@ import { createRng } from '../rng.ts';
 import { countTokens, decodeTokens, wordTokenIds } from '../tokens.ts';
 import { DEFAULT_TIMING, Engine, type EngineTiming, type Sequence } from './engine.ts';
 import { handleKserve } from './kserve.ts';
+import { DEFAULT_KV_CACHE_TOKENS, simMetrics } from './metrics.ts';
 
 /** Options of `tracewarp sim`. */
 export interface SimOptions extends Partial<EngineTiming> {
@@ -19,6 +20,8 @@ export interface SimOptions extends Partial<EngineTiming> {
   defaultOutputTokens?: [number, number];
   /** Context window: prompt + max_tokens above it is refused with 400, as vLLM does. Default 131,072. */
   maxModelLen?: number;
+  /** KV-cache budget `GET /metrics` reports `vllm:kv_cache_usage_perc` against, tokens. Default 262,144. */
+  kvCacheTokens?: number;
 }
 
 /** A running simulator. */
@@ -64,7 +67,8 @@ function openaiError(res: ServerResponse, status: number, message: string): void
 /**
  * Starts the bundled OpenAI-compatible LLM server simulator: `POST /v1/chat/completions`, `POST /v1/completions`
  * (JSON, or SSE with `"stream": true` ending in `data: [DONE]`, a final chunk with `usage`), `POST /v1/embeddings`
- * (64-dimensional seeded vectors after a prefill-like delay), `GET /v1/models`, `GET /health`, and a KServe v2
+ * (64-dimensional seeded vectors after a prefill-like delay), `GET /v1/models`, `GET /health`, `GET /metrics`
+ * (Prometheus text with vLLM's metric names, `metrics.ts`), and a KServe v2
  * endpoint running a real ONNX model (`/v2/models/ocr-det/infer`, see `kserve.ts`). Latency comes from the continuous-batching {@link Engine}; output length is `max_tokens` when given.
  * Prompt tokens are counted with the project tokenizer.
  * @throws TracewarpError `TW_LISTEN` when the address cannot be bound.
@@ -78,6 +82,7 @@ export async function startSim(opts: SimOptions = {}): Promise<SimServer> {
   };
   const engine = new Engine(timing);
   const model = opts.model ?? 'tracewarp-sim';
+  const metrics = simMetrics(engine, model, opts.kvCacheTokens ?? DEFAULT_KV_CACHE_TOKENS);
   const [minOut, maxOut] = opts.defaultOutputTokens ?? [16, 256];
   const maxModelLen = opts.maxModelLen ?? 131_072;
   const rng = createRng(opts.seed ?? 1).child('sim');
@@ -207,6 +212,12 @@ export async function startSim(opts: SimOptions = {}): Promise<SimServer> {
       }
       if (req.method === 'POST' && /\/embeddings$/.test(path)) return handleEmbeddings(res, Buffer.concat(chunks));
       if (req.method === 'GET' && path === '/health') return sendJson(res, 200, { status: 'ok', ...engine.load() });
+      if (req.method === 'GET' && path === '/metrics') {
+        const text = await metrics.text();
+        res.writeHead(200, { 'content-type': metrics.contentType, 'content-length': Buffer.byteLength(text) });
+        res.end(text);
+        return;
+      }
       if (req.method === 'GET' && path === '/v1/models') {
         return sendJson(res, 200, { object: 'list', data: [{ id: model, object: 'model', created: 0, owned_by: 'tracewarp' }] });
       }
