@@ -13,7 +13,8 @@ async function reporterFor(format: ReportFormat): Promise<Reporter> {
     case 'text': return textReporter;
     case 'json': return jsonReporter;
     case 'csv': return csvReporter;
-    default: throw new TracewarpError('TW_USAGE', `--format ${format}: not built yet`);
+    case 'md': return (await import('../report/markdown.ts')).markdownReporter;
+    case 'html': return (await import('../report/html.ts')).htmlReporter;
   }
 }
 
