@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCli, tempDir } from './helpers.ts';
@@ -15,6 +16,14 @@ describe('tracewarp demo (the README\'s first command, shortened)', () => {
     expect(r.stderr).toMatch(/ttft_p50 .*(worse|no significant difference|better|too few requests)/);
     const small = await runCli(['report', join(tmp.dir, 'demo-small-batch.run.db'), '--json']);
     expect(JSON.parse(small.stdout)).toMatchObject({ requests: 13, completed: 13 });
+    // Each run has its HTML report beside it, with sim's scraped queue on the TTFT chart's data.
+    for (const name of ['demo.report.html', 'demo-small-batch.report.html']) {
+      const html = readFileSync(join(tmp.dir, name), 'utf8');
+      expect(html).toContain('vllm:num_requests_waiting');
+      expect(html).not.toMatch(/<script[^>]+src=/);
+    }
+    // The replay's own report carries the scraped series too.
+    expect(JSON.parse(small.stdout).scrape.map((s: { name: string }) => s.name)).toContain('vllm:num_requests_waiting');
     // With --json, stdout is exactly one JSON object (progress goes to stderr).
     const summary = JSON.parse(r.stdout);
     // The first 10 s of the Azure conversation trace hold 13 requests.

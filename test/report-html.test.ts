@@ -72,7 +72,7 @@ describe('report --format html and md', () => {
       }
       // The server's queue, scraped during the run, is on the TTFT chart's legend.
       expect(await p.page.textContent('.chart[data-chart="queue"]')).toContain('server queue (vllm:num_requests_waiting)');
-      expect(await p.page.textContent('.banner.bad')).toMatch(/SLO MISSED: ttft_p50<1ms \([\d.]+ ms, limit 1 ms\)/);
+      expect(await p.page.textContent('.banner.slo.bad')).toMatch(/SLO MISSED: ttft_p50<1ms \([\d.]+ ms, limit 1 ms\)/);
       mkdirSync(ARTIFACTS, { recursive: true });
       await p.page.screenshot({ path: join(ARTIFACTS, 'report-html.png'), fullPage: true });
       expect(statSync(join(ARTIFACTS, 'report-html.png')).size).toBeGreaterThan(20_000);

@@ -1,5 +1,7 @@
 import { fileURLToPath } from 'node:url';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { buildReport } from '../report/build.ts';
+import { htmlReporter } from '../report/html.ts';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { TracewarpError } from '../errors.ts';
@@ -46,6 +48,14 @@ export function smallBatchRunPath(run: string): string {
   return run.replace(/(\.run)?\.db$/, '') + '-small-batch.run.db';
 }
 
+/** Where a run's HTML report goes: beside it, `NAME.report.html`. */
+export function htmlReportPath(run: string): string {
+  return run.replace(/(\.run)?\.db$/, '') + '.report.html';
+}
+
+/** How often the demo scrapes sim's `/metrics`, ms. */
+export const DEMO_SCRAPE_INTERVAL_MS = 250;
+
 /**
  * The whole job on the embedded default, all on 127.0.0.1: start `sim`; start `record` in front of it; drive traffic
  * shaped like the first `durationS` seconds of the real Azure conversation trace through the proxy; close the trace;
@@ -90,9 +100,9 @@ export async function runDemo(opts: DemoOptions, out: Output): Promise<number> {
     const { written } = await session.stop();
     out.err(`demo: 3/5 drove ${plural(driven, 'request')} (${failed} failed); the proxy recorded ${plural(written, 'exchange')} to ${opts.trace}`);
     if (!opts.json) runInspect(opts.trace, {}, out);
-    out.err(`demo: 4/5 replaying ${opts.trace} at ${opts.speed}× against sim`);
+    out.err(`demo: 4/5 replaying ${opts.trace} at ${opts.speed}× against sim, scraping its /metrics (vLLM's metric names) every ${DEMO_SCRAPE_INTERVAL_MS} ms`);
     const slo = opts.slo ?? 'ttft<500ms,tpot<25ms';
-    await runReplay(opts.trace, { target: sim.url, speed: opts.speed, seed: opts.seed, out: opts.run, force: true, json: opts.json, slo }, out);
+    await runReplay(opts.trace, { target: sim.url, speed: opts.speed, seed: opts.seed, out: opts.run, force: true, json: opts.json, slo, scrape: [`${sim.url}/metrics`], scrapeIntervalMs: DEMO_SCRAPE_INTERVAL_MS }, out);
     await compareWithSmallBatch(opts, small, slo, out);
     return failed > 0 || written !== driven ? 1 : 0;
   } finally {
@@ -109,12 +119,23 @@ async function compareWithSmallBatch(opts: DemoOptions, small: string, slo: stri
   const sim2 = await startSim({ seed: opts.seed, maxBatch: DEMO_SMALL_BATCH });
   try {
     out.err(`demo: 5/5 the same replay against a sim that batches at most ${DEMO_SMALL_BATCH} sequences (the first batched 64), then compare`);
-    await runReplay(opts.trace, { target: sim2.url, speed: opts.speed, seed: opts.seed, out: small, force: true, quiet: true, slo }, { ...out, out: () => undefined });
+    await runReplay(opts.trace, { target: sim2.url, speed: opts.speed, seed: opts.seed, out: small, force: true, quiet: true, slo, scrape: [`${sim2.url}/metrics`], scrapeIntervalMs: DEMO_SCRAPE_INTERVAL_MS }, { ...out, out: () => undefined });
   } finally {
     await sim2.close();
   }
   runCompare(opts.run, small, {}, opts.json ? toStderr(out) : out);
+  const reports = [opts.run, small].map((run) => {
+    const path = htmlReportPath(run);
+    writeFileSync(path, htmlReporter(buildReport([run], { slo })));
+    return path;
+  });
   const say = opts.json ? out.err : out.out;
-  say('demo: what to look at: send lateness near 0 says the replayer kept its schedule (its own figures are the server\'s); '
-    + 'TTFT rising against the small-batch server while the sends stayed on schedule is requests waiting in its queue; "worse" in the comparison is that queue, measured request by request.');
+  say(`demo: HTML reports (one file each, nothing loaded from the network; open in a browser): ${reports.join(', ')}`);
+  say([
+    'demo: what to look at:',
+    '  - send lateness p50/p99 near 0 ms and "replayer health ok": the replayer kept its schedule, so the latencies are the server\'s, not the tool\'s.',
+    '  - latency/TTFT "from schedule" vs "from send": equal when lateness is ~0; a gap would be the tool falling behind (coordinated omission shown, not hidden).',
+    `  - the server queue: sim's own vllm:num_requests_waiting, scraped during each run. At batch 64 it stays near 0; at batch ${DEMO_SMALL_BATCH} it grows, and TTFT grows with it (the "TTFT and the server queue" chart in ${reports[1]}).`,
+    '  - the comparison: "worse" with an interval that excludes 0 is that queue, measured request by request on the same workload (same digest).',
+  ].join('\n'));
 }

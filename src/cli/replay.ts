@@ -1,4 +1,6 @@
+import { existsSync } from 'node:fs';
 import { basename } from 'node:path';
+import { buildReport } from '../report/build.ts';
 import { TracewarpError, usageError } from '../errors.ts';
 import { UnmappedRoutesError, type PlannedWorkload } from '../workload/plan.ts';
 import { tokenInputsNote, unmappedHint } from './plan.ts';
@@ -163,6 +165,8 @@ export async function runReplay(tracePath: string, opts: ReplayCommandOptions, o
       interrupted: r.interrupted, plannedRequests: r.plannedRequests, errorDetails: r.errorDetails, ...(r.digest ? { digest: r.digest } : {}),
     },
   };
+  // From the run file just written: breakdowns, the time view and the scraped series (report/build.ts), as `report` prints them.
+  if (!r.runFileError && existsSync(runPath)) report.detail = buildReport([runPath], { slo: opts.slo }).detail;
   out.out((opts.json ? jsonReporter : textReporter)(report));
   const h = summary.replayerHealth;
   if (h && h.verdict !== 'ok' && opts.json) out.err(`warning: replayer health ${h.verdict}: ${h.reasons.join('; ')}. ${h.fix ?? ''}`);

@@ -33,10 +33,10 @@ function header(r: RunReport): string {
   const parts = [`<h1>tracewarp report: run ${esc(f.runId)}</h1>`,
     `<p class="facts">trace <code>${esc(f.tracePath)}</code> (${esc(f.workload)}) against <code>${esc(f.target)}</code>, seed ${esc(f.seed)}, output length ${esc(f.outputLength)}${f.digest && !f.interrupted ? `, workload digest <code>${esc(f.digest.digest)}</code>` : ''}</p>`];
   if (detail && detail.runs.length > 1) parts.push(`<p class="facts">merged ${detail.runs.length} run files: ${detail.runs.map((x) => `<code>${esc(x.runFile)}</code> (${x.requests})`).join(', ')}</p>`);
-  if (h && h.verdict !== 'ok') parts.push(`<div class="banner ${h.verdict === 'distorted' ? 'bad' : 'warn'}">${h.verdict === 'distorted' ? 'The replayer itself distorted this run' : 'The replayer itself may have shaped some figures'}: ${esc(h.reasons.join('; '))}. ${esc(h.fix ?? '')}</div>`);
+  if (h && h.verdict !== 'ok') parts.push(`<div class="banner health ${h.verdict === 'distorted' ? 'bad' : 'warn'}">${h.verdict === 'distorted' ? 'The replayer itself distorted this run' : 'The replayer itself may have shaped some figures'}: ${esc(h.reasons.join('; '))}. ${esc(h.fix ?? '')}</div>`);
   if (s.objectives) {
     const missed = s.objectives.filter((o) => !o.met);
-    parts.push(`<div class="banner ${missed.length ? 'bad' : 'ok'}">${missed.length ? `SLO MISSED: ${missed.map((o) => `${esc(o.objective)} (${o.value === null ? 'no value' : `${fmt(o.value)} ${esc(o.unit)}`}, limit ${o.limit} ${esc(o.unit)})`).join(', ')}` : `SLO met: all ${s.objectives.length} objectives`}</div>`);
+    parts.push(`<div class="banner slo ${missed.length ? 'bad' : 'ok'}">${missed.length ? `SLO MISSED: ${missed.map((o) => `${esc(o.objective)} (${o.value === null ? 'no value' : `${fmt(o.value)} ${esc(o.unit)}`}, limit ${o.limit} ${esc(o.unit)})`).join(', ')}` : `SLO met: all ${s.objectives.length} objectives`}</div>`);
   }
   if (f.interrupted) parts.push('<div class="banner warn">Interrupted: the figures cover the requests scheduled before the stop.</div>');
   if (h) parts.push(`<p class="facts">Replayer health <b>${esc(h.verdict)}</b> (the tool's own floor): loop delay p99 ${fmt(h.loopDelayMs.p99, 2)} ms, send lateness p99 ${fmt(h.sendLatenessMs.p99, 2)} ms, ${h.stalls} stalls, against a ${h.boundMs} ms bound; ${h.senders} sending loop${h.senders === 1 ? '' : 's'}, CPU ${fmt(h.cpuPercent, 0)} % of one core.</p>`);
