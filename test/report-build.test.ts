@@ -8,6 +8,7 @@ import { nearestRank } from '../src/metrics/exact.ts';
 import { Metrics, type EncodedMetrics } from '../src/metrics/metrics.ts';
 import { summarize } from '../src/metrics/summary.ts';
 import { buildReport } from '../src/report/build.ts';
+import { formatDetail } from '../src/report/text-detail.ts';
 import { inspectTrace } from '../src/cli/inspect.ts';
 import { readRunFile } from '../src/results/run-file.ts';
 import { completed, type RequestResult } from '../src/results/types.ts';
@@ -111,6 +112,10 @@ describe('report: merged metrics, breakdowns and timelines from run files', () =
     expect(merged.summary.goodput!.eligible).toBe(48);
     expect(merged.detail!.runs.map((x) => x.requests)).toEqual([24, 24]);
     expect(merged.detail!.runs[0]!.digest).toBe(merged.detail!.runs[1]!.digest);
+    expect(formatDetail(merged.detail!)).not.toContain('different workloads');
+    // Run files of two workloads pool their figures, and the report says so.
+    const mixed = { ...merged.detail!, runs: [merged.detail!.runs[0]!, { ...merged.detail!.runs[1]!, digest: 'other' }] };
+    expect(formatDetail(mixed)).toContain(`NOTE these run files replayed 2 different workloads (digests ${merged.detail!.runs[0]!.digest}, other)`);
   });
 
   it('report RUN RUN --format json has the versioned schema; a bad format exits 2 naming it', async () => {

@@ -7,6 +7,7 @@ import { buildReport } from '../src/report/build.ts';
 import { readRunFile } from '../src/results/run-file.ts';
 import { MAX_SCRAPE_BYTES, parseMetricsText } from '../src/scrape/prometheus.ts';
 import { Scraper } from '../src/scrape/scraper.ts';
+import { queueSeries } from '../src/report/text-detail.ts';
 import { startSim, type SimServer } from '../src/sim/server.ts';
 import { captureOutput, startUpstream, tempDir, writeChatTrace } from './helpers.ts';
 
@@ -18,7 +19,7 @@ const value = (text: string, name: string, labels: Record<string, string> = {}) 
   .find((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))?.value;
 
 describe('Prometheus text', () => {
-  it('reads vLLM and TGI metric text: gauges and counters as exposed, histograms and summaries as _count and _sum', () => {
+  it('reads vLLM, TGI and Triton metric text: gauges and counters as exposed, histograms and summaries as _count and _sum', () => {
     const vllm = readFileSync(join(FIX, 'vllm.txt'), 'utf8');
     expect(value(vllm, 'vllm:num_requests_waiting')).toBe(7);
     expect(value(vllm, 'vllm:kv_cache_usage_perc', { model_name: 'Qwen/Qwen3-0.6B' })).toBeCloseTo(0.8431372549, 9);
@@ -32,6 +33,15 @@ describe('Prometheus text', () => {
     expect(value(tgi, 'tgi_batch_current_size')).toBe(32);
     expect(value(tgi, 'tgi_request_duration_count')).toBe(1172);
     expect(value(tgi, 'tgi_request_queue_duration_sum')).toBe(164.221);
+    const triton = readFileSync(join(FIX, 'triton.txt'), 'utf8');
+    expect(value(triton, 'nv_inference_pending_request_count')).toBe(7);
+    expect(value(triton, 'nv_inference_queue_summary_us_count')).toBe(161);
+    expect(value(triton, 'nv_cpu_memory_used_bytes')).toBe(6442450944);
+    const failures = parseMetricsText(triton).families.find((f) => f.name === 'nv_inference_request_failure')!;
+    expect(failures.samples.map((x) => [x.labels.reason, x.value])).toEqual([['REJECTED', 0], ['BACKEND', 2]]);
+    // Each server's queue gauge is the one the report draws as "the server queue".
+    const queueOf = (text: string) => queueSeries(parseMetricsText(text).families.flatMap((f) => f.samples.map((x) => ({ source: 'u', name: x.name, labels: x.labels, type: f.type, tS: [0], values: [x.value] }))))?.name;
+    expect([vllm, tgi, triton].map(queueOf)).toEqual(['vllm:num_requests_waiting', 'tgi_queue_size', 'nv_inference_pending_request_count']);
     expect(parseMetricsText('# TYPE x gauge\nx NaN\ny +Inf\n').families.flatMap((f) => f.samples)).toEqual([]);
   });
 

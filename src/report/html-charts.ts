@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type { ReportDetail, ScrapeSeries, Timeline } from './model.ts';
+import { queueSeries } from './text-detail.ts';
 
 /**
  * uPlot (npm `uplot`, MIT, a small and well-kept charting library, as vegeta's `plot` uses) as text to inline into a
@@ -19,7 +20,7 @@ export function uplotAssets(): { js: string; css: string } {
 }
 
 /** Scraped gauges drawn with the timeline: the server's own queue, batch and cache (vLLM, TGI and Triton-style names). */
-export const SERVER_GAUGES = /num_requests_waiting|num_requests_running|queue_size|batch_current_size|kv_cache_usage|cache_usage_perc|inference_queue/;
+export const SERVER_GAUGES = /num_requests_waiting|num_requests_running|queue_size|batch_current_size|kv_cache_usage|cache_usage_perc|inference_queue|pending_request_count/;
 
 /** One chart's data, as uPlot takes it: x values, then each series (null where there is no value). */
 export interface ChartData {
@@ -53,7 +54,7 @@ function timeCharts(d: ReportDetail): ChartData[] {
   const t = d.timeline;
   const perS = (a: number[]) => a.map((x) => x / t.binS);
   const gauges = d.scrape.filter((s) => SERVER_GAUGES.test(s.name));
-  const waiting = gauges.find((s) => /num_requests_waiting|queue_size/.test(s.name));
+  const waiting = queueSeries(gauges);
   const charts: ChartData[] = [
     {
       id: 'rate', title: 'Rate: scheduled, sent and completed per second', xLabel: 's', kind: 'time', x: t.tS,

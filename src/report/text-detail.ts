@@ -17,9 +17,20 @@ function breakdownLines(name: string, rows: readonly BreakdownRow[]): string[] {
   return lines;
 }
 
+/** The distinct workload digests of a report's run files (a run without one, e.g. interrupted, counts as `none`). */
+export function workloadDigests(d: ReportDetail): string[] {
+  return [...new Set(d.runs.map((r) => r.digest ?? 'none'))];
+}
+
+/**
+ * Names of a server's queue depth (requests waiting for a batch slot): vLLM's `vllm:num_requests_waiting`, TGI's
+ * `tgi_queue_size`, Triton's `nv_inference_pending_request_count`.
+ */
+export const QUEUE_DEPTH_METRIC = /num_requests_waiting|queue_size|pending_request_count/;
+
 /** The scraped gauge a reader most wants next to the timeline: the server's queue (waiting requests), if scraped. */
 export function queueSeries(scrape: readonly ScrapeSeries[]): ScrapeSeries | null {
-  return scrape.find((s) => /num_requests_waiting|queue_size/.test(s.name)) ?? null;
+  return scrape.find((s) => QUEUE_DEPTH_METRIC.test(s.name)) ?? null;
 }
 
 /** The last scraped value at or before `tS` (null before the first). */
@@ -61,6 +72,8 @@ function timeLines(t: Timeline, scrape: readonly ScrapeSeries[]): string[] {
 export function formatDetail(d: ReportDetail): string {
   const lines: string[] = [];
   if (d.runs.length > 1) lines.push(`merged ${d.runs.length} run files: ${d.runs.map((r) => `${r.runFile} (${r.requests})`).join(', ')}`);
+  const digests = workloadDigests(d);
+  if (digests.length > 1) lines.push(`NOTE these run files replayed ${digests.length} different workloads (digests ${digests.join(', ')}): the figures pool them`);
   for (const dim of BREAKDOWN_DIMENSIONS) {
     const rows = d.breakdowns[dim];
     if (dim === 'label' || (rows.length < 2 && dim !== 'route')) continue; // labels: summary's `by anomaly label`
