@@ -1,3 +1,4 @@
+import type { ScrapeSample } from '../scrape/scraper.ts';
 import { existsSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import type { Database as Db, Statement } from 'better-sqlite3';
@@ -117,15 +118,8 @@ interface ResultRow {
   route?: string | null; model?: string | null; protocol?: string | null;
 }
 
-/** One scraped sample of the target's metrics: `tUs` on the run's clock (µs after its offset 0). */
-export interface ScrapeRow {
-  tUs: number;
-  source: string;
-  name: string;
-  type: string;
-  labels: Record<string, string>;
-  value: number;
-}
+/** One scraped sample of the target's metrics, as the scraper took it but with `tUs` on the run's clock (µs after its offset 0). */
+export type ScrapeRow = ScrapeSample;
 
 /**
  * Reads a run file written by {@link RunWriter}.
