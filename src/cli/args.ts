@@ -111,3 +111,23 @@ export function pathMapArg(text: string, previous: Array<[string, string]> = [])
     throw new InvalidArgumentError(`--path-map: ${(err as Error).message}`);
   }
 }
+
+/** A comma-separated list of numbers > 0 (`--speeds 1,2,4,8`). @throws InvalidArgumentError (exit 2). */
+export function listArg(name: string): (text: string) => number[] {
+  return (text: string) => {
+    const parts = text.split(',').map((p) => p.trim()).filter(Boolean);
+    const xs = parts.map(Number);
+    if (parts.length === 0 || xs.some((x) => !(x > 0) || !Number.isFinite(x))) throw new InvalidArgumentError(`${name} must be numbers > 0, comma-separated (e.g. 1,2,4,8), got '${text}'`);
+    return xs;
+  };
+}
+
+/** A percentage, `5%` or `5`, as a fraction in (0, 1). @throws InvalidArgumentError (exit 2). */
+export function percentArg(name: string): (text: string) => number {
+  return (text: string) => {
+    const m = /^\s*(\d+(?:\.\d+)?)\s*%?\s*$/.exec(text);
+    const v = m ? Number(m[1]) / 100 : NaN;
+    if (!(v > 0 && v < 1)) throw new InvalidArgumentError(`${name} must be a percentage between 0 and 100 (e.g. 5%), got '${text}'`);
+    return v;
+  };
+}

@@ -3,7 +3,7 @@ import { TracewarpError } from '../errors.ts';
 import { TOOL_VERSION } from '../version.ts';
 import { DEFAULT_PREFIX_BLOCK_TOKENS, FINGERPRINT_KEY_ENV } from '../anonymize/fingerprint.ts';
 import { PROTOCOL_IDS } from '../protocols/ids.ts';
-import { durationArg, headerArg, scrapeArg, intArg, modelMapArg, numberArg, parseListen, pathMapArg, selectorArg, urlArg, workersArg } from './args.ts';
+import { durationArg, headerArg, listArg, scrapeArg, intArg, modelMapArg, numberArg, parseListen, pathMapArg, percentArg, selectorArg, urlArg, workersArg } from './args.ts';
 import { DEMO_RUN, DEMO_TRACE, IMPORT_FORMATS } from './defaults.ts';
 import { DEFAULT_SCRAPE_INTERVAL_MS, DEFAULT_HEADERS_TIMEOUT_MS, DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_REQUEST_TIMEOUT_MS, DEFAULT_STOP_GRACE_MS } from '../replay/defaults.ts';
 import { type Output, processOutput } from './output.ts';
@@ -152,6 +152,33 @@ function program(out: Output, result: { code: number }, argv: readonly string[])
       const r = await runReplay(trace, { target: o.target, speed: o.speed, argv, scenario: o.scenario, seed: o.seed, out: o.out, force: o.force, maxInFlight: o.maxInFlight, capPolicy: o.capPolicy, model: o.model, limit: o.limit, json: o.json, quiet: o.quiet, headers: o.header, warmup: o.warmup, slo: o.slo, forceOutputLength: o.forceOutputLength, workers: o.workers, synthThreads: o.synthThreads, only: o.only, exclude: o.exclude, pathMap: o.pathMap, modelMap: o.modelMap, placeholderSegments: o.placeholderSegments, outputLength: o.outputLength, clientAborts: o.clientAborts, requestTimeoutMs: o.timeout, headersTimeoutMs: o.headersTimeout, idleTimeoutMs: o.idleTimeout, graceMs: o.grace, failFast: !o.keepGoing, scrape: o.scrape, scrapeIntervalMs: o.scrapeInterval }, out);
       // 0: every objective met (or none given); 1: an objective missed; 130: interrupted.
       result.code = r.interrupted ? 130 : r.summary.sloMet === false ? 1 : 0;
+    });
+
+  withWorkloadOptions(p.command('sweep')
+    .description('capacity on the recorded workload: replay it at growing load (listed, or searched) until the SLO fails')
+    .argument('<trace>', 'trace file'))
+    .requiredOption('--target <url>', 'the server under test', urlArg('--target'))
+    .requiredOption('--slo <objectives>', "run objectives each step must meet, e.g. 'p99<800ms,error_rate<1%'")
+    .addOption(new Option('--by <how>', 'what grows the load: speed (time-warp), amplify (more requests, same timing) or rate (req/s)').choices(['speed', 'amplify', 'rate']).default('speed'))
+    .option('--speeds <list>', 'the loads to measure, comma-separated: speed or amplification factors, or req/s with --by rate', listArg('--speeds'))
+    .option('--search', 'search for the capacity: double until the SLO fails, then bisect (the default without --speeds)')
+    .option('--precision <percent>', 'stop the search when the last pass and the first fail are this close (e.g. 5%)', percentArg('--precision'))
+    .option('--start <load>', 'first load of the search (default 1, or the workload\'s mean rate with --by rate)', numberArg('--start', 0, Infinity, true))
+    .option('--step-duration <duration>', 'measured part of each step (s, or with a unit)', durationArg('--step-duration', 's', 1))
+    .option('--warmup <duration>', 'replayed before each step\'s measured part and reported apart (s, or with a unit)', durationArg('--warmup', 's', 0))
+    .option('--seed <n>', 'seed for every random choice', intArg('--seed', 0), 1)
+    .option('--out <dir>', 'folder for the steps\' run files (default: none kept)')
+    .option('--scrape <url,...>', "the target's Prometheus endpoints: scraped during each step, and polled between steps until its queue is empty", scrapeArg)
+    .option('--scrape-interval <duration>', 'how often to poll --scrape (ms, or with a unit)', durationArg('--scrape-interval', 'ms', 50), DEFAULT_SCRAPE_INTERVAL_MS)
+    .option('--header <name: value>', 'add a header to every request (repeatable)', headerArg)
+    .option('--max-in-flight <n>', 'cap on requests in flight', intArg('--max-in-flight', 1))
+    .option('--workers <n|auto>', 'sending loops', workersArg, 'auto')
+    .option('--json', 'print the result as one JSON object')
+    .option('--quiet', 'no progress output')
+    .action(async (trace: string, o) => {
+      const { runSweepCommand } = await import('./sweep.ts');
+      const r = await runSweepCommand(trace, { target: o.target, slo: o.slo, by: o.by, speeds: o.speeds, search: o.search, precision: o.precision, start: o.start, stepDurationUs: o.stepDuration === undefined ? undefined : o.stepDuration * 1e6, warmupUs: o.warmup === undefined ? undefined : o.warmup * 1e6, seed: o.seed, out: o.out, json: o.json, quiet: o.quiet, argv, scenario: o.scenario, scrape: o.scrape, scrapeIntervalMs: o.scrapeInterval, headers: o.header, maxInFlight: o.maxInFlight, workers: o.workers }, out);
+      result.code = r.code;
     });
 
   p.command('report')

@@ -1,3 +1,4 @@
+import { QUEUE_DEPTH_METRIC } from '../scrape/prometheus.ts';
 import type { Percentiles } from '../metrics/summary.ts';
 import { BREAKDOWN_DIMENSIONS, type BreakdownRow, type ReportDetail, type ScrapeSeries, type Timeline } from './model.ts';
 
@@ -21,12 +22,6 @@ function breakdownLines(name: string, rows: readonly BreakdownRow[]): string[] {
 export function workloadDigests(d: ReportDetail): string[] {
   return [...new Set(d.runs.map((r) => r.digest ?? 'none'))];
 }
-
-/**
- * Names of a server's queue depth (requests waiting for a batch slot): vLLM's `vllm:num_requests_waiting`, TGI's
- * `tgi_queue_size`, Triton's `nv_inference_pending_request_count`.
- */
-export const QUEUE_DEPTH_METRIC = /num_requests_waiting|queue_size|pending_request_count/;
 
 /** The scraped gauge a reader most wants next to the timeline: the server's queue (waiting requests), if scraped. */
 export function queueSeries(scrape: readonly ScrapeSeries[]): ScrapeSeries | null {

@@ -6,6 +6,14 @@ export const MAX_SCRAPE_BYTES = 4 * 1024 * 1024;
 /** Most series kept from one scrape; the rest are dropped and counted. */
 export const MAX_SERIES_PER_SCRAPE = 2000;
 
+/**
+ * Names of a server's queue depth (requests waiting for a batch slot): vLLM's `vllm:num_requests_waiting`, TGI's
+ * `tgi_queue_size`, Triton's `nv_inference_pending_request_count`.
+ */
+export const QUEUE_DEPTH_METRIC = /num_requests_waiting|queue_size|pending_request_count/;
+/** Names of a server's running requests: vLLM's `vllm:num_requests_running`, TGI's `tgi_batch_current_size`. */
+export const RUNNING_METRIC = /num_requests_running|batch_current_size/;
+
 /** A sample value as the text format writes one: a Go float, `NaN`, `+Inf` or `-Inf`. */
 const FLOAT = /^(?:[+-]?(?:\d+\.?\d*(?:e[+-]?\d+)?|\.\d+(?:e[+-]?\d+)?|Inf)|NaN)$/i;
 
