@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
 import { EventSplitter } from '../src/protocols/sse.ts';
 import { createRng } from '../src/rng.ts';
+import { DEFAULT_TIMING, Engine } from '../src/sim/engine.ts';
 import { startSim, type SimServer } from '../src/sim/server.ts';
 import { textOfTokens } from '../src/synth/text.ts';
 import { countTokens } from '../src/tokens.ts';
@@ -95,5 +96,46 @@ describe('tracewarp sim', () => {
     const none = await request(`${sim.url}/v1/nothing`, { method: 'POST', body: '{}' });
     expect(none.statusCode).toBe(404);
     await none.body.dump();
+  });
+});
+
+describe('sim engine: a bounded KV cache and a model load (issue 12)', () => {
+  const timing = { ...DEFAULT_TIMING, prefillUsPerToken: 0, decodeStepMs: 1, perSeqStepMs: 0 };
+  const run = (engine: Engine, seqs: Array<{ prompt: number; target: number }>) => Promise.all(seqs.map((q) => new Promise<{ tokens: number[]; startedAt: number; firstAt: number }>((resolve) => {
+    const tokens: number[] = [];
+    let startedAt = -1;
+    let firstAt = -1;
+    const t0 = performance.now();
+    engine.submit({ promptTokens: q.prompt, targetTokens: q.target, generated: 0,
+      onStart: () => { startedAt = startedAt < 0 ? performance.now() - t0 : startedAt; },
+      onToken: (i) => { if (i === 0) firstAt = performance.now() - t0; tokens.push(i); },
+      onDone: () => resolve({ tokens, startedAt, firstAt }) });
+  })));
+
+  it('admits only what fits, preempts the newest sequence when growth overflows, and every sequence still gets each token once', async () => {
+    const engine = new Engine({ ...timing, kvCacheTokens: 1000 });
+    let peak = 0;
+    const probe = setInterval(() => { peak = Math.max(peak, engine.kvTokens()); }, 1);
+    // Two 450-token prompts fit (901 + 451 > 1000 would not: the third waits); at 51 generated tokens each they hold 1002.
+    const out = await run(engine, [{ prompt: 450, target: 100 }, { prompt: 450, target: 100 }, { prompt: 450, target: 20 }]);
+    clearInterval(probe);
+    for (const [i, o] of out.entries()) expect(o.tokens).toEqual(Array.from({ length: i === 2 ? 20 : 100 }, (_, k) => k));
+    expect(engine.counters.preemptions).toBeGreaterThanOrEqual(1);
+    expect(peak).toBeLessThanOrEqual(1000);
+    expect(engine.counters.finished).toBe(3);
+  });
+
+  it('unbounded (the default) never preempts', async () => {
+    const engine = new Engine(timing);
+    await run(engine, [{ prompt: 450, target: 100 }, { prompt: 450, target: 100 }, { prompt: 450, target: 20 }]);
+    expect(engine.counters.preemptions).toBe(0);
+  });
+
+  it('answers nothing until the model is loaded; requests queue meanwhile', async () => {
+    const engine = new Engine({ ...timing, modelLoadMs: 300 });
+    const pending = run(engine, [{ prompt: 10, target: 3 }, { prompt: 10, target: 3 }]);
+    expect(engine.load()).toEqual({ waiting: 2, running: 0 });
+    const out = await pending;
+    for (const o of out) expect(o.firstAt).toBeGreaterThanOrEqual(295);
   });
 });

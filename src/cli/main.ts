@@ -71,9 +71,11 @@ function program(out: Output, result: { code: number }, argv: readonly string[])
     .option('--per-seq-step-ms <ms>', 'extra step time per additional running sequence (ms)', numberArg('--per-seq-step-ms', 0), 0.15)
     .option('--model <name>', 'model id served', 'tracewarp-sim')
     .option('--max-model-len <tokens>', 'context window: prompt + max_tokens above it gets a 400', intArg('--max-model-len', 1), 131_072)
+    .option('--kv-cache-tokens <tokens>', 'a bounded KV cache: admission waits for room, overflow preempts the newest sequence (0: unbounded)', intArg('--kv-cache-tokens', 0), 0)
+    .option('--model-load <duration>', 'model load before the first answer; requests queue meanwhile (ms, or with a unit)', durationArg('--model-load', 'ms', 0), 0)
     .action(async (o) => {
       const { runSim } = await import('./sim.ts');
-      result.code = await runSim({ host: o.listen.host, port: o.listen.port, seed: o.seed, maxBatch: o.maxBatch, prefillUsPerToken: o.prefillUsPerToken, decodeStepMs: o.decodeStepMs, perSeqStepMs: o.perSeqStepMs, model: o.model, maxModelLen: o.maxModelLen }, out);
+      result.code = await runSim({ host: o.listen.host, port: o.listen.port, seed: o.seed, maxBatch: o.maxBatch, prefillUsPerToken: o.prefillUsPerToken, decodeStepMs: o.decodeStepMs, perSeqStepMs: o.perSeqStepMs, model: o.model, maxModelLen: o.maxModelLen, kvCacheTokens: o.kvCacheTokens, modelLoadMs: o.modelLoad }, out);
     });
 
   p.command('record')
@@ -168,6 +170,7 @@ function program(out: Output, result: { code: number }, argv: readonly string[])
     .option('--warmup <duration>', 'replayed before each step\'s measured part and reported apart (s, or with a unit)', durationArg('--warmup', 's', 0))
     .option('--seed <n>', 'seed for every random choice', intArg('--seed', 0), 1)
     .option('--out <dir>', 'folder for the steps\' run files (default: none kept)')
+    .option('--html <file>', 'also write the sweep as one self-contained HTML file: latency against load (the hockey stick), throughput and goodput, the steps')
     .option('--scrape <url,...>', "the target's Prometheus endpoints: scraped during each step, and polled between steps until its queue is empty", scrapeArg)
     .option('--scrape-interval <duration>', 'how often to poll --scrape (ms, or with a unit)', durationArg('--scrape-interval', 'ms', 50), DEFAULT_SCRAPE_INTERVAL_MS)
     .option('--header <name: value>', 'add a header to every request (repeatable)', headerArg)
@@ -177,7 +180,7 @@ function program(out: Output, result: { code: number }, argv: readonly string[])
     .option('--quiet', 'no progress output')
     .action(async (trace: string, o) => {
       const { runSweepCommand } = await import('./sweep.ts');
-      const r = await runSweepCommand(trace, { target: o.target, slo: o.slo, by: o.by, speeds: o.speeds, search: o.search, precision: o.precision, start: o.start, stepDurationUs: o.stepDuration === undefined ? undefined : o.stepDuration * 1e6, warmupUs: o.warmup === undefined ? undefined : o.warmup * 1e6, seed: o.seed, out: o.out, json: o.json, quiet: o.quiet, argv, scenario: o.scenario, scrape: o.scrape, scrapeIntervalMs: o.scrapeInterval, headers: o.header, maxInFlight: o.maxInFlight, workers: o.workers }, out);
+      const r = await runSweepCommand(trace, { target: o.target, slo: o.slo, by: o.by, speeds: o.speeds, search: o.search, precision: o.precision, start: o.start, stepDurationUs: o.stepDuration === undefined ? undefined : o.stepDuration * 1e6, warmupUs: o.warmup === undefined ? undefined : o.warmup * 1e6, seed: o.seed, out: o.out, html: o.html, json: o.json, quiet: o.quiet, argv, scenario: o.scenario, scrape: o.scrape, scrapeIntervalMs: o.scrapeInterval, headers: o.header, maxInFlight: o.maxInFlight, workers: o.workers }, out);
       result.code = r.code;
     });
 

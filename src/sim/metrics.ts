@@ -10,7 +10,7 @@ const TTFT_BUCKETS_S = [0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0
 /**
  * The simulator's Prometheus metrics under vLLM's names (v1 engine), read from its batching engine when scraped:
  * `vllm:num_requests_running` and `vllm:num_requests_waiting` (gauges), `vllm:kv_cache_usage_perc` (tokens the
- * running sequences hold over `kvCacheTokens`, 0–1), `vllm:num_preemptions_total` (the sim never preempts: 0),
+ * running sequences hold over `kvCacheTokens`, 0–1), `vllm:num_preemptions_total` (sequences preempted by a full, bounded KV cache),
  * `vllm:prompt_tokens_total`, `vllm:generation_tokens_total`, `vllm:request_success_total` (counters) and
  * `vllm:time_to_first_token_seconds` (histogram). Labelled `model_name` as vLLM labels them. Uses `prom-client` with
  * a registry of its own (not the process-global one), so several sims in one process do not clash.
@@ -35,7 +35,7 @@ export function simMetrics(engine: Engine, model: string, kvCacheTokens = DEFAUL
       },
     });
   };
-  counter('vllm:num_preemptions_total', 'Cumulative number of preemptions from the engine.', () => 0);
+  counter('vllm:num_preemptions_total', 'Cumulative number of preemptions from the engine.', () => engine.counters.preemptions);
   counter('vllm:prompt_tokens_total', 'Number of prefill tokens processed.', () => engine.counters.promptTokens);
   counter('vllm:generation_tokens_total', 'Number of generation tokens processed.', () => engine.counters.generationTokens);
   counter('vllm:request_success_total', 'Count of successfully processed requests.', () => engine.counters.finished);

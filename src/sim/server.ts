@@ -20,8 +20,13 @@ export interface SimOptions extends Partial<EngineTiming> {
   defaultOutputTokens?: [number, number];
   /** Context window: prompt + max_tokens above it is refused with 400, as vLLM does. Default 131,072. */
   maxModelLen?: number;
-  /** KV-cache budget `GET /metrics` reports `vllm:kv_cache_usage_perc` against, tokens. Default 262,144. */
+  /**
+   * A bounded KV cache, tokens: admission waits for room and overflow preempts (see `sim/engine.ts`). Default none
+   * (unbounded; `vllm:kv_cache_usage_perc` is then figured against 262,144 tokens).
+   */
   kvCacheTokens?: number;
+  /** Model load before the first answer, ms: requests queue meanwhile. Default 0. */
+  modelLoadMs?: number;
 }
 
 /** A running simulator. */
@@ -79,10 +84,12 @@ export async function startSim(opts: SimOptions = {}): Promise<SimServer> {
     decodeStepMs: opts.decodeStepMs ?? DEFAULT_TIMING.decodeStepMs,
     perSeqStepMs: opts.perSeqStepMs ?? DEFAULT_TIMING.perSeqStepMs,
     maxBatch: opts.maxBatch ?? DEFAULT_TIMING.maxBatch,
+    kvCacheTokens: opts.kvCacheTokens ?? DEFAULT_TIMING.kvCacheTokens,
+    modelLoadMs: opts.modelLoadMs ?? DEFAULT_TIMING.modelLoadMs,
   };
   const engine = new Engine(timing);
   const model = opts.model ?? 'tracewarp-sim';
-  const metrics = simMetrics(engine, model, opts.kvCacheTokens ?? DEFAULT_KV_CACHE_TOKENS);
+  const metrics = simMetrics(engine, model, opts.kvCacheTokens || DEFAULT_KV_CACHE_TOKENS);
   const [minOut, maxOut] = opts.defaultOutputTokens ?? [16, 256];
   const maxModelLen = opts.maxModelLen ?? 131_072;
   const rng = createRng(opts.seed ?? 1).child('sim');
