@@ -1,9 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { chromium, type Browser } from 'playwright-core';
 import type { Output } from '../src/cli/output.ts';
 import { importedChatRecord } from '../src/importers/common.ts';
 import { TraceWriter } from '../src/trace/writer.ts';
@@ -114,3 +115,29 @@ export async function recordOf(records: readonly TraceRecord[], from: number, pr
   await waitFor(() => records.slice(from).some(pred), timeoutMs);
   return records.slice(from).find(pred)!;
 }
+
+/** Debian's Chromium, which CI installs (`.ci/run`): HTML reports are tested in a real browser. */
+export const CHROMIUM = '/usr/bin/chromium';
+
+/** Launches headless Chromium; a missing browser is a failure, never a skip. */
+export async function launchChromium(): Promise<Browser> {
+  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install chromium (the HTML report is tested in a real browser)`);
+  return chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
+}
+
+/** Opens a local file in a fresh context, collecting console errors, page errors, requests and dialogs. */
+export async function openPage(browser: Browser, path: string, javaScriptEnabled = true) {
+  const context = await browser.newContext({ javaScriptEnabled, viewport: { width: 1280, height: 900 } });
+  const page = await context.newPage();
+  const errors: string[] = [];
+  const requests: string[] = [];
+  let dialogs = 0;
+  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+  page.on('pageerror', (e) => errors.push(String(e)));
+  page.on('request', (r) => requests.push(r.url()));
+  page.on('dialog', (d) => { dialogs++; void d.dismiss(); });
+  await page.goto(`file://${path}`);
+  await page.waitForLoadState('load');
+  return { page, errors, requests, dialogs: () => dialogs, close: () => context.close() };
+}
+

@@ -1,6 +1,6 @@
-import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runReplay } from '../src/cli/replay.ts';
 import { main } from '../src/cli/main.ts';
@@ -9,29 +9,14 @@ import { htmlReporter } from '../src/report/html.ts';
 import { markdownReporter } from '../src/report/markdown.ts';
 import type { RunReport } from '../src/report/run-report.ts';
 import { startSim, type SimServer } from '../src/sim/server.ts';
-import { captureOutput, ROOT, tempDir, writeChatTrace } from './helpers.ts';
+import { captureOutput, launchChromium, openPage, ROOT, tempDir, writeChatTrace } from './helpers.ts';
 
 // Issue 11, `report --format html|md`: one self-contained file, opened in real headless Chromium (Debian's, driven by
 // playwright-core): no console error, no request but the file itself, every chart drawn with data, the tables there
 // without JavaScript, report text escaped. The report is built from a real replay's run file with the sim scraped.
 
-const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = join(ROOT, 'test-artifacts');
-
-async function open(browser: Browser, path: string, javaScriptEnabled = true) {
-  const context = await browser.newContext({ javaScriptEnabled, viewport: { width: 1280, height: 900 } });
-  const page = await context.newPage();
-  const errors: string[] = [];
-  const requests: string[] = [];
-  let dialogs = 0;
-  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
-  page.on('pageerror', (e) => errors.push(String(e)));
-  page.on('request', (r) => requests.push(r.url()));
-  page.on('dialog', (d) => { dialogs++; void d.dismiss(); });
-  await page.goto(`file://${path}`);
-  await page.waitForLoadState('load');
-  return { page, errors, requests, dialogs: () => dialogs, close: () => context.close() };
-}
+const open = openPage;
 
 describe('report --format html and md', () => {
   let sim: SimServer;
@@ -40,9 +25,7 @@ describe('report --format html and md', () => {
   let run: string;
   let report: RunReport;
   beforeAll(async () => {
-    // CI installs Debian's chromium (.ci/run): a missing browser is a failure here, never a skip.
-    if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install chromium (the HTML report is tested in a real browser)`);
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
+    browser = await launchChromium();
     tmp = tempDir();
     sim = await startSim({ maxBatch: 2, decodeStepMs: 4, perSeqStepMs: 0 });
     const trace = join(tmp.dir, 'h.trace.db');

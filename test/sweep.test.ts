@@ -1,3 +1,4 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -5,8 +6,9 @@ import { main } from '../src/cli/main.ts';
 import { runSweepCommand } from '../src/cli/sweep.ts';
 import type { ObjectiveResult } from '../src/metrics/objectives.ts';
 import { sweepConfig, validateSweep } from '../src/sweep/config.ts';
+import { sweepHtml } from '../src/sweep/html.ts';
 import { capacityOf, nextLoad, type SearchStep } from '../src/sweep/search.ts';
-import { captureOutput, startUpstream, tempDir } from './helpers.ts';
+import { captureOutput, launchChromium, openPage, ROOT, startUpstream, tempDir } from './helpers.ts';
 
 // Issue 12, capacity search on the recorded workload: the search itself (pure), then a real sweep of a real imported
 // trace against an upstream whose capacity is known by construction.
@@ -169,6 +171,27 @@ describe('tracewarp sweep against an upstream of known capacity (2 workers × 20
     // Every step was judged on its measured part: the offered rate is the step's load (constant arrivals).
     for (const s of c.steps.filter((x) => x.state !== 'few')) expect(Math.abs(s.offeredRps - s.load) / s.load).toBeLessThan(0.1);
     expect(c.steps.every((s) => s.warmupRequests > 0)).toBe(true);
+    // The HTML report: one file, opened in Chromium, the hockey stick and throughput drawn, nothing loaded.
+    const html = join(tmp.dir, 'sweep.html');
+    writeFileSync(html, sweepHtml(c));
+    const browser = await launchChromium();
+    try {
+      const p = await openPage(browser, html);
+      expect(p.errors).toEqual([]);
+      expect(p.requests).toEqual([`file://${html}`]);
+      const charts = await p.page.$$eval('.chart', (els) => els.map((e) => [e.getAttribute('data-chart'), Number(e.getAttribute('data-points')), e.querySelectorAll('canvas').length]));
+      expect(charts.map((x) => x[0])).toEqual(['hockey-stick', 'throughput']);
+      for (const [, points, canvases] of charts) {
+        expect(points).toBeGreaterThan(0);
+        expect(canvases).toBeGreaterThan(0);
+      }
+      expect(await p.page.textContent('h1')).toBe(`tracewarp sweep: Capacity ${c.capacityRps!.toFixed(1)} req/s (rate ${c.capacityLoad})`);
+      mkdirSync(join(ROOT, 'test-artifacts'), { recursive: true });
+      await p.page.screenshot({ path: join(ROOT, 'test-artifacts', 'sweep-html.png'), fullPage: true });
+      await p.close();
+    } finally {
+      await browser.close();
+    }
     // The trace's own burstiness: the same mean rate queues in its bursts, so the capacity is lower.
     const bursty = (await sweep([])).result;
     expect(bursty.capacityRps!).toBeLessThan(c.capacityRps!);

@@ -1,6 +1,8 @@
+import { writeFileSync } from 'node:fs';
 import { TracewarpError } from '../errors.ts';
 import { parseSlo } from '../metrics/slo.ts';
 import { sweepConfig, type SweepBy } from '../sweep/config.ts';
+import { sweepHtml } from '../sweep/html.ts';
 import { runSweep, type SweepResult, type SweepStep } from '../sweep/run.ts';
 import { TraceReader } from '../trace/reader.ts';
 import type { Output } from './output.ts';
@@ -19,6 +21,8 @@ export interface SweepCommandOptions {
   warmupUs?: number;
   seed: number;
   out?: string;
+  /** Write the HTML report here. */
+  html?: string;
   json?: boolean;
   quiet?: boolean;
   argv: readonly string[];
@@ -98,6 +102,10 @@ export async function runSweepCommand(tracePath: string, opts: SweepCommandOptio
     onStepStart: (i, load, again) => { if (!opts.quiet) out.err(`sweep: step ${i + 1}${again ? ' (again: it contradicted a lower load)' : ''}: ${opts.by} ${load}${unitOf(opts.by)} …`); },
     onStep: (s) => { if (!opts.quiet) out.err(stepLine({ by: opts.by }, s)); },
   });
+  if (opts.html) {
+    writeFileSync(opts.html, sweepHtml(result));
+    if (!opts.quiet) out.err(`sweep: HTML report written to ${opts.html}`);
+  }
   if (opts.json) out.out(JSON.stringify(result));
   else out.out(formatSweep(result));
   return { code: result.capacityLoad === null ? 1 : 0, result };

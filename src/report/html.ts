@@ -1,6 +1,6 @@
 import { workloadDigests } from './text-detail.ts';
 import type { Percentiles } from '../metrics/summary.ts';
-import { chartsOf, DRAW_SCRIPT, pointsOf, uplotAssets } from './html-charts.ts';
+import { chartsOf, DRAW_SCRIPT, pointsOf, uplotAssets, type ChartData } from './html-charts.ts';
 import { PERCENTILE_ROWS } from './markdown.ts';
 import { BREAKDOWN_DIMENSIONS, type ReportDetail } from './model.ts';
 import type { Reporter, RunReport } from './run-report.ts';
@@ -12,7 +12,7 @@ export const esc = (s: unknown): string => String(s).replace(/[&<>"']/g, (c) => 
 export const scriptJson = (v: unknown): string => JSON.stringify(v).replace(/</g, '\\u003c').replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
 
 const fmt = (v: number | null | undefined, digits = 1) => (v === null || v === undefined ? '—' : v.toFixed(digits));
-const table = (head: string[], rows: string[][], numericFrom = 1) => `<table><thead><tr>${head.map((h, i) => `<th${i >= numericFrom ? ' class="n"' : ''}>${esc(h)}</th>`).join('')}</tr></thead><tbody>${rows.map((r) => `<tr>${r.map((c, i) => `<td${i >= numericFrom ? ' class="n"' : ''}>${c}</td>`).join('')}</tr>`).join('')}</tbody></table>`;
+export const table = (head: string[], rows: string[][], numericFrom = 1) => `<table><thead><tr>${head.map((h, i) => `<th${i >= numericFrom ? ' class="n"' : ''}>${esc(h)}</th>`).join('')}</tr></thead><tbody>${rows.map((r) => `<tr>${r.map((c, i) => `<td${i >= numericFrom ? ' class="n"' : ''}>${c}</td>`).join('')}</tr>`).join('')}</tbody></table>`;
 
 const CSS = `
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1d2330;margin:0;background:#f6f7f9}
@@ -83,18 +83,32 @@ function detailTables(d: ReportDetail): string {
  * by uPlot inlined in the file from the data embedded as JSON; nothing is loaded from the network when it is opened.
  */
 export const htmlReporter: Reporter = (r: RunReport) => {
-  const { js, css } = uplotAssets();
   const charts = r.detail ? chartsOf(r.detail) : [];
-  const chartDivs = charts.map((c) => `<section class="chart" data-chart="${esc(c.id)}" data-points="${pointsOf(c)}"><h3>${esc(c.title)}</h3><p>${esc(c.caption)}</p><div class="plot"></div></section>`).join('\n');
+  const body = `${header(r)}
+${charts.length ? `<h2>Over time and distributions</h2>${chartSections(charts)}` : ''}
+${summaryTables(r)}
+${r.detail ? detailTables(r.detail) : ''}`;
+  return htmlPage(`tracewarp report ${r.facts.runId}`, body, charts);
+};
+
+/** The charts' sections (drawn by {@link DRAW_SCRIPT} from the page's data), with a note for readers without JavaScript. */
+export function chartSections(charts: readonly ChartData[]): string {
+  return '<noscript><p class="muted">The charts need JavaScript; every figure is also in the tables.</p></noscript>'
+    + charts.map((c) => `<section class="chart" data-chart="${esc(c.id)}" data-points="${pointsOf(c)}"><h3>${esc(c.title)}</h3><p>${esc(c.caption)}</p><div class="plot"></div></section>`).join('\n');
+}
+
+/**
+ * One self-contained HTML page: `body` (already escaped HTML), uPlot and its CSS inlined, `charts` embedded as
+ * escaped JSON, a Content-Security-Policy that forbids every load.
+ */
+export function htmlPage(title: string, body: string, charts: readonly ChartData[]): string {
+  const { js, css } = uplotAssets();
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:">
-<title>tracewarp report ${esc(r.facts.runId)}</title><style>${css}${CSS}</style></head>
+<title>${esc(title)}</title><style>${css}${CSS}</style></head>
 <body><main>
-${header(r)}
-${charts.length ? `<h2>Over time and distributions</h2><noscript><p class="muted">The charts need JavaScript; every figure is also in the tables.</p></noscript>${chartDivs}` : ''}
-${summaryTables(r)}
-${r.detail ? detailTables(r.detail) : ''}
+${body}
 <p class="muted">Written by tracewarp. Charts: uPlot (MIT), inlined.</p>
 </main>
 <script type="application/json" id="tw-data">${scriptJson({ charts })}</script>
@@ -102,4 +116,4 @@ ${r.detail ? detailTables(r.detail) : ''}
 <script>${DRAW_SCRIPT}</script>
 </body></html>
 `;
-};
+}
