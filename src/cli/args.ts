@@ -131,3 +131,17 @@ export function percentArg(name: string): (text: string) => number {
     return v;
   };
 }
+
+/**
+ * `replay --warmup`: a duration with its unit (`30s`, `500ms`, `2m`) is the warm-up left out of the headline figures;
+ * a bare integer is the number of warm-up connections, as `--warmup N` meant before `--warm-connections`.
+ * @throws InvalidArgumentError (exit 2).
+ */
+export function warmupArg(text: string): { durationUs?: number; connections?: number } {
+  if (/^\s*\d+\s*$/.test(text)) return { connections: Number(text) };
+  try {
+    return { durationUs: parseDurationUs(text) };
+  } catch {
+    throw new InvalidArgumentError(`--warmup must be a duration with its unit (e.g. 30s, 500ms), got '${text}'`);
+  }
+}

@@ -3,7 +3,7 @@ import { TracewarpError } from '../errors.ts';
 import { TOOL_VERSION } from '../version.ts';
 import { DEFAULT_PREFIX_BLOCK_TOKENS, FINGERPRINT_KEY_ENV } from '../anonymize/fingerprint.ts';
 import { PROTOCOL_IDS } from '../protocols/ids.ts';
-import { durationArg, headerArg, listArg, scrapeArg, intArg, modelMapArg, numberArg, parseListen, pathMapArg, percentArg, selectorArg, urlArg, workersArg } from './args.ts';
+import { durationArg, headerArg, listArg, warmupArg, scrapeArg, intArg, modelMapArg, numberArg, parseListen, pathMapArg, percentArg, selectorArg, urlArg, workersArg } from './args.ts';
 import { DEMO_RUN, DEMO_TRACE, IMPORT_FORMATS } from './defaults.ts';
 import { DEFAULT_SCRAPE_INTERVAL_MS, DEFAULT_HEADERS_TIMEOUT_MS, DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_REQUEST_TIMEOUT_MS, DEFAULT_STOP_GRACE_MS } from '../replay/defaults.ts';
 import { type Output, processOutput } from './output.ts';
@@ -135,7 +135,8 @@ function program(out: Output, result: { code: number }, argv: readonly string[])
     .option('--max-in-flight <n>', 'cap on requests in flight', intArg('--max-in-flight', 1))
     .addOption(new Option('--cap-policy <policy>', 'a due request at the cap waits (queue) or is not sent (drop)').choices(['queue', 'drop']).default('queue'))
     .option('--header <name: value>', 'add a header to every request, e.g. credentials for the target (repeatable)', headerArg)
-    .option('--warmup <n>', 'connections opened with GET / before the first send (0: none)', intArg('--warmup', 0), 8)
+    .option('--warmup <duration>', 'the first D of the schedule (with a unit: 30s, 2m) are replayed but left out of the headline figures and the SLO, and shown as the cold start; a bare number is the old --warm-connections', warmupArg)
+    .option('--warm-connections <n>', 'connections opened with GET / before the first send (0: none)', intArg('--warm-connections', 0), 8)
     .option('--slo <objectives>', "objectives: per request (goodput) and for the run, e.g. 'ttft<500ms,tpot<50ms,p99<2s,error_rate<1%' (exit 1 when a run objective is missed)")
     .option('--scrape <url,...>', "the target's Prometheus metrics endpoints (e.g. http://host:8000/metrics) to poll during the run, kept in the run file on its clock (repeatable)", scrapeArg)
     .option('--scrape-interval <duration>', 'how often to poll --scrape (ms, or with a unit)', durationArg('--scrape-interval', 'ms', 50), DEFAULT_SCRAPE_INTERVAL_MS)
@@ -151,7 +152,7 @@ function program(out: Output, result: { code: number }, argv: readonly string[])
     .option('--quiet', 'no progress output')
     .action(async (trace: string, o) => {
       const { runReplay } = await import('./replay.ts');
-      const r = await runReplay(trace, { target: o.target, speed: o.speed, argv, scenario: o.scenario, seed: o.seed, out: o.out, force: o.force, maxInFlight: o.maxInFlight, capPolicy: o.capPolicy, model: o.model, limit: o.limit, json: o.json, quiet: o.quiet, headers: o.header, warmup: o.warmup, slo: o.slo, forceOutputLength: o.forceOutputLength, workers: o.workers, synthThreads: o.synthThreads, only: o.only, exclude: o.exclude, pathMap: o.pathMap, modelMap: o.modelMap, placeholderSegments: o.placeholderSegments, outputLength: o.outputLength, clientAborts: o.clientAborts, requestTimeoutMs: o.timeout, headersTimeoutMs: o.headersTimeout, idleTimeoutMs: o.idleTimeout, graceMs: o.grace, failFast: !o.keepGoing, scrape: o.scrape, scrapeIntervalMs: o.scrapeInterval }, out);
+      const r = await runReplay(trace, { target: o.target, speed: o.speed, argv, scenario: o.scenario, seed: o.seed, out: o.out, force: o.force, maxInFlight: o.maxInFlight, capPolicy: o.capPolicy, model: o.model, limit: o.limit, json: o.json, quiet: o.quiet, headers: o.header, warmup: o.warmup?.connections ?? o.warmConnections, warmupUs: o.warmup?.durationUs, slo: o.slo, forceOutputLength: o.forceOutputLength, workers: o.workers, synthThreads: o.synthThreads, only: o.only, exclude: o.exclude, pathMap: o.pathMap, modelMap: o.modelMap, placeholderSegments: o.placeholderSegments, outputLength: o.outputLength, clientAborts: o.clientAborts, requestTimeoutMs: o.timeout, headersTimeoutMs: o.headersTimeout, idleTimeoutMs: o.idleTimeout, graceMs: o.grace, failFast: !o.keepGoing, scrape: o.scrape, scrapeIntervalMs: o.scrapeInterval }, out);
       // 0: every objective met (or none given); 1: an objective missed; 130: interrupted.
       result.code = r.interrupted ? 130 : r.summary.sloMet === false ? 1 : 0;
     });
@@ -190,10 +191,11 @@ function program(out: Output, result: { code: number }, argv: readonly string[])
     .option('--format <format>', 'text, json, md (a pull-request comment), html (charts; one file, no network) or csv (the per-second timeline)', 'text')
     .option('--out <file>', 'write the report to this file instead of stdout')
     .option('--slo <objectives>', "objectives (default: the replay's), e.g. 'p99<800ms,ttft<500ms,error_rate<1%'")
+    .option('--warmup <duration>', "leave the first D of the schedule out of the figures and the SLO (default: the replay's --warmup; 0 for none)", durationArg('--warmup', 's', 0))
     .option('--json', 'the same as --format json')
     .action(async (runs: string[], o) => {
       const { runReport } = await import('./report.ts');
-      result.code = await runReport(runs, { ...o, format: o.json && o.format === 'text' ? 'json' : o.format }, out);
+      result.code = await runReport(runs, { ...o, warmupS: o.warmup, format: o.json && o.format === 'text' ? 'json' : o.format }, out);
     });
 
   p.command('compare')

@@ -42,6 +42,8 @@ export interface ReplayCommandOptions {
   headers?: Record<string, string>;
   /** Connections to open with `GET /` before the first send. Default 8; 0 for none. */
   warmup?: number;
+  /** Warm-up, µs: requests scheduled before it are left out of the headline figures and the SLO (`--warmup 30s`). */
+  warmupUs?: number;
   /** Objectives, e.g. `ttft<500ms,tpot<50ms,p99<2s,error_rate<1%`. */
   slo?: string;
   /** `--scrape`: the target's Prometheus endpoints, polled every `scrapeIntervalMs` (default 500). */
@@ -107,7 +109,7 @@ export async function runReplay(tracePath: string, opts: ReplayCommandOptions, o
   let durationS: number | null = null;
   const handle = startReplay({
     trace: tracePath, target: opts.target, steps, seed: opts.seed, runFile: runPath, force: opts.force, model: opts.model, limit: opts.limit,
-    maxInFlight: opts.maxInFlight, capPolicy: opts.capPolicy, headers: opts.headers, warmup: opts.warmup, slo, forceOutputLength: opts.forceOutputLength,
+    maxInFlight: opts.maxInFlight, capPolicy: opts.capPolicy, headers: opts.headers, warmup: opts.warmup, warmupUs: opts.warmupUs, slo, forceOutputLength: opts.forceOutputLength,
     workers: opts.workers, synthThreads: opts.synthThreads, speed: opts.speed, workload,
     ...(opts.scrape?.length ? { scrape: { urls: opts.scrape, intervalMs: opts.scrapeIntervalMs ?? DEFAULT_SCRAPE_INTERVAL_MS } } : {}),
     only: opts.only, exclude: opts.exclude, pathMap: opts.pathMap, modelMap: opts.modelMap, placeholderSegments: opts.placeholderSegments, outputLength: opts.outputLength, clientAborts: opts.clientAborts,
@@ -155,7 +157,10 @@ export async function runReplay(tracePath: string, opts: ReplayCommandOptions, o
     offSignals();
     (progress as ProgressDisplay | null)?.stop();
   }
-  const { summary } = r;
+  // From the run file just written: breakdowns, the time view, the cold start and the scraped series (report/build.ts),
+  // as `report` prints them; with a warm-up, the headline figures leave it out.
+  const built = !r.runFileError && existsSync(runPath) ? buildReport([runPath], { slo: opts.slo }) : null;
+  const summary = built && opts.warmupUs ? built.summary : r.summary;
   if (r.webSocketSessions > 0) out.err(`note: ${r.webSocketSessions} WebSocket session(s) in the trace are left out: replay sends HTTP requests only`);
   // The digest covers the workload as planned only when every request was synthesized (not after Ctrl-C).
   const report: RunReport = {
@@ -165,8 +170,7 @@ export async function runReplay(tracePath: string, opts: ReplayCommandOptions, o
       interrupted: r.interrupted, plannedRequests: r.plannedRequests, errorDetails: r.errorDetails, ...(r.digest ? { digest: r.digest } : {}),
     },
   };
-  // From the run file just written: breakdowns, the time view and the scraped series (report/build.ts), as `report` prints them.
-  if (!r.runFileError && existsSync(runPath)) report.detail = buildReport([runPath], { slo: opts.slo }).detail;
+  if (built) report.detail = built.detail;
   out.out((opts.json ? jsonReporter : textReporter)(report));
   const h = summary.replayerHealth;
   if (h && h.verdict !== 'ok' && opts.json) out.err(`warning: replayer health ${h.verdict}: ${h.reasons.join('; ')}. ${h.fix ?? ''}`);

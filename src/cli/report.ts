@@ -26,11 +26,11 @@ async function reporterFor(format: ReportFormat): Promise<Reporter> {
  * @throws TracewarpError `TW_USAGE` for an unknown format; `TW_RUN_INVALID` for a file that is not a run file;
  *   `TW_REPORT_WRITE` when `out` cannot be written.
  */
-export async function runReport(paths: readonly string[], opts: { json?: boolean; slo?: string; format?: string; out?: string }, out: Output): Promise<number> {
+export async function runReport(paths: readonly string[], opts: { json?: boolean; slo?: string; format?: string; out?: string; warmupS?: number }, out: Output): Promise<number> {
   const format = (opts.format ?? (opts.json ? 'json' : 'text')) as ReportFormat;
   if (!(REPORT_FORMATS as readonly string[]).includes(format)) usageError(`--format: '${opts.format}' is not one of ${REPORT_FORMATS.join(', ')}`);
   if (opts.json && opts.format && opts.format !== 'json') usageError(`--json and --format ${opts.format} ask for two formats; give one`);
-  const report = buildReport(paths, { slo: opts.slo });
+  const report = buildReport(paths, { slo: opts.slo, ...(opts.warmupS !== undefined ? { warmupUs: Math.round(opts.warmupS * 1e6) } : {}) });
   const text = (await reporterFor(format))(report);
   if (opts.out) {
     try {

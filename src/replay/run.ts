@@ -49,6 +49,11 @@ export interface ReplayTraceOptions {
   headers?: Record<string, string>;
   /** Connections opened with `GET /` before the clock starts. Default 8; 0 for none. */
   warmup?: number;
+  /**
+   * Warm-up, µs of the schedule: requests scheduled before it are sent as all others but left out of the headline
+   * figures and the SLO gate (stored as `meta.warmupUs`; reports show them apart as the cold start). Default 0.
+   */
+  warmupUs?: number;
   slo?: Slo;
   forceOutputLength?: boolean;
   /** Sending loops: a number, or `auto` (one unless the workload's peak rate needs more). Default `auto`. */
@@ -305,7 +310,7 @@ async function run(opts: ReplayTraceOptions, control: Control): Promise<ReplayOu
     startWallUs: Math.round(startWallMs * 1000), startMonoUs, interrupted: control.stopped, plannedRequests: arrivals.length, senders, outputLength: opts.outputLength ?? 'recorded',
     ...(opts.slo ? { slo: opts.slo.text } : {}), ...(digest ? { digest } : {}), ...(opts.workload !== undefined ? { workload: opts.workload } : {}),
     timeouts: { headersMs: headersTimeoutMs, idleMs: idleTimeoutMs, requestMs: requestTimeoutMs }, cutAfterGrace: control.cutAfterGrace,
-    ...(failedFast ? { failFast: failedFast } : {}),
+    ...(failedFast ? { failFast: failedFast } : {}), ...(opts.warmupUs ? { warmupUs: opts.warmupUs } : {}),
   };
   if (failure && samples.length === 0) {
     await collector.abandon();

@@ -6,6 +6,7 @@ import type { ReplayerHealth, RequestResult, RunMeta } from '../results/types.ts
 import { TracewarpError } from '../errors.ts';
 import { REPORT_SCHEMA_VERSION, type ReportDetail, type ReportRun, type ScrapeSeries } from './model.ts';
 import type { RunFacts, RunReport } from './run-report.ts';
+import { coldStartOf } from './cold-start.ts';
 import { breakdowns, distributions, timeline } from './views.ts';
 
 type Meta = RunMeta & Record<string, unknown>;
@@ -63,15 +64,21 @@ export function scrapeSeries(rows: readonly ScrapeRow[]): ScrapeSeries[] {
  * facts are the first run's; the replayer health is the worst run's.
  * @throws TracewarpError `TW_RUN_INVALID` naming the file that cannot be read; `TW_USAGE` for a malformed `slo`.
  */
-export function buildReport(paths: readonly string[], opts: { slo?: string } = {}): RunReport {
+export function buildReport(paths: readonly string[], opts: { slo?: string; warmupUs?: number } = {}): RunReport {
   if (paths.length === 0) throw new TracewarpError('TW_USAGE', 'report: give at least one run file');
-  const runs = paths.map((path) => ({ path, ...readRunFile(path) }));
+  const runs = paths.map((path) => {
+    const file = readRunFile(path);
+    // The warm-up (`replay --warmup D`, or asked for here) is left out of every headline figure and objective.
+    const warmupUs = opts.warmupUs ?? (typeof file.meta.warmupUs === 'number' ? file.meta.warmupUs : 0);
+    return { path, ...file, warmupUs, measured: warmupUs > 0 ? file.results.filter((r) => r.scheduledUs >= warmupUs) : file.results };
+  });
   const first = runs[0]!;
   const sloText = opts.slo ?? (typeof first.meta.slo === 'string' ? first.meta.slo : undefined);
   const slo = sloText ? parseSlo(sloText) : undefined;
   const merged = new Metrics(slo ?? null);
-  for (const r of runs) merged.merge(runMetrics(r.meta, r.results, slo, r.path));
-  const all = runs.length === 1 ? first.results : runs.flatMap((r) => r.results);
+  for (const r of runs) merged.merge(r.warmupUs > 0 ? metricsOf(r.measured, slo) : runMetrics(r.meta, r.results, slo, r.path));
+  const everything = runs.length === 1 ? first.results : runs.flatMap((r) => r.results);
+  const all = runs.length === 1 ? first.measured : runs.flatMap((r) => r.measured);
   const summary = summarize(all, slo, merged);
   const healths = runs.map((r) => r.meta.replayerHealth as ReplayerHealth | undefined).filter((h): h is ReplayerHealth => Boolean(h));
   // How far the replayer itself shaped a run was judged while it ran (from its loops' own measurements).
@@ -85,9 +92,10 @@ export function buildReport(paths: readonly string[], opts: { slo?: string } = {
     summary: summary as RunSummary,
     facts,
     detail: {
-      schemaVersion: REPORT_SCHEMA_VERSION, runs: reportRuns, breakdowns: breakdowns(all), timeline: timeline(all),
+      schemaVersion: REPORT_SCHEMA_VERSION, runs: reportRuns, breakdowns: breakdowns(all), timeline: timeline(everything),
       distributions: distributions(merged, all), scrape: scrapeSeries(runs.flatMap((r) => r.scrape)),
       scrapeHealth: runs.flatMap((r) => (r.meta.scrape as { health?: ReportDetail['scrapeHealth'] } | undefined)?.health ?? []),
+      coldStart: coldStartOf(everything, first.warmupUs),
     },
   };
 }

@@ -1,4 +1,4 @@
-import { workloadDigests } from './text-detail.ts';
+import { coldStartLines, workloadDigests } from './text-detail.ts';
 import type { Percentiles } from '../metrics/summary.ts';
 import { chartsOf, DRAW_SCRIPT, pointsOf, uplotAssets, type ChartData } from './html-charts.ts';
 import { PERCENTILE_ROWS } from './markdown.ts';
@@ -34,6 +34,7 @@ function header(r: RunReport): string {
   const parts = [`<h1>tracewarp report: run ${esc(f.runId)}</h1>`,
     `<p class="facts">trace <code>${esc(f.tracePath)}</code> (${esc(f.workload)}) against <code>${esc(f.target)}</code>, seed ${esc(f.seed)}, output length ${esc(f.outputLength)}${f.digest && !f.interrupted ? `, workload digest <code>${esc(f.digest.digest)}</code>` : ''}</p>`];
   if (detail && detail.runs.length > 1) parts.push(`<p class="facts">merged ${detail.runs.length} run files: ${detail.runs.map((x) => `<code>${esc(x.runFile)}</code> (${x.requests})`).join(', ')}</p>`);
+  if (detail) for (const l of coldStartLines(detail.coldStart)) parts.push(`<p class="facts">${esc(l)}</p>`);
   if (detail && workloadDigests(detail).length > 1) parts.push(`<div class="banner warn">These run files replayed ${workloadDigests(detail).length} different workloads; the figures pool them.</div>`);
   if (h && h.verdict !== 'ok') parts.push(`<div class="banner health ${h.verdict === 'distorted' ? 'bad' : 'warn'}">${h.verdict === 'distorted' ? 'The replayer itself distorted this run' : 'The replayer itself may have shaped some figures'}: ${esc(h.reasons.join('; '))}. ${esc(h.fix ?? '')}</div>`);
   if (s.objectives) {

@@ -1,4 +1,4 @@
-import { workloadDigests } from './text-detail.ts';
+import { coldStartLines, workloadDigests } from './text-detail.ts';
 import type { Percentiles, RunSummary } from '../metrics/summary.ts';
 import { BREAKDOWN_DIMENSIONS, type ReportDetail } from './model.ts';
 import type { Reporter, RunReport } from './run-report.ts';
@@ -53,6 +53,7 @@ function breakdownTables(d: ReportDetail): string[] {
 export const markdownReporter: Reporter = ({ summary: s, facts: f, detail }: RunReport) => {
   const lines = [`### tracewarp run \`${mdCell(f.runId)}\`: ${mdCell(f.tracePath)} (${mdCell(f.workload)}) against ${mdCell(f.target)}`, ''];
   if (detail && detail.runs.length > 1) lines.push(`Merged ${detail.runs.length} run files: ${detail.runs.map((r) => `\`${mdCell(r.runFile)}\` (${r.requests})`).join(', ')}.`, '');
+  if (detail) for (const l of coldStartLines(detail.coldStart)) lines.push(mdCell(l), '');
   if (detail && workloadDigests(detail).length > 1) lines.push(`**Note:** these run files replayed ${workloadDigests(detail).length} different workloads; the figures pool them.`, '');
   lines.push(...verdictLines(s));
   lines.push(`${s.requests} requests, ${s.sent} sent, ${s.completed} completed, ${s.errors} errors in ${fmt(s.durationS)} s; rate target ${fmt(s.targetRate, 2)}, achieved ${fmt(s.achievedRate, 2)}, throughput ${fmt(s.throughput, 2)} req/s; ${fmt(s.totalOutputTokensPerSecond)} output tokens/s.`, '');

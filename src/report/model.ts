@@ -98,6 +98,31 @@ export interface ReportRun {
   digest: string | null;
 }
 
+/** Latency and TTFT p50/p99 from the scheduled send (ms, exact; null with no value) of one part of a run. */
+export interface PhaseFigures {
+  requests: number;
+  errors: number;
+  latencyP50Ms: number | null;
+  latencyP99Ms: number | null;
+  ttftP50Ms: number | null;
+  ttftP99Ms: number | null;
+}
+
+/**
+ * The start of a run apart from its steady state (`report/cold-start.ts`): the first `firstN` requests by schedule,
+ * the warm-up window (`replay --warmup D`: excluded from the headline figures and the SLO gate; null without one) and
+ * the rest (`steady`: after the warm-up, or after the first requests when there is none).
+ */
+export interface ColdStart {
+  warmupS: number;
+  /** Requests scheduled in the warm-up: left out of every headline figure and objective. */
+  excludedRequests: number;
+  firstN: number;
+  first: PhaseFigures;
+  warmup: PhaseFigures | null;
+  steady: PhaseFigures;
+}
+
 /**
  * What a report built from run files holds besides its summary and facts: the runs it merges, breakdowns, the
  * per-second timeline, distributions, and the target's scraped metrics (`report/build.ts` builds it; each format draws
@@ -112,4 +137,6 @@ export interface ReportDetail {
   scrape: ScrapeSeries[];
   /** How scraping went, per endpoint (`replay --scrape`): scrapes, failures, the last failure. */
   scrapeHealth: Array<{ source: string; scrapes: number; failures: number; lastError: string | null; droppedSeries: number }>;
+  /** The run's start apart from its steady state. */
+  coldStart: ColdStart;
 }

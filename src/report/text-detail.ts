@@ -1,6 +1,6 @@
 import { QUEUE_DEPTH_METRIC } from '../scrape/prometheus.ts';
 import type { Percentiles } from '../metrics/summary.ts';
-import { BREAKDOWN_DIMENSIONS, type BreakdownRow, type ReportDetail, type ScrapeSeries, type Timeline } from './model.ts';
+import { type ColdStart, type PhaseFigures, BREAKDOWN_DIMENSIONS, type BreakdownRow, type ReportDetail, type ScrapeSeries, type Timeline } from './model.ts';
 
 /** Rows of the text time view at most: consecutive timeline bins are added up to fit. */
 export const TEXT_TIMELINE_ROWS = 30;
@@ -69,6 +69,7 @@ export function formatDetail(d: ReportDetail): string {
   if (d.runs.length > 1) lines.push(`merged ${d.runs.length} run files: ${d.runs.map((r) => `${r.runFile} (${r.requests})`).join(', ')}`);
   const digests = workloadDigests(d);
   if (digests.length > 1) lines.push(`NOTE these run files replayed ${digests.length} different workloads (digests ${digests.join(', ')}): the figures pool them`);
+  lines.push(...coldStartLines(d.coldStart));
   for (const dim of BREAKDOWN_DIMENSIONS) {
     const rows = d.breakdowns[dim];
     if (dim === 'label' || (rows.length < 2 && dim !== 'route')) continue; // labels: summary's `by anomaly label`
@@ -95,4 +96,15 @@ export function timelineCsv(d: ReportDetail): string {
   const rows = t.tS.map((tS, i) => [tS, t.scheduled[i]!, t.sent[i]!, t.completed[i]!, t.errors[i]!, t.inFlight[i]!, t.latencyP50Ms[i]!, t.latencyP99Ms[i]!, t.ttftP50Ms[i]!, t.ttftP99Ms[i]!, t.outputTokens[i]!,
     ...series.map((s) => valueAt(s, tS + t.binS - 1e-9))].map(cell).join(','));
   return [head.map(quote).join(','), ...rows].join('\n');
+}
+
+const phase = (p: PhaseFigures) => `latency p50 ${ms(p.latencyP50Ms)} / p99 ${ms(p.latencyP99Ms)} ms, TTFT p50 ${ms(p.ttftP50Ms)} / p99 ${ms(p.ttftP99Ms)} ms${p.errors ? `, ${p.errors} errors` : ''} (n=${p.requests})`;
+const ms = (v: number | null) => (v === null ? '—' : v.toFixed(1));
+
+/** The cold-start lines: the first requests and the warm-up next to the steady state (from the scheduled send). */
+export function coldStartLines(c: ColdStart | undefined): string[] {
+  if (!c || c.first.requests === 0) return [];
+  const lines = [`cold start (from the scheduled send): first ${c.firstN} requests ${phase(c.first)}; ${c.warmup ? 'after the warm-up' : 'the rest'} ${phase(c.steady)}`];
+  if (c.warmup) lines.push(`warm-up: the first ${c.warmupS} s (${c.excludedRequests} requests) are left out of every figure above and of the SLO; they had ${phase(c.warmup)}`);
+  return lines;
 }

@@ -136,7 +136,7 @@ async function measureStep(opts: SweepOptions, index: number, load: number, reme
   const cfg = opts.config;
   await replayTrace({
     ...opts.replay, trace: opts.trace, target: opts.target, steps: stepWorkload(opts.steps ?? [], cfg, load), seed: opts.seed ?? 1,
-    runFile, force: true, slo: opts.slo, speed: cfg.by === 'speed' ? load : 1, workload: `sweep --by ${cfg.by} ${load}`,
+    runFile, force: true, slo: opts.slo, warmupUs: cfg.warmupUs, speed: cfg.by === 'speed' ? load : 1, workload: `sweep --by ${cfg.by} ${load}`,
     ...(opts.scrape ? { scrape: opts.scrape } : {}),
   });
   const { results } = readRunFile(runFile);
