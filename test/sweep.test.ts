@@ -8,6 +8,9 @@ import type { ObjectiveResult } from '../src/metrics/objectives.ts';
 import { sweepConfig, validateSweep } from '../src/sweep/config.ts';
 import { sweepHtml } from '../src/sweep/html.ts';
 import { capacityOf, nextLoad, type SearchStep } from '../src/sweep/search.ts';
+import { judgeStep } from '../src/sweep/run.ts';
+import { parseSlo } from '../src/metrics/slo.ts';
+import type { RequestResult } from '../src/results/types.ts';
 import { captureOutput, launchChromium, openPage, ROOT, startUpstream, tempDir } from './helpers.ts';
 
 // Issue 12, capacity search on the recorded workload: the search itself (pure), then a real sweep of a real imported
@@ -86,6 +89,26 @@ describe('the capacity search (pure)', () => {
       { load: 11, state: 'fail', offeredRps: 11, objectives: [objective(104)], latencyP50Ms: 11 },
     ];
     expect(capacityOf(steps)).toMatchObject({ capacityLoad: 10, boundary: 'slope' });
+  });
+
+  it('a step whose sends fell behind, or whose verdict the replayer\'s own lateness decided, is flagged and not counted', () => {
+    const cfg = sweepConfig({ by: 'speed', loads: [1], warmupUs: 0, stepDurationUs: 1e6 });
+    const slo = parseSlo('p99<100ms');
+    // 40 requests, each 90 ms from its send; sent `lateMs` after its schedule.
+    const rows = (lateMs: (i: number) => number): RequestResult[] => Array.from({ length: 40 }, (_, i) => {
+      const at = i * 25_000;
+      const sent = at + lateMs(i) * 1000;
+      return { index: i, traceSeq: i, scheduledUs: at, sentUs: sent, ttfbAtUs: sent + 1000, ttftAtUs: null, endUs: sent + 90_000, status: 200, errorKind: null, requestBytes: 10, responseBytes: 10, streamed: false, eventCount: 0, outputTokens: 1, expectedOutputTokens: 1, promptTokens: 1, capDelayed: false, label: null };
+    });
+    const judge = (late: (i: number) => number) => judgeStep({ slo, config: cfg }, { index: 0, load: 1, remeasure: false, runFile: null, results: rows(late), drainMs: 0 });
+    expect(judge(() => 0.2)).toMatchObject({ state: 'pass', note: null });
+    // Behind its schedule by 60 ms: never a server result, pass or fail.
+    expect(judge(() => 60)).toMatchObject({ state: 'tool', note: expect.stringMatching(/fell behind/) });
+    // 15 ms late on a few requests: p99 from the schedule 105 ms misses, from the send 90 ms meets — the tool decided it.
+    expect(judge((i) => (i % 10 === 0 ? 15 : 0.2))).toMatchObject({ state: 'tool', note: expect.stringMatching(/decided this step's verdict/) });
+    // The same lateness under a limit far above it: the verdict is the server's and the step counts, saying so.
+    const loose = judgeStep({ slo: parseSlo('p99<500ms'), config: cfg }, { index: 0, load: 1, remeasure: false, runFile: null, results: rows((i) => (i % 10 === 0 ? 15 : 0.2)), drainMs: 0 });
+    expect(loose).toMatchObject({ state: 'pass', note: expect.stringMatching(/did not decide the verdict/) });
   });
 
   it('validates its configuration, every problem at once', () => {

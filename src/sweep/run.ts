@@ -4,14 +4,15 @@ import { join } from 'node:path';
 import { TracewarpError } from '../errors.ts';
 import type { Percentiles, RunSummary } from '../metrics/summary.ts';
 import { summarize } from '../metrics/summary.ts';
-import { assessHealth, HEALTH_BOUND_MS, HEALTH_MAX_AFFECTED } from '../metrics/health.ts';
+import { assessHealth, HEALTH_BOUND_MS } from '../metrics/health.ts';
 import type { Slo } from '../metrics/slo.ts';
 import { replayTrace, workloadOf, type ReplayTraceOptions } from '../replay/run.ts';
 import { readRunFile } from '../results/run-file.ts';
-import type { ReplayerHealth, RequestResult } from '../results/types.ts';
+import type { RequestResult } from '../results/types.ts';
 import { TraceReader } from '../trace/reader.ts';
 import type { Step } from '../workload/pipeline.ts';
-import { meanRate } from '../workload/warp.ts';
+import { loop, meanRate, warpSpeed } from '../workload/warp.ts';
+import type { Arrival } from '../workload/types.ts';
 import { MIN_STEP_REQUESTS, SETTLE_MS, type SweepConfig, validateSweep } from './config.ts';
 import { drain } from './drain.ts';
 import { capacityOf, nextLoad, type Capacity, type SearchStep, type StepState } from './search.ts';
@@ -81,10 +82,40 @@ export interface SweepResult extends Capacity {
   steps: SweepStep[];
 }
 
-/** The load transformation of one step, then looping and cutting to warm-up + duration. */
-export function stepWorkload(base: readonly Step[], cfg: SweepConfig, load: number): Step[] {
-  const grow: Step = cfg.by === 'speed' ? { op: 'speed', factor: load } : cfg.by === 'amplify' ? { op: 'amplify', k: load, keepDuplicates: false } : { op: 'rate', rate: load };
+/**
+ * The load transformation of one step, then looping and cutting to warm-up + duration. `--by rate` is a time-warp by
+ * the factor at which the step's measured part offers that rate ({@link speedForRate}: a short step of a bursty trace
+ * holds only its first minutes, whose rate is not the trace's mean).
+ */
+export function stepWorkload(base: readonly Step[], cfg: SweepConfig, load: number, arrivals: readonly Arrival[] = []): Step[] {
+  const grow: Step = cfg.by === 'speed' ? { op: 'speed', factor: load } : cfg.by === 'amplify' ? { op: 'amplify', k: load, keepDuplicates: false } : { op: 'speed', factor: speedForRate(arrivals, load, cfg) };
   return [...base, grow, { op: 'loop', durationUs: cfg.warmupUs + cfg.stepDurationUs }];
+}
+
+/** Requests per second the measured part of a step offers at time-warp `speed` (the workload looped to fill it). */
+function offeredAt(arrivals: readonly Arrival[], speed: number, cfg: SweepConfig): number {
+  const a = loop(warpSpeed(arrivals, speed), { durationUs: cfg.warmupUs + cfg.stepDurationUs });
+  return a.filter((x) => x.atUs >= cfg.warmupUs).length / (cfg.stepDurationUs / 1e6);
+}
+
+/**
+ * The time-warp factor at which the step's measured part offers `rate` req/s: a geometric bisection (the offered
+ * rate grows with the factor), from a bracket around rate / the workload's mean rate.
+ * @throws TracewarpError `TW_USAGE` for a workload without a measurable rate.
+ */
+export function speedForRate(arrivals: readonly Arrival[], rate: number, cfg: SweepConfig): number {
+  const mean = meanRate(arrivals);
+  if (mean === null) throw new TracewarpError('TW_USAGE', '--by rate needs a workload of at least two requests at different times');
+  let lo = rate / mean / 16;
+  let hi = rate / mean * 16;
+  while (offeredAt(arrivals, hi, cfg) < rate && hi < 1e6) hi *= 4;
+  while (offeredAt(arrivals, lo, cfg) > rate && lo > 1e-6) lo /= 4;
+  for (let i = 0; i < 40 && hi / lo > 1.001; i++) {
+    const mid = Math.sqrt(lo * hi);
+    if (offeredAt(arrivals, mid, cfg) < rate) lo = mid;
+    else hi = mid;
+  }
+  return hi;
 }
 
 /**
@@ -97,7 +128,8 @@ export async function runSweep(opts: SweepOptions): Promise<SweepResult> {
   const problems = validateSweep(cfg);
   if (opts.slo.objectives.length === 0) problems.push(`a sweep needs run objectives to judge each step (e.g. 'p99<800ms,error_rate<1%'); '${opts.sloText}' has none`);
   if (problems.length) throw new TracewarpError('TW_USAGE', problems.join('; '));
-  const baseRateRps = baseRate(opts);
+  const base = baseWorkload(opts);
+  const baseRateRps = meanRate(base);
   const start = cfg.start ?? (cfg.by === 'rate' ? (baseRateRps ?? 1) : 1);
   const dir = opts.outDir ?? mkdtempSync(join(tmpdir(), 'tracewarp-sweep-'));
   mkdirSync(dir, { recursive: true });
@@ -107,7 +139,7 @@ export async function runSweep(opts: SweepOptions): Promise<SweepResult> {
       const next = cfg.search ? nextLoad(steps, cfg, start) : cfg.loads![i] === undefined ? null : { load: cfg.loads![i]!, remeasure: false };
       if (!next) break;
       opts.onStepStart?.(i, next.load, next.remeasure);
-      const s = await measureStep(opts, i, next.load, next.remeasure, join(dir, `step-${String(i + 1).padStart(2, '0')}-${cfg.by}-${next.load}.run.db`));
+      const s = await measureStep(opts, base, i, next.load, next.remeasure, join(dir, `step-${String(i + 1).padStart(2, '0')}-${cfg.by}-${next.load}.run.db`));
       steps.push(s);
       opts.onStep?.(s);
     }
@@ -123,19 +155,20 @@ export async function runSweep(opts: SweepOptions): Promise<SweepResult> {
   };
 }
 
-function baseRate(opts: SweepOptions): number | null {
+/** The workload before the load transformation (the base steps applied). */
+function baseWorkload(opts: SweepOptions): Arrival[] {
   const reader = new TraceReader(opts.trace);
   try {
-    return meanRate(workloadOf(reader, opts.steps ?? [], opts.seed ?? 1).after);
+    return workloadOf(reader, opts.steps ?? [], opts.seed ?? 1).after;
   } finally {
     reader.close();
   }
 }
 
-async function measureStep(opts: SweepOptions, index: number, load: number, remeasure: boolean, runFile: string): Promise<SweepStep> {
+async function measureStep(opts: SweepOptions, base: readonly Arrival[], index: number, load: number, remeasure: boolean, runFile: string): Promise<SweepStep> {
   const cfg = opts.config;
   await replayTrace({
-    ...opts.replay, trace: opts.trace, target: opts.target, steps: stepWorkload(opts.steps ?? [], cfg, load), seed: opts.seed ?? 1,
+    ...opts.replay, trace: opts.trace, target: opts.target, steps: stepWorkload(opts.steps ?? [], cfg, load, base), seed: opts.seed ?? 1,
     runFile, force: true, slo: opts.slo, warmupUs: cfg.warmupUs, speed: cfg.by === 'speed' ? load : 1, workload: `sweep --by ${cfg.by} ${load}`,
     ...(opts.scrape ? { scrape: opts.scrape } : {}),
   });
@@ -145,14 +178,18 @@ async function measureStep(opts: SweepOptions, index: number, load: number, reme
   return judgeStep(opts, { index, load, remeasure, runFile, results, drainMs });
 }
 
+/** Send lateness p99 past this many times the health bound: the replayer fell behind its schedule, whatever the verdict. */
+export const FELL_BEHIND_FACTOR = 10;
+
 /**
- * Whether a step distorted only by stalls of the replayer's loop (its sends kept their schedule, its bodies were
- * ready) gives the same verdict without the requests the stalls may have moved: then the stalls did not decide it.
+ * Whether the replayer's own delays could have decided a step's verdict: the verdict judged from the actual sends
+ * (lateness taken out) and without the requests its loop's stalls may have moved must both be the verdict as judged.
+ * Lateness only adds to latency from the schedule, so a step that passes with it passes without it.
  */
-function verdictSurvivesStalls(measured: readonly RequestResult[], h: ReplayerHealth, slo: Slo, met: boolean): boolean {
-  const onTime = (h.sendLatenessMs.p99 ?? 0) <= HEALTH_BOUND_MS && h.notReadyAtDue <= Math.max(1, measured.length * HEALTH_MAX_AFFECTED);
-  const clean = measured.filter((r) => !r.toolStall);
-  return onTime && clean.length >= MIN_STEP_REQUESTS && Boolean(summarize(clean, slo).sloMet) === met;
+function verdictIsTheServers(measured: readonly RequestResult[], slo: Slo, met: boolean): boolean {
+  const fromSend = measured.map((r) => (r.sentUs !== null ? { ...r, scheduledUs: r.sentUs } : r));
+  const unstalled = measured.filter((r) => !r.toolStall);
+  return Boolean(summarize(fromSend, slo).sloMet) === met && (unstalled.length < MIN_STEP_REQUESTS || Boolean(summarize(unstalled, slo).sloMet) === met);
 }
 
 /** Judges a step from its run file's rows: the measured part (scheduled at or after the warm-up) against the SLO. */
@@ -165,14 +202,18 @@ export function judgeStep(opts: Pick<SweepOptions, 'slo' | 'config'>, m: { index
   let note: string | null = null;
   // The replayer's health over the measured part: the warm-up's start-up stalls are the warm-up's.
   const health = assessHealth([], measured);
-  if (health.verdict === 'distorted' && verdictSurvivesStalls(measured, health, opts.slo, Boolean(s.sloMet))) {
-    note = `${health.resultsDuringStall} requests were measured while the replayer's loop stalled; the verdict is the same without them, so the step counts`;
-  } else if (health.verdict === 'distorted') {
-    state = 'tool';
-    note = `the replayer could not keep this step's schedule (${health.reasons.join('; ')}): not a server result`;
-  } else if (measured.length < MIN_STEP_REQUESTS) {
+  const lateP99 = health.sendLatenessMs.p99 ?? 0;
+  if (measured.length < MIN_STEP_REQUESTS) {
     state = 'few';
     note = `${measured.length} measured requests, fewer than ${MIN_STEP_REQUESTS}: not judged (a longer --step-duration gives more)`;
+  } else if (lateP99 > FELL_BEHIND_FACTOR * HEALTH_BOUND_MS) {
+    state = 'tool';
+    note = `the replayer fell behind this step's schedule (send lateness p99 ${lateP99} ms): not a server result`;
+  } else if (health.verdict === 'distorted' && !verdictIsTheServers(measured, opts.slo, Boolean(s.sloMet))) {
+    state = 'tool';
+    note = `the replayer's own delays decided this step's verdict (${health.reasons.join('; ')}): not a server result`;
+  } else if (health.verdict === 'distorted') {
+    note = `the replayer's own delays (${health.reasons.join('; ')}) did not decide the verdict: it is the same judged from the actual sends and without the requests its stalls touched`;
   }
   const eligible = s.requests - (s.recordedFailures ?? 0);
   return {
