@@ -8,8 +8,8 @@ describe('tracewarp demo (the README\'s first command, shortened)', () => {
     const tmp = tempDir();
     const trace = join(tmp.dir, 'demo.trace.db');
     const run = join(tmp.dir, 'demo.run.db');
-    const r = await runCli(['demo', '--duration', '10', '--trace', trace, '--run', run, '--json'], { timeoutMs: 60_000 });
-    expect(r.stderr).toContain('demo: 5/5');
+    const r = await runCli(['demo', '--duration', '10', '--trace', trace, '--run', run, '--json'], { timeoutMs: 150_000 });
+    expect(r.stderr).toContain('demo: 6/6');
     expect(r.code).toBe(0);
     // It ends with the decision: the same workload against a server that batches 2, compared request by request.
     expect(r.stderr).toContain('paired: the same requests on both sides');
@@ -36,6 +36,9 @@ describe('tracewarp demo (the README\'s first command, shortened)', () => {
     expect(Object.keys(info.features.promptTokens)).toEqual(expect.arrayContaining(['p50', 'p90', 'p99', 'max', 'mean']));
     const report = await runCli(['report', run, '--json']);
     expect(JSON.parse(report.stdout)).toMatchObject({ requests: 13, completed: 13, latencyMs: summary.latencyMs });
+    // It ends with the capacity of sim for the recorded trace, and the sweep's HTML report beside the run.
+    expect(r.stderr).toMatch(/demo: sim \(batch 64\) takes this traffic up to [\d.]+ req\/s/);
+    expect(readFileSync(join(tmp.dir, 'demo-capacity.html'), 'utf8')).toContain('data-chart="hockey-stick"');
     tmp.cleanup();
-  });
+  }, 180_000);
 });

@@ -2,6 +2,7 @@ import { fileURLToPath } from 'node:url';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { buildReport } from '../report/build.ts';
 import { htmlReporter } from '../report/html.ts';
+import { capacityHtmlPath, DEMO_CAPACITY_SLO, demoCapacity } from './demo-capacity.ts';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { TracewarpError } from '../errors.ts';
@@ -73,11 +74,11 @@ export async function runDemo(opts: DemoOptions, out: Output): Promise<number> {
     }
   }
   const sim = await startSim({ seed: opts.seed });
-  out.err(`demo: 1/5 sim (OpenAI-compatible LLM simulator) listening on ${sim.url}`);
+  out.err(`demo: 1/6 sim (OpenAI-compatible LLM simulator) listening on ${sim.url}`);
   try {
     // The recorder's lines are progress here: keep stdout for the report (pure JSON with --json).
     const session = await startRecord({ upstream: sim.url, host: '127.0.0.1', port: 0, out: opts.trace, force: true }, toStderr(out));
-    out.err(`demo: 2/5 recording proxy in front of it; driving the first ${opts.durationS} s of the Azure conversation trace (${DEMO_SOURCE.split('/').pop()}) through it at 1×`);
+    out.err(`demo: 2/6 recording proxy in front of it; driving the first ${opts.durationS} s of the Azure conversation trace (${DEMO_SOURCE.split('/').pop()}) through it at 1×`);
     // The driver is the replayer itself, on the bundled slice imported into a temporary trace.
     const tmp = mkdtempSync(join(tmpdir(), 'tracewarp-demo-'));
     let driven = 0;
@@ -98,12 +99,16 @@ export async function runDemo(opts: DemoOptions, out: Output): Promise<number> {
       rmSync(tmp, { recursive: true, force: true });
     }
     const { written } = await session.stop();
-    out.err(`demo: 3/5 drove ${plural(driven, 'request')} (${failed} failed); the proxy recorded ${plural(written, 'exchange')} to ${opts.trace}`);
+    out.err(`demo: 3/6 drove ${plural(driven, 'request')} (${failed} failed); the proxy recorded ${plural(written, 'exchange')} to ${opts.trace}`);
     if (!opts.json) runInspect(opts.trace, {}, out);
-    out.err(`demo: 4/5 replaying ${opts.trace} at ${opts.speed}× against sim, scraping its /metrics (vLLM's metric names) every ${DEMO_SCRAPE_INTERVAL_MS} ms`);
+    out.err(`demo: 4/6 replaying ${opts.trace} at ${opts.speed}× against sim, scraping its /metrics (vLLM's metric names) every ${DEMO_SCRAPE_INTERVAL_MS} ms`);
     const slo = opts.slo ?? 'ttft<500ms,tpot<25ms';
     await runReplay(opts.trace, { target: sim.url, speed: opts.speed, seed: opts.seed, out: opts.run, force: true, json: opts.json, slo, scrape: [`${sim.url}/metrics`], scrapeIntervalMs: DEMO_SCRAPE_INTERVAL_MS }, out);
     await compareWithSmallBatch(opts, small, slo, out);
+    const capacity = await demoCapacity({ trace: opts.trace, run: opts.run, seed: opts.seed }, opts.json ? toStderr(out) : out);
+    (opts.json ? out.err : out.out)(capacity.capacityRps === null
+      ? 'demo: sim took none of the loads tried within the objectives'
+      : `demo: sim (batch 64) takes this traffic up to ${capacity.capacityRps.toFixed(1)} req/s (${capacity.capacityFactor?.toFixed(1)}× the recorded rate) within '${DEMO_CAPACITY_SLO}'; the curve is in ${capacityHtmlPath(opts.run)}`);
     return failed > 0 || written !== driven ? 1 : 0;
   } finally {
     await sim.close();
@@ -118,7 +123,7 @@ export async function runDemo(opts: DemoOptions, out: Output): Promise<number> {
 async function compareWithSmallBatch(opts: DemoOptions, small: string, slo: string, out: Output): Promise<void> {
   const sim2 = await startSim({ seed: opts.seed, maxBatch: DEMO_SMALL_BATCH });
   try {
-    out.err(`demo: 5/5 the same replay against a sim that batches at most ${DEMO_SMALL_BATCH} sequences (the first batched 64), then compare`);
+    out.err(`demo: 5/6 the same replay against a sim that batches at most ${DEMO_SMALL_BATCH} sequences (the first batched 64), then compare`);
     await runReplay(opts.trace, { target: sim2.url, speed: opts.speed, seed: opts.seed, out: small, force: true, quiet: true, slo, scrape: [`${sim2.url}/metrics`], scrapeIntervalMs: DEMO_SCRAPE_INTERVAL_MS }, { ...out, out: () => undefined });
   } finally {
     await sim2.close();

@@ -99,7 +99,7 @@ export async function runSweepCommand(tracePath: string, opts: SweepCommandOptio
     trace: tracePath, target: opts.target, slo, sloText: opts.slo, config, steps, seed: opts.seed, outDir: opts.out ?? null,
     ...(opts.scrape?.length ? { scrape: { urls: opts.scrape, intervalMs: opts.scrapeIntervalMs ?? 500 } } : {}),
     replay: { headers: opts.headers, maxInFlight: opts.maxInFlight, workers: opts.workers ?? 'auto', failFast: true },
-    onStepStart: (i, load, again) => { if (!opts.quiet) out.err(`sweep: step ${i + 1}${again ? ' (again: it contradicted a lower load)' : ''}: ${opts.by} ${load}${unitOf(opts.by)} …`); },
+    onStepStart: (i, load, again) => { if (!opts.quiet) out.err(`sweep: step ${i + 1}${again ? ' (again: measured twice before it is believed)' : ''}: ${opts.by} ${load}${unitOf(opts.by)} …`); },
     onStep: (s) => { if (!opts.quiet) out.err(stepLine({ by: opts.by }, s)); },
   });
   if (opts.html) {
