@@ -194,6 +194,9 @@ describe('tracewarp sweep against an upstream of known capacity (2 workers × 20
     // Every step was judged on its measured part: the offered rate is the step's load (constant arrivals).
     for (const s of c.steps.filter((x) => x.state !== 'few')) expect(Math.abs(s.offeredRps - s.load) / s.load).toBeLessThan(0.1);
     expect(c.steps.every((s) => s.warmupRequests > 0)).toBe(true);
+    // The first failing load is measured twice before the answer, and the spread between the two is reported.
+    expect(c.remeasured.length).toBeGreaterThanOrEqual(1);
+    expect(c.remeasured[0]!.latencyP99Ms).toHaveLength(2);
     // The HTML report: one file, opened in Chromium, the hockey stick and throughput drawn, nothing loaded.
     const html = join(tmp.dir, 'sweep.html');
     writeFileSync(html, sweepHtml(c));

@@ -65,6 +65,7 @@ export function formatSweep(r: SweepResult): string {
   if (r.limitedBy === 'server') lines.push(`above it: ${r.bindingObjective} failed first; the boundary is a ${r.boundary}${r.boundary === 'cliff' ? ' (the figure jumps: a queue builds)' : ' (the figure grows with the load)'}${r.precision ? `; found to ${r.precision * 100} %` : ''}`);
   if (r.limitedBy === 'replayer' && r.capacityLoad !== null) lines.push('above it: the replayer, not the server, was the limit (a step it could not keep on schedule); the capacity is at least this — replay from a machine with more cores or with --workers');
   if (r.limitedBy === 'range') lines.push('every load measured passed: the capacity is above the range (give higher --speeds, or --search)');
+  for (const m of r.remeasured) lines.push(`measured twice: ${r.by} ${m.load}: ${m.states.join(' then ')}, latency p99 ${m.latencyP99Ms.map(f1).join(' / ')} ms (the spread between identical steps)`);
   if (r.nonMonotone) lines.push('NOTE a higher load passed where a lower one failed, measured twice: the server is not monotone in load here (noise, caches, or autoscaling)');
   if (r.kneeLoad !== null) lines.push(`knee: ${f1(r.kneeRps)} req/s (${r.by} ${r.kneeLoad}): the highest load whose median latency stays within 1.5× the lightest step's`);
   return lines.join('\n');

@@ -80,6 +80,8 @@ export interface SweepResult extends Capacity {
   warmupS: number;
   precision: number | null;
   steps: SweepStep[];
+  /** Loads measured twice (a contradiction, or the first fail confirmed): each measurement's verdict and latency p99 from the schedule, ms. */
+  remeasured: Array<{ load: number; states: StepState[]; latencyP99Ms: Array<number | null> }>;
 }
 
 /**
@@ -151,8 +153,16 @@ export async function runSweep(opts: SweepOptions): Promise<SweepResult> {
   const capacityFactor = cap.capacityLoad === null ? null : cfg.by === 'rate' ? (baseRateRps ? cap.capacityLoad / baseRateRps : null) : cap.capacityLoad;
   return {
     ...cap, capacityFactor, by: cfg.by, slo: opts.sloText, baseRateRps, stepDurationS: cfg.stepDurationUs / 1e6,
-    warmupS: cfg.warmupUs / 1e6, precision: cfg.search ? cfg.precision : null, steps,
+    warmupS: cfg.warmupUs / 1e6, precision: cfg.search ? cfg.precision : null, steps, remeasured: remeasuredOf(steps),
   };
+}
+
+function remeasuredOf(steps: readonly SweepStep[]): SweepResult['remeasured'] {
+  const loads = [...new Set(steps.filter((s) => s.remeasure).map((s) => s.load))];
+  return loads.map((load) => {
+    const at = steps.filter((s) => s.load === load);
+    return { load, states: at.map((s) => s.state), latencyP99Ms: at.map((s) => s.latencyFromScheduledMs.p99) };
+  });
 }
 
 /** The workload before the load transformation (the base steps applied). */
