@@ -48,7 +48,7 @@ export function resample(s: ScrapeSeries, t: Timeline): Array<number | null> {
 }
 
 const labelOf = (s: ScrapeSeries) => `${s.name}${Object.entries(s.labels).filter(([k]) => k !== 'model_name' && k !== 'engine').map(([k, v]) => ` ${k}=${v}`).join('')}`;
-const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#17becf'];
+export const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#17becf'];
 
 function timeCharts(d: ReportDetail): ChartData[] {
   const t = d.timeline;

@@ -1,10 +1,8 @@
 import { buildReport } from '../report/build.ts';
-import type { ChartData } from '../report/html-charts.ts';
-import { chartSections, esc, htmlPage, table } from '../report/html.ts';
+import { COLORS, type ChartData } from '../report/html-charts.ts';
+import { chartSections, esc, fmt, htmlPage, table } from '../report/html.ts';
 import type { SweepResult, SweepStep } from './run.ts';
 
-const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#17becf'];
-const fmt = (v: number | null | undefined, digits = 1) => (v === null || v === undefined ? '—' : v.toFixed(digits));
 
 /** The latest measurement of each load, by offered rate (the x of the load charts must ascend). */
 function byOffered(r: SweepResult): SweepStep[] {
