@@ -16,8 +16,8 @@ describe('cold start and --warmup', () => {
   beforeAll(async () => {
     tmp = tempDir();
     trace = join(tmp.dir, 'c.trace.db');
-    // A request every 100 ms for 6 s, streamed, short.
-    writeChatTrace(trace, Array.from({ length: 60 }, (_, i) => i * 100_000), { promptTokens: 50, outputTokens: 4, stream: true });
+    // A request every 100 ms for 8 s, streamed, short.
+    writeChatTrace(trace, Array.from({ length: 80 }, (_, i) => i * 100_000), { promptTokens: 50, outputTokens: 4, stream: true });
   });
   afterAll(async () => {
     await sim?.close();
@@ -25,27 +25,27 @@ describe('cold start and --warmup', () => {
   });
 
   it('a model still loading is the cold start: shown apart, and left out of the figures and the SLO with --warmup', async () => {
-    // The model loads for 2.5 s from now; the replay starts within about a second, so its first requests queue.
-    sim = await startSim({ modelLoadMs: 2500, decodeStepMs: 2, perSeqStepMs: 0 });
+    // The model loads for 4 s from now; the replay starts within two seconds or so, so its first requests queue.
+    sim = await startSim({ modelLoadMs: 4000, decodeStepMs: 2, perSeqStepMs: 0 });
     const run = join(tmp.dir, 'warm.run.db');
     const out = captureOutput();
-    const r = await runReplay(trace, { target: sim.url, speed: 1, seed: 1, out: run, quiet: true, warmupUs: 3_500_000, slo: 'p99<300ms' }, out);
+    const r = await runReplay(trace, { target: sim.url, speed: 1, seed: 1, out: run, quiet: true, warmupUs: 5_000_000, slo: 'p99<300ms' }, out);
     // The headline figures are the steady state only: no request after the warm-up waited for the model.
-    expect(r.summary.requests).toBe(25);
+    expect(r.summary.requests).toBe(30);
     expect(r.summary.latencyFromScheduledMs.p99!).toBeLessThan(300);
     expect(r.summary.sloMet).toBe(true);
     const report = buildReport([run]);
     const c = report.detail!.coldStart;
-    expect(c).toMatchObject({ warmupS: 3.5, excludedRequests: 35, firstN: 10 });
+    expect(c).toMatchObject({ warmupS: 5, excludedRequests: 50, firstN: 10 });
     // The first requests waited for the model: hundreds of ms at least, where the steady state takes a few.
-    expect(c.first.latencyP99Ms!).toBeGreaterThan(800);
-    expect(c.warmup!.latencyP99Ms!).toBeGreaterThan(800);
+    expect(c.first.latencyP99Ms!).toBeGreaterThan(1000);
+    expect(c.warmup!.latencyP99Ms!).toBeGreaterThan(1000);
     expect(c.steady.latencyP99Ms!).toBeLessThan(300);
-    expect(out.stdout.join('\n')).toMatch(/warm-up: the first 3\.5 s \(35 requests\) are left out of every figure above and of the SLO/);
+    expect(out.stdout.join('\n')).toMatch(/warm-up: the first 5 s \(50 requests\) are left out of every figure above and of the SLO/);
     // The same run file without the warm-up: the cold start is in the tail, and the SLO is missed.
     const all = buildReport([run], { warmupUs: 0, slo: 'p99<300ms' });
-    expect(all.summary.requests).toBe(60);
-    expect(all.summary.latencyFromScheduledMs.p99!).toBeGreaterThan(800);
+    expect(all.summary.requests).toBe(80);
+    expect(all.summary.latencyFromScheduledMs.p99!).toBeGreaterThan(1000);
     expect(all.summary.sloMet).toBe(false);
   }, 30_000);
 
