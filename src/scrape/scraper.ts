@@ -71,20 +71,9 @@ export class Scraper {
   private async scrape(s: ScrapeHealth): Promise<void> {
     s.scrapes++;
     try {
-      const res = await request(s.source, { method: 'GET', headers: { accept: 'text/plain; version=0.0.4' }, headersTimeout: this.opts.timeoutMs ?? SCRAPE_TIMEOUT_MS, bodyTimeout: this.opts.timeoutMs ?? SCRAPE_TIMEOUT_MS });
-      const chunks: Buffer[] = [];
-      let bytes = 0;
-      for await (const c of res.body) {
-        bytes += (c as Buffer).length;
-        if (bytes > MAX_SCRAPE_BYTES) {
-          res.body.destroy();
-          throw new Error(`answer over the ${MAX_SCRAPE_BYTES}-byte cap`);
-        }
-        chunks.push(c as Buffer);
-      }
-      if (res.statusCode !== 200) throw new Error(`HTTP ${res.statusCode}`);
+      const text = await fetchMetricsText(s.source, this.opts.timeoutMs ?? SCRAPE_TIMEOUT_MS);
       const tUs = this.nowUs();
-      const { families, dropped } = parseMetricsText(Buffer.concat(chunks).toString('utf8'));
+      const { families, dropped } = parseMetricsText(text);
       s.droppedSeries += dropped;
       for (const f of families) {
         for (const x of f.samples) {
@@ -112,4 +101,24 @@ export class Scraper {
   health(): ScrapeHealth[] {
     return [...this.state.values()].map(({ busy: _, ...h }) => h);
   }
+}
+
+/**
+ * GETs a Prometheus text endpoint, reading at most {@link MAX_SCRAPE_BYTES} (a target's answer is untrusted input).
+ * @throws Error naming the problem: over the cap, a status other than 200, a timeout, a transport error.
+ */
+export async function fetchMetricsText(url: string, timeoutMs: number = SCRAPE_TIMEOUT_MS): Promise<string> {
+  const res = await request(url, { method: 'GET', headers: { accept: 'text/plain; version=0.0.4' }, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
+  const chunks: Buffer[] = [];
+  let bytes = 0;
+  for await (const c of res.body) {
+    bytes += (c as Buffer).length;
+    if (bytes > MAX_SCRAPE_BYTES) {
+      res.body.destroy();
+      throw new Error(`answer over the ${MAX_SCRAPE_BYTES}-byte cap`);
+    }
+    chunks.push(c as Buffer);
+  }
+  if (res.statusCode !== 200) throw new Error(`HTTP ${res.statusCode}`);
+  return Buffer.concat(chunks).toString('utf8');
 }

@@ -1,6 +1,5 @@
-import { request } from 'undici';
 import { parseMetricsText, QUEUE_DEPTH_METRIC, RUNNING_METRIC } from '../scrape/prometheus.ts';
-import { SCRAPE_TIMEOUT_MS } from '../scrape/scraper.ts';
+import { fetchMetricsText } from '../scrape/scraper.ts';
 
 /** How often the drain polls the target's metrics, ms. */
 export const DRAIN_POLL_MS = 250;
@@ -8,9 +7,7 @@ export const DRAIN_POLL_MS = 250;
 /** The target's queue depth plus running requests on one endpoint now (null when it cannot be read). */
 async function busy(url: string): Promise<number | null> {
   try {
-    const res = await request(url, { headersTimeout: SCRAPE_TIMEOUT_MS, bodyTimeout: SCRAPE_TIMEOUT_MS });
-    const text = await res.body.text();
-    if (res.statusCode !== 200) return null;
+    const text = await fetchMetricsText(url);
     let n = 0;
     for (const f of parseMetricsText(text).families) {
       if (!QUEUE_DEPTH_METRIC.test(f.name) && !RUNNING_METRIC.test(f.name)) continue;

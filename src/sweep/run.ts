@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { TracewarpError } from '../errors.ts';
 import type { Percentiles, RunSummary } from '../metrics/summary.ts';
 import { summarize } from '../metrics/summary.ts';
+import { phaseFigures } from '../report/cold-start.ts';
 import { assessHealth, HEALTH_BOUND_MS } from '../metrics/health.ts';
 import type { Slo } from '../metrics/slo.ts';
 import { replayTrace, workloadOf, type ReplayTraceOptions } from '../replay/run.ts';
@@ -207,7 +208,6 @@ export function judgeStep(opts: Pick<SweepOptions, 'slo' | 'config'>, m: { index
   const warm = m.results.filter((r) => r.scheduledUs < opts.config.warmupUs);
   const measured = m.results.filter((r) => r.scheduledUs >= opts.config.warmupUs);
   const s: RunSummary = summarize(measured, opts.slo);
-  const warmS = summarize(warm);
   let state: StepState = s.sloMet ? 'pass' : 'fail';
   let note: string | null = null;
   // The replayer's health over the measured part: the warm-up's start-up stalls are the warm-up's.
@@ -233,7 +233,7 @@ export function judgeStep(opts: Pick<SweepOptions, 'slo' | 'config'>, m: { index
     achievedRps: s.achievedRate ?? 0, throughputRps: s.throughput ?? 0, errorRate: eligible > 0 ? s.errors / s.requests : 0,
     goodputFraction: s.goodput?.fraction ?? null, latencyMs: s.latencyMs, latencyFromScheduledMs: s.latencyFromScheduledMs,
     ttftFromScheduledMs: s.ttftFromScheduledMs, tpotMs: s.tpotMs, itlMs: s.itlMs, latenessMs: s.latenessMs,
-    warmupLatencyP99Ms: warmS.latencyFromScheduledMs.p99, replayerHealth: health.verdict, drainMs: m.drainMs,
+    warmupLatencyP99Ms: phaseFigures(warm).latencyP99Ms, replayerHealth: health.verdict, drainMs: m.drainMs,
   };
 }
 
