@@ -177,4 +177,21 @@ export interface TraceRecord {
   shape: RequestShape;
   params: Params;
   features: Features;
+  /** Where the request stands in a session (a conversation, an agent's run); null or absent for a request on its own. */
+  session?: SessionLink | null;
+}
+
+/**
+ * A request's place in a session (trace format 3 columns `session`, `turn`, `parent_seq`, `think_us`; see
+ * `sessions/infer.ts` for how sessions are found).
+ */
+export interface SessionLink {
+  /** The session's number in its trace, 1-based in order of its first request: never a key the client sent. */
+  session: number;
+  /** 0-based position in the session, by arrival. */
+  turn: number;
+  /** The request this one continued (it waited for that answer), null for the session's first turn. */
+  parentSeq: number | null;
+  /** Arrival minus the end of the parent's answer, µs: the user's or the agent's think time; null without a parent. */
+  thinkUs: number | null;
 }

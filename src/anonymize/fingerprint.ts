@@ -51,6 +51,28 @@ export class Fingerprinter {
   }
 
   /**
+   * Chained fingerprints at the end of each message of a prompt (`messageTokens[i]` tokens each, in `tokenIds` order):
+   * entry i covers messages 0…i, so a request continues another's whole conversation exactly when the other's last
+   * entry is one of its entries (`sessions/infer.ts`). Kept in memory by the recorder, never written to a trace.
+   */
+  messagePrefixes(tokenIds: readonly number[], messageTokens: readonly number[]): string[] {
+    const out: string[] = [];
+    let prev = '';
+    let at = 0;
+    for (const n of messageTokens) {
+      prev = this.mac(Buffer.from(`msg:${prev}:`), Buffer.from(Uint32Array.from(tokenIds.slice(at, at + n)).buffer));
+      out.push(prev);
+      at += n;
+    }
+    return out;
+  }
+
+  /** Fingerprint of a session key's value (`record --session-key`): equal values give equal fingerprints, never stored. */
+  sessionKey(source: string, value: string): string {
+    return this.mac(Buffer.from(`session:${source}:`), Buffer.from(value));
+  }
+
+  /**
    * Chained fingerprints of each complete block of `blockTokens` tokens: block i's fingerprint covers tokens
    * `[0, (i+1)·blockTokens)`, so two prompts share block i's fingerprint exactly when they share that whole prefix.
    */

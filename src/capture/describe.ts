@@ -22,14 +22,16 @@ export interface DescribeContext {
  * Builds the anonymized record of a finished exchange (DESIGN decision 2): the request described by its protocol
  * adapter, headers and query by the policy, the answer's stream events and output tokens. Runs in the recorder
  * thread, never on the loop that forwards. Async because some bodies (multipart) are parsed by a streaming parser.
+ * `evidence`, when given, receives what session inference needs and the record must not hold (message prefixes).
  */
-export async function describeExchange(s: ExchangeSnapshot, ctx: DescribeContext): Promise<TraceRecord> {
+export async function describeExchange(s: ExchangeSnapshot, ctx: DescribeContext, evidence?: { messagePrefixes?: string[] }): Promise<TraceRecord> {
   const route = templateRoute(s.url, ctx.fingerprinter);
   const body = s.requestBody ? Buffer.from(s.requestBody.buffer, s.requestBody.byteOffset, s.requestBody.byteLength) : null;
   const policy = ctx.policy ?? DEFAULT_POLICY;
   const d = await describeRequest(s.method, route, s.requestHeaders['content-type'], body, s.requestComplete, {
     headers: s.requestHeaders, totalBytes: s.requestBytes, fingerprinter: ctx.fingerprinter, protocol: ctx.protocol, policy,
   });
+  if (evidence && d.messagePrefixes) evidence.messagePrefixes = d.messagePrefixes;
   Object.assign(d.features, describeHeadersAndQuery(policy, s.requestHeaders, s.url, ctx.fingerprinter));
   if (s.traceContext) d.features.traceContext = s.traceContext;
   const serverTiming = anonymizeServerTiming(parseServerTiming(s.responseServerTiming ?? undefined), ctx.fingerprinter);

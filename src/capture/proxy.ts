@@ -8,6 +8,7 @@ import { httpUrl } from '../address.ts';
 import { upstreamErrorKind } from '../error-kinds.ts';
 import { DEFAULT_POLICY, type CompiledPolicy } from '../anonymize/policy.ts';
 import type { WriterHealthEvent } from '../trace/writer.ts';
+import type { SessionKeySpec } from '../sessions/keys.ts';
 import type { ProtocolId, TraceRecord } from '../types.ts';
 import { monoUs, wallUs } from '../units.ts';
 import { CancellablePool, EXCHANGE_HEADER } from './cancellable-pool.ts';
@@ -35,6 +36,12 @@ export interface RecordingProxyOptions {
   fingerprint?: { key: Uint8Array; blockTokens: number } | null;
   /** Describe every request with this protocol adapter instead of detecting one. */
   protocol?: ProtocolId;
+  /**
+   * Explicit session keys (`record --session-key`), first match wins; without one, sessions are inferred from message
+   * prefixes (`sessions/infer.ts`). Set `inferSessions: false` to record every request on its own.
+   */
+  sessionKeys?: SessionKeySpec[];
+  inferSessions?: boolean;
   /** The anonymization policy (compiled once). Default: the built-in one. */
   policy?: CompiledPolicy;
   /** Request/response bytes kept in memory per exchange to describe the body. Default 16 MiB. */
@@ -92,7 +99,7 @@ export async function startRecordingProxy(opts: RecordingProxyOptions): Promise<
   const policy = opts.policy ?? DEFAULT_POLICY;
   const recorder = await Recorder.start({
     trace: opts.trace ? { ...opts.trace, anchorWallUs: startWallUs } : null,
-    describe: { startUs, fingerprint: opts.fingerprint ?? null, protocol: opts.protocol, policy: policy.spec },
+    describe: { startUs, fingerprint: opts.fingerprint ?? null, protocol: opts.protocol, policy: policy.spec, sessionKeys: opts.sessionKeys ?? [], inferSessions: opts.inferSessions !== false },
     captureRaw: Boolean(opts.captureRaw),
     wantRecords: Boolean(opts.onRecord),
   }, { onRecord: opts.onRecord, onHealth: opts.onRecorderHealth, maxQueueBytes: opts.maxRecordQueueBytes });

@@ -1,7 +1,10 @@
 // The recorder thread of `record`: describes each finished exchange (parse, tokenize, fingerprint, anonymize) and
 // writes the trace file, off the loop that forwards traffic. Started by capture/recorder.ts; speaks its messages.
 import { parentPort, workerData } from 'node:worker_threads';
+import { randomBytes } from 'node:crypto';
 import { Fingerprinter } from '../anonymize/fingerprint.ts';
+import { SessionTracker } from '../sessions/infer.ts';
+import { captureEvidence, sessionKeyOf } from '../sessions/keys.ts';
 import { compilePolicy } from '../anonymize/policy.ts';
 import { toErrorMessage } from '../errors.ts';
 import { TraceWriter } from '../trace/writer.ts';
@@ -22,6 +25,8 @@ const ACK_MS = 50;
 
 let writer: TraceWriter | null = null;
 let ctx: DescribeContext;
+let tracker: SessionTracker | null = null;
+let keyFingerprints: Fingerprinter | null = null;
 try {
   const d = input.describe;
   ctx = {
@@ -30,6 +35,11 @@ try {
     protocol: d.protocol,
     policy: compilePolicy(d.policy.raw, d.policy.source),
   };
+  if (d.inferSessions) {
+    tracker = new SessionTracker();
+    // Key values are fingerprinted in memory only; without a trace key, with a key of this run's own.
+    keyFingerprints = ctx.fingerprinter ?? new Fingerprinter(randomBytes(32));
+  }
   if (input.trace) {
     const t = input.trace;
     writer = new TraceWriter(t.path, {
@@ -56,13 +66,23 @@ const acker = setInterval(() => {
   ack = { bytes: 0, count: 0 };
 }, ACK_MS);
 
+/** Gives a record its session (they are described in the order they ended, so a parent comes before its child). */
+function linkSession(rec: TraceRecord, s: ExchangeSnapshot, messagePrefixes: string[] | undefined): void {
+  const keys = input.describe.sessionKeys ?? [];
+  const key = keys.length > 0 ? sessionKeyOf(keys, s.requestHeaders, s.requestBody, keyFingerprints!) : null;
+  rec.session = tracker!.link(captureEvidence(rec, key, messagePrefixes));
+  for (const p of tracker!.takePromoted()) writer?.linkSessionRoot(p.seq, p.link);
+}
+
 /** Exchanges are described one at a time, in the order they ended. */
 let work: Promise<void> = Promise.resolve();
 
 async function record(s: ExchangeSnapshot): Promise<void> {
   const bytes = (s.requestBody?.byteLength ?? 0) + (s.responseBody?.byteLength ?? 0) + 1024;
   try {
-    const rec = await describeExchange(s, ctx);
+    const evidence: { messagePrefixes?: string[] } = {};
+    const rec = await describeExchange(s, ctx, evidence);
+    if (tracker) linkSession(rec, s, evidence.messagePrefixes);
     described++;
     writer?.add(rec);
     if (input.captureRaw && writer) writer.addRaw(rec.seq, { url: s.url, headers: s.requestHeaders as Record<string, unknown>, body: s.requestBody });

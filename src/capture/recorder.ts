@@ -1,6 +1,7 @@
 import type { Worker } from 'node:worker_threads';
 import { fromErrorMessage, type ErrorMessage } from '../errors.ts';
 import type { WriterHealth, WriterHealthEvent } from '../trace/writer.ts';
+import type { SessionKeySpec } from '../sessions/keys.ts';
 import type { ProtocolId, TraceRecord } from '../types.ts';
 import { firstMessage, startWorker } from '../workers.ts';
 import type { ExchangeSnapshot } from './exchange.ts';
@@ -38,6 +39,10 @@ export interface RecorderThreadInput {
     fingerprint: { key: Uint8Array; blockTokens: number } | null;
     protocol?: ProtocolId;
     policy: { raw: unknown; source: string };
+    /** Explicit session keys, first match wins. */
+    sessionKeys?: SessionKeySpec[];
+    /** Link requests into sessions (by key, else by message prefixes). */
+    inferSessions?: boolean;
   };
   captureRaw: boolean;
   /** Post every record back (for an `onRecord` callback). */

@@ -1,3 +1,4 @@
+import { parseSessionKey, type SessionKeySpec } from '../sessions/keys.ts';
 import { parseDurationUs } from '../units.ts';
 import { InvalidArgumentError } from 'commander';
 import { parseModelMap, parsePathMap } from '../synth/target.ts';
@@ -95,6 +96,15 @@ export function selectorArg(name: string): (text: string, previous?: Selector[])
 }
 
 /** A repeatable `--model-map FROM=TO` option's parser. @throws InvalidArgumentError (exit 2). */
+/** `--session-key header:NAME|body:PATH` (repeatable): exits 2 on a malformed key. */
+export function sessionKeyArg(text: string, previous: SessionKeySpec[] = []): SessionKeySpec[] {
+  try {
+    return [...previous, parseSessionKey(text)];
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
+}
+
 export function modelMapArg(text: string, previous: Array<[string, string]> = []): Array<[string, string]> {
   try {
     return [...previous, ...parseModelMap([text])];

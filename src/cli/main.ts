@@ -3,7 +3,7 @@ import { TracewarpError } from '../errors.ts';
 import { TOOL_VERSION } from '../version.ts';
 import { DEFAULT_PREFIX_BLOCK_TOKENS, FINGERPRINT_KEY_ENV } from '../anonymize/fingerprint.ts';
 import { PROTOCOL_IDS } from '../protocols/ids.ts';
-import { durationArg, headerArg, listArg, warmupArg, scrapeArg, intArg, modelMapArg, numberArg, parseListen, pathMapArg, percentArg, selectorArg, urlArg, workersArg } from './args.ts';
+import { durationArg, headerArg, listArg, warmupArg, scrapeArg, intArg, modelMapArg, numberArg, parseListen, pathMapArg, percentArg, selectorArg, sessionKeyArg, urlArg, workersArg } from './args.ts';
 import { DEMO_RUN, DEMO_TRACE, IMPORT_FORMATS } from './defaults.ts';
 import { DEFAULT_SCRAPE_INTERVAL_MS, DEFAULT_HEADERS_TIMEOUT_MS, DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_REQUEST_TIMEOUT_MS, DEFAULT_STOP_GRACE_MS } from '../replay/defaults.ts';
 import { type Output, processOutput } from './output.ts';
@@ -94,9 +94,11 @@ function program(out: Output, result: { code: number }, argv: readonly string[])
     .option('--prefix-block-tokens <n>', 'tokens per fingerprinted prompt prefix block', intArg('--prefix-block-tokens', 1), DEFAULT_PREFIX_BLOCK_TOKENS)
     .addOption(new Option('--protocol <id>', 'describe every request with this adapter instead of detecting one').choices(PROTOCOL_IDS))
     .option('--policy <file>', 'anonymization policy (YAML or JSON): what else to keep or drop')
+    .option('--session-key <key>', 'what names a request\'s session: header:NAME or body:PATH (repeatable, first match wins); stored only as a session number', sessionKeyArg)
+    .option('--no-sessions', 'record every request on its own (no session keys, no inferred sessions)')
     .action(async (o) => {
       const { runRecord } = await import('./record.ts');
-      result.code = await runRecord({ upstream: o.upstream, host: o.listen.host, port: o.listen.port, out: o.out, force: o.force, maxCaptureBytes: o.maxCaptureBytes, maxRecordQueueBytes: o.maxRecordQueue, headersTimeoutMs: o.headersTimeout, idleTimeoutMs: o.idleTimeout, graceMs: o.grace, captureRaw: o.captureRaw, fingerprintKeyFile: o.fingerprintKeyFile, prefixBlockTokens: o.prefixBlockTokens, protocol: o.protocol, policyFile: o.policy }, out);
+      result.code = await runRecord({ upstream: o.upstream, host: o.listen.host, port: o.listen.port, out: o.out, force: o.force, maxCaptureBytes: o.maxCaptureBytes, maxRecordQueueBytes: o.maxRecordQueue, headersTimeoutMs: o.headersTimeout, idleTimeoutMs: o.idleTimeout, graceMs: o.grace, captureRaw: o.captureRaw, fingerprintKeyFile: o.fingerprintKeyFile, prefixBlockTokens: o.prefixBlockTokens, protocol: o.protocol, policyFile: o.policy, sessionKeys: o.sessionKey, inferSessions: o.sessions }, out);
     });
 
   p.command('import')

@@ -1,4 +1,5 @@
 import { DEFAULT_POLICY, loadPolicy } from '../anonymize/policy.ts';
+import type { SessionKeySpec } from '../sessions/keys.ts';
 import { startRecordingProxy, type RecordingProxy } from '../capture/proxy.ts';
 import type { WriterHealth, WriterHealthEvent } from '../trace/writer.ts';
 import type { ProtocolId } from '../types.ts';
@@ -29,6 +30,10 @@ export interface RecordCommandOptions {
   protocol?: ProtocolId;
   /** Anonymization policy file (YAML or JSON); validated before anything starts. */
   policyFile?: string;
+  /** Explicit session keys (`--session-key`), first match wins. */
+  sessionKeys?: SessionKeySpec[];
+  /** Link requests into sessions (default true; `--no-sessions` turns it off). */
+  inferSessions?: boolean;
 }
 
 /** A recording session: the proxy, with its recorder thread writing the trace. `stop` closes the file cleanly. */
@@ -64,6 +69,8 @@ export async function startRecord(opts: RecordCommandOptions, out: Output): Prom
     fingerprint: { key, blockTokens: fingerprinter.blockTokens },
     policy,
     protocol: opts.protocol,
+    sessionKeys: opts.sessionKeys,
+    inferSessions: opts.inferSessions,
     upstream: opts.upstream,
     host: opts.host,
     port: opts.port,

@@ -42,6 +42,11 @@ export interface RequestDescription {
   maxTokens: number | null;
   /** The client asked for a streamed answer (`"stream": true`). */
   wantsStream: boolean;
+  /**
+   * Chat requests: chained keyed fingerprints at each message's end (`Fingerprinter.messagePrefixes`), for finding
+   * sessions while recording. Evidence for the recorder only: never part of the record.
+   */
+  messagePrefixes?: string[];
 }
 
 /** A request ready to send. */

@@ -1,8 +1,8 @@
 import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
 import type { Database as Db } from 'better-sqlite3';
 import { TracewarpError } from '../errors.ts';
-import { FORMAT_NAME, FORMAT_VERSION, type TraceMeta } from './schema.ts';
-import { checkMeta, MAX_META_ROWS, MAX_META_VALUE_BYTES, MAX_SCALAR_CELL_BYTES, REQUEST_COLUMNS, show, TraceProblem } from './validate.ts';
+import { FORMAT_NAME, FORMAT_VERSION, SESSIONS_SINCE_VERSION, type TraceMeta } from './schema.ts';
+import { checkMeta, MAX_META_ROWS, MAX_META_VALUE_BYTES, MAX_SCALAR_CELL_BYTES, REQUEST_COLUMNS, SESSION_COLUMNS, show, TraceProblem } from './validate.ts';
 
 // Opening a trace: is the file an SQLite database whole enough to read, and is it a trace this build reads.
 
@@ -73,7 +73,7 @@ export function checkTraceFile(db: Db, p: string, checked: boolean): TraceMeta {
   }
   const columns = (table: string) => new Set(db.prepare(`SELECT name FROM pragma_table_info('${table}')`).pluck().all() as string[]);
   const have = columns('requests');
-  const missing = REQUEST_COLUMNS.map(([c]) => c).filter((c) => !have.has(c));
+  const missing = REQUEST_COLUMNS.map(([c]) => c).filter((c) => !have.has(c) && (version >= SESSIONS_SINCE_VERSION || !SESSION_COLUMNS.has(c)));
   if (missing.length > 0) throw new TracewarpError('TW_TRACE_CORRUPT', `${p}: the requests table lacks column${missing.length > 1 ? 's' : ''} ${missing.join(', ')}: not a format ${version} trace table`);
   const shapeCols = columns('shapes');
   if (!shapeCols.has('id') || !shapeCols.has('shape')) throw new TracewarpError('TW_TRACE_CORRUPT', `${p}: the shapes table lacks its id or shape column`);

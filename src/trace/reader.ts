@@ -4,7 +4,7 @@ import type { Arrival } from '../workload/types.ts';
 import { TracewarpError } from '../errors.ts';
 import type { TraceRecord } from '../types.ts';
 import { decodeBlob } from './codec.ts';
-import type { TraceMeta } from './schema.ts';
+import { SESSIONS_SINCE_VERSION, type TraceMeta } from './schema.ts';
 import { checkHeader, checkTraceFile } from './open-check.ts';
 import {
   checkRow, checkShape, guardedRequestColumns, isIdentifier, MAX_BLOB_BYTES, MAX_SCALAR_CELL_BYTES, NUMERIC_COLUMN_CAPS, rowSeq, show,
@@ -64,6 +64,8 @@ export class TraceReader {
   private shapeStmt: Statement | null = null;
   private readonly checked: boolean;
   private readonly strict: boolean;
+  /** Format 3 and later have the session columns; older traces read them as null. */
+  private readonly hasSessions: boolean;
   private pass: Pass = { skipped: 0, refused: [] };
   private readonly ctx: RowContext = {
     shape: (id) => {
@@ -90,6 +92,7 @@ export class TraceReader {
     }
     try {
       this.meta = checkTraceFile(this.db, path, this.checked);
+      this.hasSessions = this.meta.formatVersion >= SESSIONS_SINCE_VERSION;
     } catch (err) {
       this.db.close();
       if (err instanceof TracewarpError) throw err;
@@ -212,7 +215,7 @@ export class TraceReader {
    * @throws TracewarpError `TW_TRACE_CORRUPT` on the first refused record in strict mode.
    */
   arrivals(): Arrival[] {
-    const stmt = this.db.prepare(`SELECT ${guardedRequestColumns()} FROM requests WHERE requests.protocol IS NOT 'websocket' ORDER BY requests.offset_us, requests.seq`).raw();
+    const stmt = this.db.prepare(`SELECT ${guardedRequestColumns(this.hasSessions)} FROM requests WHERE requests.protocol IS NOT 'websocket' ORDER BY requests.offset_us, requests.seq`).raw();
     const pass = this.beginPass();
     const out: Arrival[] = [];
     for (const row of stmt.iterate() as IterableIterator<GuardedRow>) {
@@ -251,7 +254,7 @@ export class TraceReader {
   get(seq: number): TraceRecord {
     const hit = this.cache.get(seq);
     if (hit) return hit;
-    this.getStmt ??= this.db.prepare(`SELECT ${guardedRequestColumns()} FROM requests WHERE requests.seq = ?`).raw();
+    this.getStmt ??= this.db.prepare(`SELECT ${guardedRequestColumns(this.hasSessions)} FROM requests WHERE requests.seq = ?`).raw();
     const row = this.getStmt.get(seq) as GuardedRow | undefined;
     if (!row) throw new TracewarpError('TW_TRACE_CORRUPT', `${this.path}: no request ${seq}`);
     const r = this.decode(row);
@@ -266,7 +269,7 @@ export class TraceReader {
    * @throws TracewarpError `TW_TRACE_CORRUPT` on the first refused record in strict mode.
    */
   *records(): Generator<TraceRecord> {
-    const stmt = this.db.prepare(`SELECT ${guardedRequestColumns()} FROM requests ORDER BY requests.offset_us, requests.seq`).raw();
+    const stmt = this.db.prepare(`SELECT ${guardedRequestColumns(this.hasSessions)} FROM requests ORDER BY requests.offset_us, requests.seq`).raw();
     const pass = this.beginPass();
     for (const row of stmt.iterate() as IterableIterator<GuardedRow>) {
       const r = this.take(row, pass);

@@ -26,10 +26,32 @@ export const FORMAT_NAME = 'tracewarp-trace';
  * - 1: kept JSON keys, path segments, model ids, header names and query keys that read like names (a heuristic).
  * - 2: keeps only what a protocol enumerates; other keys, segments, model-id parts and names are keyed tokens
  *   (`{k:…}`, `{seg:…}`, `{model:…}`, `{h:…}`, `{q:…}`, `{f:…}`), booleans outside protocol flags their type only.
+ * - 3: adds the session columns of {@link SESSION_COLUMNS_DDL} (`session`, `turn`, `parent_seq`, `think_us`); versions
+ *   1 and 2 read with them all null (every request on its own).
  */
-export const FORMAT_VERSION = 2;
+export const FORMAT_VERSION = 3;
 
-/** DDL of format versions 1 and 2. */
+/** The first format version whose `requests` table has the session columns. */
+export const SESSIONS_SINCE_VERSION = 3;
+
+/**
+ * The session columns (format 3), added to {@link SCHEMA_V1}'s `requests` table:
+ * - `session`: the session's number in this trace (1-based, in order of its first request), never a key or an id the
+ *   client sent; null for a request on its own;
+ * - `turn`: 0-based position in its session, by arrival;
+ * - `parent_seq`: the request this one followed (whose answer it continued), null for a session's first turn;
+ * - `think_us`: this request's arrival minus the end of the parent's answer, µs (negative when it was sent before that
+ *   answer ended), null without a parent.
+ */
+export const SESSION_COLUMNS_DDL = `
+ALTER TABLE requests ADD COLUMN session INTEGER;
+ALTER TABLE requests ADD COLUMN turn INTEGER;
+ALTER TABLE requests ADD COLUMN parent_seq INTEGER;
+ALTER TABLE requests ADD COLUMN think_us INTEGER;
+CREATE INDEX requests_by_session ON requests(session, turn) WHERE session IS NOT NULL;
+`;
+
+/** DDL of format versions 1 and 2 (format 3 adds {@link SESSION_COLUMNS_DDL}). */
 export const SCHEMA_V1 = `
 CREATE TABLE meta (
   key   TEXT PRIMARY KEY,

@@ -3,10 +3,10 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Database as Db, Statement } from 'better-sqlite3';
 import { closeAsSingleFile, prepareNewFile } from '../sqlite-file.ts';
-import type { TraceRecord } from '../types.ts';
+import type { SessionLink, TraceRecord } from '../types.ts';
 import { TOOL_VERSION } from '../version.ts';
 import { blobHash, encodeBlob, encodeEventOffsets } from './codec.ts';
-import { FORMAT_NAME, FORMAT_VERSION, SCHEMA_V1 } from './schema.ts';
+import { FORMAT_NAME, FORMAT_VERSION, SCHEMA_V1, SESSION_COLUMNS_DDL } from './schema.ts';
 import { rescueRecords } from './rescue.ts';
 import { WriteRetry, type WriterHealth, type WriterHealthEvent } from './write-health.ts';
 
@@ -74,6 +74,9 @@ export class TraceWriter {
   private queue: TraceRecord[] = [];
   private insertRaw: Statement | null = null;
   private rawQueue: unknown[][] = [];
+  /** Session roots found after their rows were written: [session, turn, seq]. */
+  private links: number[][] = [];
+  private updateLink!: Statement;
   private timer: NodeJS.Timeout | null = null;
   private readonly batchSize: number;
   private readonly maxQueued: number;
@@ -90,7 +93,7 @@ export class TraceWriter {
     this.busyTimeoutMs = opts.busyTimeoutMs ?? 5000;
     this.retry = new WriteRetry(opts.onHealth);
     this.db = this.open();
-    this.db.exec(SCHEMA_V1);
+    this.db.exec(SCHEMA_V1 + SESSION_COLUMNS_DDL);
     const meta = this.db.prepare('INSERT INTO meta(key, value) VALUES (?, ?)');
     const entries: Record<string, unknown> = {
       format: FORMAT_NAME,
@@ -126,10 +129,12 @@ export class TraceWriter {
 
   private prepare(): void {
     this.insertShape = this.db.prepare('INSERT INTO shapes(hash, shape) VALUES (?, ?)');
+    this.updateLink = this.db.prepare('UPDATE requests SET session = ?, turn = ? WHERE seq = ?');
     this.insert = this.db.prepare(`INSERT INTO requests (
       seq, offset_us, method, route, protocol, status, error_kind, request_bytes, response_bytes, ttfb_us, ttft_us,
       latency_us, streamed, event_count, prompt_tokens, output_tokens, message_count, model, max_tokens, shape_id,
-      params, features, event_offsets) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
+      params, features, event_offsets, session, turn, parent_seq, think_us)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
     if (this.insertRaw) this.insertRaw = this.db.prepare('INSERT INTO raw_requests(seq, url, headers, body) VALUES (?, ?, ?, ?)');
   }
 
@@ -142,6 +147,17 @@ export class TraceWriter {
     }
     this.queue.push(record);
     if (!this.timer && this.queue.length >= this.batchSize) this.flush();
+  }
+
+  /**
+   * Makes an already added request the first turn of a session (a later request continued it: `sessions/infer.ts`).
+   * A record still queued is changed in place; a written one is updated with the next batch.
+   */
+  linkSessionRoot(seq: number, link: SessionLink): void {
+    if (this.closed) return;
+    const queued = this.queue.find((r) => r.seq === seq);
+    if (queued) queued.session = link;
+    else if (this.links.length < this.maxQueued) this.links.push([link.session, link.turn, seq]);
   }
 
   /** Counts records dropped before they reached the writer (the recorder's queue was full). */
@@ -179,17 +195,20 @@ export class TraceWriter {
    * (100 ms doubling to 5 s), unless `force`. Never throws.
    */
   flush(force = false): void {
-    if (this.queue.length === 0 && this.rawQueue.length === 0) return;
+    if (this.queue.length === 0 && this.rawQueue.length === 0 && this.links.length === 0) return;
     if (!force && !this.retry.mayAttempt()) return;
     this.checkFile();
     const batch = this.queue;
     const raws = this.rawQueue;
+    const links = this.links;
     this.queue = [];
     this.rawQueue = [];
+    this.links = [];
     try {
       this.db.transaction(() => {
         for (const r of batch) this.insert.run(this.row(r));
         for (const r of raws) this.insertRaw!.run(r);
+        for (const l of links) this.updateLink.run(l);
       })();
       this.written += batch.length;
       this.retry.succeeded(this.dropped);
@@ -197,6 +216,7 @@ export class TraceWriter {
       // The transaction rolled back: everything is still to write (ahead of what came meanwhile), up to the bound.
       this.queue = batch.concat(this.queue);
       this.rawQueue = raws.concat(this.rawQueue);
+      this.links = links.concat(this.links);
       if (this.queue.length > this.maxQueued) {
         this.dropped += this.queue.length - this.maxQueued;
         this.queue.length = this.maxQueued;
@@ -256,6 +276,8 @@ export class TraceWriter {
       Object.keys(r.params).length > 0 ? encodeBlob(r.params) : null,
       hasFeatures ? encodeBlob(r.features) : null,
       r.eventOffsetsUs && r.eventOffsetsUs.length > 0 ? encodeEventOffsets(r.eventOffsetsUs) : null,
+      r.session?.session ?? null, r.session?.turn ?? null, r.session?.parentSeq ?? null,
+      r.session?.thinkUs === null || r.session?.thinkUs === undefined ? null : Math.round(r.session.thinkUs),
     ];
   }
 

@@ -50,6 +50,12 @@ export const MAX_RESPONSE_BYTES = 2 ** 40;
 export const MAX_MESSAGES = 100_000;
 
 /**
+ * Turns per session (`turn` of trace format 3): 100,000, as many as messages per request (each turn of a chat adds at
+ * least one message; an agent's run of a few thousand calls is long).
+ */
+export const MAX_TURNS = 100_000;
+
+/**
  * Characters of JSON strings synthesized for one request (32 Mi): each `sizes` entry of a string, and their sum with
  * every uniform array's repetitions. Twice the recorder's default capture bound (16 MiB, `--max-capture-bytes`): with
  * default settings no recorded JSON body holds more. Synthesizing 32 Mi characters takes about 5 s in a synthesis
@@ -140,7 +146,7 @@ export const MAX_NUMBER_TEXT_CHARS = 24;
 
 /** Every cap by name, for messages, documentation and tests. */
 export const TRACE_CAPS = {
-  MAX_PROMPT_TOKENS, MAX_OUTPUT_TOKENS, MAX_MAX_TOKENS, MAX_REQUEST_BYTES, MAX_SYNTH_BYTES, MAX_RESPONSE_BYTES, MAX_MESSAGES,
+  MAX_PROMPT_TOKENS, MAX_OUTPUT_TOKENS, MAX_MAX_TOKENS, MAX_REQUEST_BYTES, MAX_SYNTH_BYTES, MAX_RESPONSE_BYTES, MAX_MESSAGES, MAX_TURNS,
   MAX_STRING_CHARS, MAX_JSON_VALUES, MAX_SKELETON_DEPTH, MAX_SKELETON_NODES, MAX_SPAN_US, MAX_EVENTS, MAX_IMAGE_SIDE_PX,
   MAX_LIST_ITEMS, MAX_TENSOR_DIMS, MAX_TENSOR_DIM, MAX_HEADERS, MAX_HEADER_VALUE_CHARS, MAX_ROUTE_CHARS, MAX_NAME_CHARS,
   MAX_PARAMS, MAX_PARAM_ARRAY, MAX_BLOB_BYTES, MAX_PARAMS_BLOB_BYTES, MAX_META_VALUE_BYTES, MAX_META_ROWS, MAX_SCALAR_CELL_BYTES,

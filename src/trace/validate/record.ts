@@ -1,5 +1,5 @@
-import type { Features, Params, TraceRecord } from '../../types.ts';
-import { JSON_SYNTH_PROTOCOLS, MAX_BLOB_BYTES, MAX_BYTES_PER_TOKEN, MAX_EVENTS, MAX_MAX_TOKENS, MAX_MESSAGES, MAX_NAME_CHARS, MAX_OUTPUT_TOKENS, MAX_PARAMS_BLOB_BYTES, MAX_PROMPT_TOKENS, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, MAX_ROUTE_CHARS, MAX_SCALAR_CELL_BYTES, MAX_SKELETON_NODES, MAX_SPAN_US, MAX_SYNTH_BYTES, SPAN_UNIT } from './caps.ts';
+import type { Features, Params, SessionLink, TraceRecord } from '../../types.ts';
+import { JSON_SYNTH_PROTOCOLS, MAX_BLOB_BYTES, MAX_BYTES_PER_TOKEN, MAX_EVENTS, MAX_MAX_TOKENS, MAX_MESSAGES, MAX_NAME_CHARS, MAX_OUTPUT_TOKENS, MAX_PARAMS_BLOB_BYTES, MAX_PROMPT_TOKENS, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, MAX_ROUTE_CHARS, MAX_SCALAR_CELL_BYTES, MAX_SKELETON_NODES, MAX_SPAN_US, MAX_SYNTH_BYTES, MAX_TURNS, SPAN_UNIT } from './caps.ts';
 import { type FeatureCosts, checkEventOffsets, checkFeatures, checkParams } from './features.ts';
 import { IDENT, ROUTE_CHARS, TOKEN, TraceProblem, checkInt, checkList, checkString, fail, optInt, optString, show } from './problems.ts';
 import { type CheckedShape, checkSizes } from './skeleton.ts';
@@ -13,7 +13,11 @@ export const REQUEST_COLUMNS: ReadonlyArray<readonly [name: string, maxBytes: nu
   ['event_count', MAX_SCALAR_CELL_BYTES], ['prompt_tokens', MAX_SCALAR_CELL_BYTES], ['output_tokens', MAX_SCALAR_CELL_BYTES],
   ['message_count', MAX_SCALAR_CELL_BYTES], ['model', MAX_NAME_CHARS * 4], ['max_tokens', MAX_SCALAR_CELL_BYTES],
   ['shape_id', MAX_SCALAR_CELL_BYTES], ['params', MAX_PARAMS_BLOB_BYTES], ['features', MAX_BLOB_BYTES], ['event_offsets', MAX_BLOB_BYTES],
+  ['session', MAX_SCALAR_CELL_BYTES], ['turn', MAX_SCALAR_CELL_BYTES], ['parent_seq', MAX_SCALAR_CELL_BYTES], ['think_us', MAX_SCALAR_CELL_BYTES],
 ];
+
+/** The columns format 3 added (`schema.ts` SESSION_COLUMNS_DDL): read as NULL from older traces. */
+export const SESSION_COLUMNS: ReadonlySet<string> = new Set(['session', 'turn', 'parent_seq', 'think_us']);
 
 /** Index of each column in {@link REQUEST_COLUMNS}, and so in a {@link GuardedRow}. */
 export const COL = Object.fromEntries(REQUEST_COLUMNS.map(([c], i) => [c, i])) as Record<string, number>;
@@ -26,8 +30,8 @@ export const OVERSIZE = '\u0000oversize:';
  * cap reads as the text `\0oversize:<bytes>` instead (SQLite takes a blob's length from the record header, and only
  * the cells within their caps are read). Read the statement with `.raw()`: a {@link GuardedRow} is positional.
  */
-export function guardedRequestColumns(): string {
-  return REQUEST_COLUMNS.map(([c, max]) => `iif(octet_length(${c}) > ${max}, char(0) || 'oversize:' || octet_length(${c}), ${c})`).join(', ');
+export function guardedRequestColumns(hasSessions = true): string {
+  return REQUEST_COLUMNS.map(([c, max]) => (!hasSessions && SESSION_COLUMNS.has(c) ? 'NULL' : `iif(octet_length(${c}) > ${max}, char(0) || 'oversize:' || octet_length(${c}), ${c})`)).join(', ');
 }
 
 /** A `requests` row as {@link guardedRequestColumns} reads it (`.raw()`): the columns of {@link REQUEST_COLUMNS} in order. */
@@ -131,6 +135,22 @@ export function checkRow(row: GuardedRow, ctx: RowContext): TraceRecord {
   return {
     seq, offsetUs, method, route, protocol: protocol as TraceRecord['protocol'], status, errorKind: errorKind as TraceRecord['errorKind'],
     requestBytes, responseBytes, ttfbUs, ttftUs, latencyUs, streamed: streamed === 1, eventCount, eventOffsetsUs,
-    promptTokens, outputTokens, messageCount, model, maxTokens, shape, params, features,
+    promptTokens, outputTokens, messageCount, model, maxTokens, shape, params, features, session: sessionOf(row, seq),
   };
+}
+
+/** The session columns of a row, checked: all null (a request on its own), or a session, a turn and a parent that came before. */
+function sessionOf(row: GuardedRow, seq: number): SessionLink | null {
+  const session = optInt(cell(row, COL.session!), 'session', 1, Number.MAX_SAFE_INTEGER, '');
+  const turn = optInt(cell(row, COL.turn!), 'turn', 0, MAX_TURNS, 'turns per session');
+  const parentSeq = optInt(cell(row, COL.parent_seq!), 'parent_seq', 0, Number.MAX_SAFE_INTEGER, '');
+  const thinkUs = optInt(cell(row, COL.think_us!), 'think_us', -MAX_SPAN_US, MAX_SPAN_US, SPAN_UNIT);
+  if (session === null) {
+    if (turn !== null || parentSeq !== null || thinkUs !== null) fail('turn, parent_seq or think_us is set without a session');
+    return null;
+  }
+  if (turn === null) fail(`session = ${session} without a turn`);
+  if (parentSeq !== null && parentSeq >= seq) fail(`parent_seq = ${parentSeq} is not an earlier request than ${seq}`);
+  if ((parentSeq === null) !== (thinkUs === null)) fail('parent_seq and think_us are set together or not at all');
+  return { session, turn, parentSeq, thinkUs };
 }
