@@ -5,4 +5,4 @@ export const DEMO_TRACE = 'traces/demo.trace.db';
 /** The demo's default run file, replaced on each run. */
 export const DEMO_RUN = 'runs/demo.run.db';
 /** Source formats `tracewarp import` reads. */
-export const IMPORT_FORMATS = ['azure-llm', 'mooncake'] as const;
+export const IMPORT_FORMATS = ['azure-llm', 'mooncake', 'bailian'] as const;

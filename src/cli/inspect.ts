@@ -39,6 +39,21 @@ export interface InspectReport {
    * embeddings and 5 s chats misleads): dimension → value → feature → stats.
    */
   featuresBy: Record<InspectDimension, Record<string, Record<string, FeatureStats>>>;
+  /**
+   * Sessions (trace format 3): `count` sessions, `multiTurn` of them with a follow-up turn, `requestsInSessions`,
+   * distributions of turns per session and of think time (ms, a follow-up's arrival minus its parent's answer end;
+   * imports: the arrival gap, an upper bound), null when the trace has no sessions.
+   */
+  sessions: SessionStats | null;
+}
+
+/** Session statistics of a trace (see {@link InspectReport.sessions}). */
+export interface SessionStats {
+  count: number;
+  multiTurn: number;
+  requestsInSessions: number;
+  turnsPerSession: FeatureStats | null;
+  thinkTimeMs: FeatureStats | null;
 }
 
 /** The dimensions `inspect` breaks its distributions down by. */
@@ -79,8 +94,14 @@ export function inspectTrace(path: string): InspectReport {
     let webSocketSessions = 0;
     let firstUs = Infinity;
     let lastUs = -Infinity;
+    const turns = new Map<number, number>();
+    const thinkMs: number[] = [];
     for (const rec of r.records()) {
       requests++;
+      if (rec.session) {
+        turns.set(rec.session.session, (turns.get(rec.session.session) ?? 0) + 1);
+        if (rec.session.thinkUs !== null) thinkMs.push(rec.session.thinkUs / 1000);
+      }
       firstUs = Math.min(firstUs, rec.offsetUs);
       lastUs = Math.max(lastUs, rec.offsetUs);
       bump(statuses, rec.status === null ? 'none' : String(rec.status));
@@ -126,10 +147,23 @@ export function inspectTrace(path: string): InspectReport {
       anonymization: anonymizationOf(r.meta.formatVersion),
       features,
       featuresBy,
+      sessions: sessionStats(turns, thinkMs),
     };
   } finally {
     r.close();
   }
+}
+
+function sessionStats(turns: Map<number, number>, thinkMs: number[]): SessionStats | null {
+  if (turns.size === 0) return null;
+  const perSession = [...turns.values()];
+  return {
+    count: turns.size,
+    multiTurn: perSession.filter((n) => n > 1).length,
+    requestsInSessions: perSession.reduce((a, b) => a + b, 0),
+    turnsPerSession: featureStats(perSession),
+    thinkTimeMs: featureStats(thinkMs),
+  };
 }
 
 const bump = (m: Record<string, number>, k: string) => (m[k] = (m[k] ?? 0) + 1);
@@ -188,6 +222,8 @@ export function runInspect(path: string, opts: { json?: boolean }, out: Output):
   if (rep.routes.length > 0) out.out(`routes (${rep.routes.length}${rep.routes.length > ROUTES_SHOWN ? `, the ${ROUTES_SHOWN} busiest` : ''}):`);
   for (const x of rep.routes.slice(0, ROUTES_SHOWN)) out.out(`  ${String(x.requests).padStart(8)}  ${x.method.padEnd(6)} ${x.route}  (${x.protocol})`);
   if (rep.models.length > 0) out.out(`models: ${rep.models.slice(0, ROUTES_SHOWN).map((m) => `${m.model}=${m.requests}`).join('  ')}${rep.models.length > ROUTES_SHOWN ? '  …' : ''}`);
+  const ss = rep.sessions;
+  if (ss) out.out(`sessions: ${ss.count} (${ss.multiTurn} multi-turn) holding ${ss.requestsInSessions} requests; turns per session p50 ${ss.turnsPerSession?.p50 ?? '—'}, max ${ss.turnsPerSession?.max ?? '—'}; think time p50 ${ss.thinkTimeMs ? `${(ss.thinkTimeMs.p50 / 1000).toFixed(1)} s` : '—'}`);
   out.out(`anonymized ${rep.anonymization}`);
   out.out(`  ${'feature'.padEnd(16)}${['p50', 'p90', 'p99', 'max', 'mean'].map((h) => h.padStart(11)).join('')}`);
   for (const [name, s] of Object.entries(rep.features)) {

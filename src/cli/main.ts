@@ -109,7 +109,7 @@ function program(out: Output, result: { code: number }, argv: readonly string[])
     .option('--force', 'overwrite an existing trace file')
     .option('--model <name>', 'model name written into each request', 'default')
     .option('--no-stream', 'imported requests ask for a non-streamed answer')
-    .option('--block-tokens <n>', 'tokens per hash_ids prefix block (mooncake)', intArg('--block-tokens', 1), 512)
+    .option('--block-tokens <n>', 'tokens per hash_ids prefix block (default: mooncake 512, bailian 16)', intArg('--block-tokens', 1))
     .action(async (format: string, file: string, o) => {
       const { runImport } = await import('./import.ts');
       await runImport(format, file, { out: o.out, force: o.force, model: o.model, stream: o.stream, blockTokens: o.blockTokens }, out);

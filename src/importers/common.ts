@@ -17,6 +17,9 @@ export interface ImportStats {
   lastOffsetUs: number;
   promptTokens: number;
   outputTokens: number;
+  /** Sessions with a follow-up turn, and the follow-up turns (requests with a parent). */
+  sessions: number;
+  followUps: number;
 }
 
 /**
@@ -69,7 +72,12 @@ export function tally(stats: ImportStats, r: TraceRecord): void {
   stats.lastOffsetUs = r.offsetUs;
   stats.promptTokens += r.promptTokens ?? 0;
   stats.outputTokens += r.outputTokens ?? 0;
+  if (r.session?.parentSeq !== null && r.session?.parentSeq !== undefined) {
+    stats.followUps++;
+    // A session's first follow-up is turn 1 (its root became turn 0 then).
+    if (r.session.turn === 1) stats.sessions++;
+  }
 }
 
 /** Empty stats. */
-export const emptyStats = (): ImportStats => ({ requests: 0, firstOffsetUs: 0, lastOffsetUs: 0, promptTokens: 0, outputTokens: 0 });
+export const emptyStats = (): ImportStats => ({ requests: 0, firstOffsetUs: 0, lastOffsetUs: 0, promptTokens: 0, outputTokens: 0, sessions: 0, followUps: 0 });

@@ -82,14 +82,14 @@ export class SessionTracker {
   /** The session link of a request (null: on its own), remembering it as a candidate parent of later ones. */
   link(e: SessionEvidence): SessionLink | null {
     const known: Known = { seq: e.seq, endUs: e.endUs ?? e.arrivalUs, session: null, turn: 0, promptTokens: e.promptTokens, outputTokens: e.outputTokens, link: null };
-    const link = this.byKey(e, known) ?? this.byParentKey(e, known) ?? this.byEvidence(e, known);
+    // An explicit key or parent decides alone; prefixes are evidence only where the source gives neither.
+    const link = e.key ? this.byKey(e as SessionEvidence & { key: string }, known) : e.parentKey !== undefined ? this.byParentKey(e, known) : this.byEvidence(e, known);
     known.link = link;
     this.remember(e, known);
     return link;
   }
 
-  private byKey(e: SessionEvidence, known: Known): SessionLink | null {
-    if (!e.key) return null;
+  private byKey(e: SessionEvidence & { key: string }, known: Known): SessionLink {
     let s = this.sessionsByKey.get(e.key);
     if (!s) this.sessionsByKey.set(e.key, (s = { session: this.nextSession++, turns: 0, latest: [] }));
     const parent = s.latest.filter((k) => k.endUs <= e.arrivalUs).sort((a, b) => b.endUs - a.endUs)[0] ?? null;
@@ -100,10 +100,10 @@ export class SessionTracker {
     return { session: s.session, turn: known.turn, parentSeq: parent?.seq ?? null, thinkUs: parent ? e.arrivalUs - parent.endUs : null };
   }
 
+  /** A source that names each request's parent (or none): a root stays on its own until a child names it. */
   private byParentKey(e: SessionEvidence, known: Known): SessionLink | null {
-    if (e.parentKey === undefined) return null;
-    const parent = e.parentKey === null ? null : this.byOwnKey.get(e.parentKey) ?? null;
-    return parent ? this.follow(parent, e, known) : this.start(known);
+    const parent = e.parentKey ? this.byOwnKey.get(e.parentKey) ?? null : null;
+    return parent ? this.follow(parent, e, known) : null;
   }
 
   private byEvidence(e: SessionEvidence, known: Known): SessionLink | null {
