@@ -53,7 +53,7 @@ describe('report: merged metrics, breakdowns and timelines from run files', () =
 
   it('stores the run metrics in the run file; they give the summary counted from the rows', () => {
     const { meta, results } = readRunFile(runA);
-    expect(meta.format_version).toBe(5);
+    expect(meta.format_version).toBe(6);
     const stored = meta.metrics as EncodedMetrics;
     expect(stored.slo).toBe('ttft<200ms');
     const fromRows = summarize(results, undefined, undefined);

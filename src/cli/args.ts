@@ -1,4 +1,5 @@
 import { parseSessionKey, type SessionKeySpec } from '../sessions/keys.ts';
+import { parseThinkTime, type ThinkTime } from '../sessions/schedule.ts';
 import { parseDurationUs } from '../units.ts';
 import { InvalidArgumentError } from 'commander';
 import { parseModelMap, parsePathMap } from '../synth/target.ts';
@@ -96,6 +97,15 @@ export function selectorArg(name: string): (text: string, previous?: Selector[])
 }
 
 /** A repeatable `--model-map FROM=TO` option's parser. @throws InvalidArgumentError (exit 2). */
+/** `--think-time recorded|scaled|zero|max:D`: exits 2 on anything else. */
+export function thinkTimeArg(text: string): ThinkTime {
+  try {
+    return parseThinkTime(text, parseDurationUs);
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
+}
+
 /** `--session-key header:NAME|body:PATH` (repeatable): exits 2 on a malformed key. */
 export function sessionKeyArg(text: string, previous: SessionKeySpec[] = []): SessionKeySpec[] {
   try {

@@ -1,9 +1,10 @@
+import { DEFAULT_PREFIX_CACHE_TOKENS } from '../sim/prefix-cache.ts';
 import { Command, CommanderError, Help, InvalidArgumentError, Option } from 'commander';
 import { TracewarpError } from '../errors.ts';
 import { TOOL_VERSION } from '../version.ts';
 import { DEFAULT_PREFIX_BLOCK_TOKENS, FINGERPRINT_KEY_ENV } from '../anonymize/fingerprint.ts';
 import { PROTOCOL_IDS } from '../protocols/ids.ts';
-import { durationArg, headerArg, listArg, warmupArg, scrapeArg, intArg, modelMapArg, numberArg, parseListen, pathMapArg, percentArg, selectorArg, sessionKeyArg, urlArg, workersArg } from './args.ts';
+import { durationArg, headerArg, listArg, warmupArg, scrapeArg, intArg, modelMapArg, numberArg, parseListen, pathMapArg, percentArg, selectorArg, sessionKeyArg, thinkTimeArg, urlArg, workersArg } from './args.ts';
 import { DEMO_RUN, DEMO_TRACE, IMPORT_FORMATS } from './defaults.ts';
 import { DEFAULT_SCRAPE_INTERVAL_MS, DEFAULT_HEADERS_TIMEOUT_MS, DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_REQUEST_TIMEOUT_MS, DEFAULT_STOP_GRACE_MS } from '../replay/defaults.ts';
 import { type Output, processOutput } from './output.ts';
@@ -31,6 +32,14 @@ function withWorkloadOptions(c: Command): Command {
     else c.option(flags, help);
   }
   return c;
+}
+
+/** Adds how a trace's sessions are replayed (`replay`, `sweep`): closed or open loop, think time, history. */
+function withSessionOptions(c: Command): Command {
+  return c
+    .addOption(new Option('--sessions <mode>', 'closed: each follow-up turn is sent its think time after its parent\'s answer ended (the default when the trace has sessions); open: every request at its own time').choices(['closed', 'open']))
+    .option('--think-time <how>', 'closed sessions: recorded (human think times, even at --speed 10), scaled (divided by the speed), zero, or max:D (recorded, capped at D)', thinkTimeArg)
+    .addOption(new Option('--history <how>', "a follow-up turn's prompt: recorded (begins with its parent's prompt and a stand-in of its answer, as production's prefix caches saw) or none (every prompt alone)").choices(['recorded', 'none']));
 }
 
 /**
@@ -72,10 +81,11 @@ function program(out: Output, result: { code: number }, argv: readonly string[])
     .option('--model <name>', 'model id served', 'tracewarp-sim')
     .option('--max-model-len <tokens>', 'context window: prompt + max_tokens above it gets a 400', intArg('--max-model-len', 1), 131_072)
     .option('--kv-cache-tokens <tokens>', 'a bounded KV cache: admission waits for room, overflow preempts the newest sequence (0: unbounded)', intArg('--kv-cache-tokens', 0), 0)
+    .option('--prefix-cache-tokens <tokens>', 'prefix cache of 16-token blocks, LRU: a cached prompt prefix costs no prefill (0: off)', intArg('--prefix-cache-tokens', 0), DEFAULT_PREFIX_CACHE_TOKENS)
     .option('--model-load <duration>', 'model load before the first answer; requests queue meanwhile (ms, or with a unit)', durationArg('--model-load', 'ms', 0), 0)
     .action(async (o) => {
       const { runSim } = await import('./sim.ts');
-      result.code = await runSim({ host: o.listen.host, port: o.listen.port, seed: o.seed, maxBatch: o.maxBatch, prefillUsPerToken: o.prefillUsPerToken, decodeStepMs: o.decodeStepMs, perSeqStepMs: o.perSeqStepMs, model: o.model, maxModelLen: o.maxModelLen, kvCacheTokens: o.kvCacheTokens, modelLoadMs: o.modelLoad }, out);
+      result.code = await runSim({ host: o.listen.host, port: o.listen.port, seed: o.seed, maxBatch: o.maxBatch, prefillUsPerToken: o.prefillUsPerToken, decodeStepMs: o.decodeStepMs, perSeqStepMs: o.perSeqStepMs, model: o.model, maxModelLen: o.maxModelLen, kvCacheTokens: o.kvCacheTokens, modelLoadMs: o.modelLoad, prefixCacheTokens: o.prefixCacheTokens }, out);
     });
 
   p.command('record')
@@ -116,20 +126,20 @@ function program(out: Output, result: { code: number }, argv: readonly string[])
       result.code = 0;
     });
 
-  withSelectionOptions(withWorkloadOptions(p.command('plan')
+  withSessionOptions(withSelectionOptions(withWorkloadOptions(p.command('plan')
     .description('print the transformed workload without sending anything: counts, rate over time, features before/after, digest')
-    .argument('<trace>', 'trace file')))
+    .argument('<trace>', 'trace file'))))
     .option('--seed <n>', 'seed for every random choice', intArg('--seed', 0), 1)
     .option('--json', 'print one JSON object')
     .action(async (trace: string, o) => {
       const { runPlan } = await import('./plan.ts');
-      runPlan(trace, argv, { seed: o.seed, json: o.json, scenario: o.scenario, only: o.only, exclude: o.exclude, model: o.model, pathMap: o.pathMap, modelMap: o.modelMap, placeholderSegments: o.placeholderSegments, outputLength: o.outputLength, forceOutputLength: o.forceOutputLength, limit: o.limit }, out);
+      runPlan(trace, argv, { seed: o.seed, json: o.json, scenario: o.scenario, only: o.only, exclude: o.exclude, model: o.model, pathMap: o.pathMap, modelMap: o.modelMap, placeholderSegments: o.placeholderSegments, outputLength: o.outputLength, forceOutputLength: o.forceOutputLength, limit: o.limit, history: o.history }, out);
       result.code = 0;
     });
 
-  withSelectionOptions(withWorkloadOptions(p.command('replay')
+  withSessionOptions(withSelectionOptions(withWorkloadOptions(p.command('replay')
     .description('replay a trace open-loop against a target, transformed; writes a run file and prints the summary')
-    .argument('<trace>', 'trace file')))
+    .argument('<trace>', 'trace file'))))
     .requiredOption('--target <url>', 'the server under test', urlArg('--target'))
     .option('--seed <n>', 'seed for every random choice', intArg('--seed', 0), 1)
     .option('--out <file>', 'run file to write (default runs/<trace>-<time>.run.db)')
@@ -154,7 +164,7 @@ function program(out: Output, result: { code: number }, argv: readonly string[])
     .option('--quiet', 'no progress output')
     .action(async (trace: string, o) => {
       const { runReplay } = await import('./replay.ts');
-      const r = await runReplay(trace, { target: o.target, speed: o.speed, argv, scenario: o.scenario, seed: o.seed, out: o.out, force: o.force, maxInFlight: o.maxInFlight, capPolicy: o.capPolicy, model: o.model, limit: o.limit, json: o.json, quiet: o.quiet, headers: o.header, warmup: o.warmup?.connections ?? o.warmConnections, warmupUs: o.warmup?.durationUs, slo: o.slo, forceOutputLength: o.forceOutputLength, workers: o.workers, synthThreads: o.synthThreads, only: o.only, exclude: o.exclude, pathMap: o.pathMap, modelMap: o.modelMap, placeholderSegments: o.placeholderSegments, outputLength: o.outputLength, clientAborts: o.clientAborts, requestTimeoutMs: o.timeout, headersTimeoutMs: o.headersTimeout, idleTimeoutMs: o.idleTimeout, graceMs: o.grace, failFast: !o.keepGoing, scrape: o.scrape, scrapeIntervalMs: o.scrapeInterval }, out);
+      const r = await runReplay(trace, { target: o.target, speed: o.speed, argv, scenario: o.scenario, seed: o.seed, out: o.out, force: o.force, maxInFlight: o.maxInFlight, capPolicy: o.capPolicy, model: o.model, limit: o.limit, json: o.json, quiet: o.quiet, headers: o.header, warmup: o.warmup?.connections ?? o.warmConnections, warmupUs: o.warmup?.durationUs, slo: o.slo, forceOutputLength: o.forceOutputLength, workers: o.workers, synthThreads: o.synthThreads, only: o.only, exclude: o.exclude, pathMap: o.pathMap, modelMap: o.modelMap, placeholderSegments: o.placeholderSegments, outputLength: o.outputLength, clientAborts: o.clientAborts, requestTimeoutMs: o.timeout, headersTimeoutMs: o.headersTimeout, idleTimeoutMs: o.idleTimeout, graceMs: o.grace, failFast: !o.keepGoing, scrape: o.scrape, scrapeIntervalMs: o.scrapeInterval, sessions: o.sessions, thinkTime: o.thinkTime, history: o.history }, out);
       // 0: every objective met (or none given); 1: an objective missed; 130: interrupted.
       result.code = r.interrupted ? 130 : r.summary.sloMet === false ? 1 : 0;
     });

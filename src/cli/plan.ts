@@ -1,5 +1,6 @@
 import { featureStats } from '../metrics/exact.ts';
 import { createRng } from '../rng.ts';
+import { historySpecs, planSessions } from '../sessions/schedule.ts';
 import { synthesizeWorkload, WorkloadDigest } from '../synth/workload.ts';
 import { TraceReader } from '../trace/reader.ts';
 import type { RouteCheck } from '../synth/target.ts';
@@ -19,6 +20,8 @@ export interface PlanCommandOptions extends Omit<WorkloadOptions, 'steps' | 'see
   exclude?: Selector[];
   outputLength?: 'recorded' | 'as-sent';
   forceOutputLength?: boolean;
+  /** `--history`: follow-up turns' prompts as `replay` would send them (the digest depends on it). Default `recorded`. */
+  history?: 'recorded' | 'none';
 }
 
 /** p50/p90/p99/mean of a list (exact nearest rank, see {@link featureStats}), nulls when empty. */
@@ -54,6 +57,8 @@ export interface PlanReport {
   rateOverTime: Array<{ fromS: number; toS: number; rate: number }>;
   anomalies: Record<string, number>;
   clones: number;
+  /** Sessions in the transformed workload and their follow-up turns (which wait for a parent in a closed replay); null without. */
+  sessions: { sessions: number; followUps: number } | null;
   features: Record<string, { before: ReturnType<typeof dist>; after: ReturnType<typeof dist> }>;
 }
 
@@ -70,7 +75,9 @@ export function runPlan(tracePath: string, argv: readonly string[], opts: PlanCo
     const digest = new WorkloadDigest();
     const bytesAfter: number[] = [];
     const synth = { model: opts.model, pathMap: opts.pathMap, modelMap: opts.modelMap, placeholderSegments: opts.placeholderSegments, outputLength: opts.outputLength, forceOutputLength: opts.forceOutputLength };
-    for (const p of synthesizeWorkload(after, (seq) => reader.get(seq), createRng(opts.seed), digest, synth)) bytesAfter.push(p.body?.length ?? 0);
+    const sessions = planSessions(after);
+    const histories = sessions && (opts.history ?? 'recorded') === 'recorded' ? historySpecs(after, sessions) : undefined;
+    for (const p of synthesizeWorkload(after, (seq) => reader.get(seq), createRng(opts.seed), digest, synth, undefined, histories)) bytesAfter.push(p.body?.length ?? 0);
     const d = digest.result();
     const span = after.length > 0 ? after[after.length - 1]!.atUs / 1e6 : 0;
     const bins = Math.max(1, Math.min(20, after.length - 1)); // a few requests do not fill 20 bins
@@ -81,6 +88,7 @@ export function runPlan(tracePath: string, argv: readonly string[], opts: PlanCo
     const anomalies: Record<string, number> = {};
     for (const a of after) if (a.anomaly) anomalies[a.anomaly] = (anomalies[a.anomaly] ?? 0) + 1;
     const report: PlanReport = {
+      sessions: sessions ? { sessions: sessions.sessions, followUps: sessions.followUps } : null,
       trace: tracePath,
       seed: opts.seed,
       requests: after.length,
@@ -133,6 +141,7 @@ function printPlan(r: PlanReport, out: Output): void {
   const f = (v: number | null) => (v === null ? '—' : String(Math.round(v * 10) / 10));
   out.out(`plan for ${r.trace} (seed ${r.seed}): ${r.requests} requests (${r.originalRequests} in the trace, ${r.clones} clones) over ${r.durationS.toFixed(1)} s, mean rate ${r.meanRate?.toFixed(2) ?? '—'} req/s`);
   out.out(`digest ${r.digest}  (schedule ${r.scheduleDigest})`);
+  if (r.sessions) out.out(`sessions: ${r.sessions.sessions} with ${r.sessions.followUps} follow-up turns (a closed replay sends each after its parent's answer and think time; the schedule shows when they were recorded)`);
   if (r.excluded > 0) out.out(`the filters leave out ${r.excluded} of the trace's requests`);
   for (const from of r.routes.unusedPathMaps) out.out(`warning: --path-map '${from}=…' matches no route of this workload`);
   for (const u of r.routes.unmapped) out.out(`cannot replay as it is: ${u.requests} requests to ${u.route}, ${unmappedHint(u.route)}`);

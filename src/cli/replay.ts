@@ -7,7 +7,7 @@ import { tokenInputsNote, unmappedHint } from './plan.ts';
 import type { Selector } from '../workload/select.ts';
 import { parseSlo } from '../metrics/slo.ts';
 import type { RunSummary } from '../metrics/summary.ts';
-import { startReplay, type ReplayOutcome } from '../replay/run.ts';
+import { startReplay, type ReplayOutcome, type ReplayTraceOptions } from '../replay/run.ts';
 import { jsonReporter, textReporter, type RunReport } from '../report/run-report.ts';
 import { TraceReader } from '../trace/reader.ts';
 import { stepsFor, WORKLOAD_FLAGS } from './workload.ts';
@@ -55,6 +55,10 @@ export interface ReplayCommandOptions {
   workers?: number | 'auto';
   /** Synthesis threads (`--synth-threads`). */
   synthThreads?: number;
+  /** `--sessions`, `--think-time`, `--history` (see `ReplayTraceOptions`). */
+  sessions?: ReplayTraceOptions['sessions'];
+  thinkTime?: ReplayTraceOptions['thinkTime'];
+  history?: ReplayTraceOptions['history'];
   /** `--only` / `--exclude` selectors. */
   only?: Selector[];
   exclude?: Selector[];
@@ -110,7 +114,7 @@ export async function runReplay(tracePath: string, opts: ReplayCommandOptions, o
   const handle = startReplay({
     trace: tracePath, target: opts.target, steps, seed: opts.seed, runFile: runPath, force: opts.force, model: opts.model, limit: opts.limit,
     maxInFlight: opts.maxInFlight, capPolicy: opts.capPolicy, headers: opts.headers, warmup: opts.warmup, warmupUs: opts.warmupUs, slo, forceOutputLength: opts.forceOutputLength,
-    workers: opts.workers, synthThreads: opts.synthThreads, speed: opts.speed, workload,
+    workers: opts.workers, synthThreads: opts.synthThreads, speed: opts.speed, workload, sessions: opts.sessions, thinkTime: opts.thinkTime, history: opts.history,
     ...(opts.scrape?.length ? { scrape: { urls: opts.scrape, intervalMs: opts.scrapeIntervalMs ?? DEFAULT_SCRAPE_INTERVAL_MS } } : {}),
     only: opts.only, exclude: opts.exclude, pathMap: opts.pathMap, modelMap: opts.modelMap, placeholderSegments: opts.placeholderSegments, outputLength: opts.outputLength, clientAborts: opts.clientAborts,
     onPlanned: (w) => {

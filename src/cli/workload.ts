@@ -22,6 +22,7 @@ export function workloadHelp(): Array<[string, string]> {
     ['--duration <duration>', 'repeat (and cut) the trace to fill this duration (e.g. 10m)'],
     ['--amplify <K>', 'K× the traffic (any real K ≥ 1), same shape over time'],
     ['--amplify-keep-duplicates', 'amplified clones keep the original fingerprints (caches see duplicates)'],
+    ['--cut-sessions', '--window and --duration may cut a session in the middle (default: a session is kept whole, by where it starts)'],
     ['--drift <spec>', "drift mutation, e.g. 'prompt_tokens*1.5 ramp 0..100%' (repeatable)"],
     ['--anomaly <spec>', "anomaly injection, e.g. 'oversize:1%,burst:3x@60s-70s' (repeatable)"],
     ['--arrivals <model>', 'replace inter-arrival times: poisson, gamma:CV or constant'],
@@ -148,6 +149,7 @@ export function workloadSteps(argv: readonly string[], protocols: string[], scen
     }
   }
   if (errors.length > 0) throw new TracewarpError('TW_USAGE', errors.length === 1 ? errors[0]! : `${errors.length} problems:\n  - ${errors.join('\n  - ')}`);
+  if (argv.includes('--cut-sessions')) for (const s of steps) if (s.op === 'window' || s.op === 'loop') s.cutSessions = true;
   const arrivals = steps.find((s) => s.op === 'arrivals');
   const rate = steps.find((s) => s.op === 'rate');
   if (arrivals && rate && arrivals.op === 'arrivals' && rate.op === 'rate') {

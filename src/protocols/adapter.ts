@@ -3,6 +3,7 @@ import type { Fingerprinter } from '../anonymize/fingerprint.ts';
 import type { CompiledPolicy } from '../anonymize/policy.ts';
 import type { Rng } from '../rng.ts';
 import type { ImageInfo } from '../synth/image.ts';
+import type { PromptLead } from '../synth/history.ts';
 import type { BlockTextCache } from '../synth/text.ts';
 import type { StreamReader } from './streams.ts';
 import type { Features, Params, ProtocolId, RequestShape, TraceRecord } from '../types.ts';
@@ -104,6 +105,8 @@ export interface SynthRngs {
   shared: Rng;
   /** Texts of shared prefix blocks already synthesized (one per synthesis thread); none: every block is made anew. */
   blocks?: BlockTextCache;
+  /** A follow-up turn of a session: its prompt begins with the text its session sent and was answered so far. */
+  lead?: PromptLead;
 }
 
 /**

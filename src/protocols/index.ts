@@ -3,6 +3,7 @@ import { DEFAULT_POLICY, type CompiledPolicy } from '../anonymize/policy.ts';
 import { storedMediaType } from '../anonymize/media-type.ts';
 import { usageError } from '../errors.ts';
 import type { Rng } from '../rng.ts';
+import type { PromptLead } from '../synth/history.ts';
 import type { BlockTextCache } from '../synth/text.ts';
 import type { ProtocolId, TraceRecord } from '../types.ts';
 import { baseDescription, mediaType, type ExtractContext, type ProtocolAdapter, type RequestDescription, type SynthesizedRequest, type SynthOptions } from './adapter.ts';
@@ -77,8 +78,8 @@ async function describeBody(method: string, route: string, contentType: string |
  * Builds a request with the recorded shape (DESIGN decision 3) through the record's protocol adapter. Seeded: the same
  * record and streams give the same bytes. `shared` is one stream for the whole replay (fingerprint-keyed content).
  */
-export function synthesizeRequest(r: TraceRecord, rng: Rng, shared: Rng, opts?: SynthOptions, blocks?: BlockTextCache): SynthesizedRequest {
-  const rngs = { rng, shared, blocks };
+export function synthesizeRequest(r: TraceRecord, rng: Rng, shared: Rng, opts?: SynthOptions, blocks?: BlockTextCache, lead?: PromptLead): SynthesizedRequest {
+  const rngs = { rng, shared, blocks, lead };
   const adapter = adapterFor(r.protocol);
   const s = r.shape.kind === 'none' || r.shape.kind === 'unparseable' || !adapter || (r.shape.kind === 'binary' && r.protocol === 'other')
     ? opaqueRequest(r, rngs)

@@ -3,7 +3,7 @@ import { keptParamValue } from '../anonymize/params.ts';
 import type { Rng } from '../rng.ts';
 import { countTokens, encodeTokens } from '../tokens.ts';
 import { synthesizeImage, type ImageInfo } from '../synth/image.ts';
-import { PromptText, RawStrings } from '../synth/text.ts';
+import { PromptText, RawStrings, type TokenText } from '../synth/text.ts';
 import type { Features, ProtocolId, TraceRecord } from '../types.ts';
 import { dataUrlImage, type ExtractContext, type RequestDescription, type SynthesizedRequest, type SynthOptions, type SynthRngs } from './adapter.ts';
 import { describeJsonBody, jsonRequest, parseJson, synthesizeJsonBody } from './generic.ts';
@@ -157,6 +157,23 @@ function sharedChild(parent: Rng, name: string): Rng {
   return c;
 }
 
+/** The stream of the tokens past a prompt's shared blocks: keyed by its fingerprint (a repeated prompt repeats), else its own. */
+function tailRng(features: Features, rngs: SynthRngs): Rng {
+  const fp = features.promptFingerprint;
+  return fp ? rngs.shared.child(`prompt:${fp}`) : rngs.rng.child('prompt');
+}
+
+/**
+ * The prompt text of a request as its messages are cut from it: every prompt token in order, the leading blocks
+ * following the recorded prefix keys (`synth/text.ts` PromptText). A follow-up turn's lead (`synth/history.ts`)
+ * rebuilds its session's first turn with this.
+ */
+export function promptTextOf(features: Features, rngs: SynthRngs): PromptText {
+  const total = (features.messageTokens ?? []).reduce((a, b) => a + b, 0);
+  const keys = features.prefixFingerprints ?? features.prefixBlocks ?? [];
+  return new PromptText(total, keys, features.prefixBlockTokens ?? 64, sharedChild(rngs.shared, 'prefix'), tailRng(features, rngs), rngs.blocks, Boolean(features.promptFingerprint));
+}
+
 /**
  * Strings for the JSON synthesizer: each message / prompt / input gets text of its recorded token count, cut from one
  * prompt-long token sequence whose leading blocks follow the recorded prefix fingerprints (or Mooncake block ids), so
@@ -166,18 +183,10 @@ function sharedChild(parent: Rng, name: string): Rng {
 export function promptStringAt(spec: Pick<LlmSpec, 'prompt'>, features: Features, rngs: SynthRngs, raw: RawStrings): (path: string, length: number) => string | undefined {
   const tokens = features.messageTokens ?? [];
   const total = tokens.reduce((a, b) => a + b, 0);
-  let text: PromptText | null = null;
+  let text: TokenText | null = null;
   const starts: number[] = [];
   tokens.reduce((a, b, i) => ((starts[i] = a), a + b), 0);
-  const prompt = (): PromptText => {
-    if (text) return text;
-    const prefix = sharedChild(rngs.shared, 'prefix');
-    const fp = features.promptFingerprint;
-    const tail = fp ? rngs.shared.child(`prompt:${fp}`) : rngs.rng.child('prompt');
-    const keys = features.prefixFingerprints ?? features.prefixBlocks ?? [];
-    text = new PromptText(total, keys, features.prefixBlockTokens ?? 64, prefix, tail, rngs.blocks, Boolean(fp));
-    return text;
-  };
+  const prompt = (): TokenText => (text ??= rngs.lead ? rngs.lead.text(total, tailRng(features, rngs), rngs.blocks) : promptTextOf(features, rngs));
   const textOf = (i: number) => raw.add(prompt().slice(starts[i]!, starts[i]! + tokens[i]!));
   const partsSeen = new Map<number, number>();
   let imageIndex = 0;

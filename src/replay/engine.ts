@@ -41,6 +41,12 @@ export interface ReplayEngineOptions {
   sender?: number;
   /** Answer bytes captured per request. Default {@link DEFAULT_MAX_CAPTURE_BYTES}. */
   maxCaptureBytes?: number;
+  /**
+   * Closed-loop sessions (`sessions/schedule.ts`), by request index: a request whose `parent` is ≥ 0 is not sent on
+   * the schedule but `thinkUs` after its parent's answer ended (its due time, from which its lateness counts). The
+   * parent must be sent by the same loop. Absent: every request on the schedule (open loop).
+   */
+  sessions?: { parent: Int32Array; thinkUs: Float64Array };
 }
 
 /** Progress snapshot emitted (as `progress`) about every 250 ms and once at the end. */
@@ -79,6 +85,9 @@ export class ReplayEngine extends EventEmitter {
   private readonly awaitingBody = new Map<number, () => void>();
   private outstanding = 0;
   private drained: (() => void) | null = null;
+  /** Follow-up turns by the index they wait for (closed-loop sessions). */
+  private children: Map<number, number[]> | null = null;
+  private running: { source: RequestSource; sink: (o: RawObservation) => void; rel: () => number; startMonoUs: number } | null = null;
 
   /** @throws TracewarpError `TW_TARGET` when `target` is not an http(s) URL. */
   constructor(private readonly opts: ReplayEngineOptions) {
@@ -138,11 +147,16 @@ export class ReplayEngine extends EventEmitter {
     const order = source.indexes;
     const n = order ? order.length : source.total;
     const progress = setInterval(() => this.emitProgress(n), 250);
+    const parent = this.opts.sessions?.parent;
+    this.children = parent ? childrenOf(parent, order ?? null, n) : null;
+    this.running = { source, sink, rel, startMonoUs };
     monitor.start();
     let burst = 0;
     try {
       for (let k = 0; k < n && !this.stopRequested; k++) {
         const index = order ? order[k]! : k;
+        // A follow-up turn is sent when its parent's answer has ended and its think time passed (see `followUp`).
+        if (parent && parent[index]! >= 0) continue;
         const scheduledUs = source.scheduledUs(index);
         if (scheduledUs - rel() > 0) burst = 0;
         await waitUntil(startMonoUs + scheduledUs, () => this.stopRequested);
@@ -174,6 +188,7 @@ export class ReplayEngine extends EventEmitter {
       settled = true;
       this.awaitingBody.delete(index);
       const lag = rel() - scheduledUs;
+      if (req) req.scheduledUs = scheduledUs;
       if (req) this.dispatch(req, lag, rel, sink);
       else this.complete(unsent(index, source.traceSeq(index), scheduledUs, this.opts.sender ?? 0, lag, 'client_aborted'), sink);
     };
@@ -243,16 +258,54 @@ export class ReplayEngine extends EventEmitter {
     }
   }
 
+  /**
+   * Sends a follow-up turn `thinkUs` after its parent's answer ended (closed loop within a session): its due time is
+   * that instant, so its lateness and its latency from the schedule count from there. Not sent after a stop.
+   */
+  private followUp(index: number, dueUs: number): void {
+    const r = this.running!;
+    this.outstanding++;
+    void waitUntil(r.startMonoUs + dueUs, () => this.stopRequested).then(() => {
+      if (this.stopRequested) return this.release();
+      this.stats.scheduled++;
+      const req = r.source.take(index);
+      if (!req) return this.sendWhenReady(r.source, index, dueUs, r.rel, r.sink);
+      req.scheduledUs = dueUs;
+      this.dispatch(req, null, r.rel, r.sink);
+    });
+  }
+
   private complete(obs: RawObservation, sink: (o: RawObservation) => void): void {
     this.stats.done++;
     if (obs.errorKind !== null || (obs.status !== null && obs.status >= 400)) this.stats.errors++;
+    const next = this.children?.get(obs.index);
+    if (next && !this.stopRequested && this.running) {
+      const endedUs = obs.endUs ?? this.running.rel();
+      for (const c of next) this.followUp(c, endedUs + this.opts.sessions!.thinkUs[c]!);
+    }
     sink(obs);
+    this.release();
+  }
+
+  /** One request (sent, or due and given up) is done with. */
+  private release(): void {
     if (--this.outstanding === 0 && this.drained) {
       const d = this.drained;
       this.drained = null;
       d();
     }
   }
+}
+
+/** The follow-ups of each index a loop sends (`order`, or 0 … n − 1). */
+function childrenOf(parent: Int32Array, order: readonly number[] | null, n: number): Map<number, number[]> {
+  const out = new Map<number, number[]>();
+  for (let k = 0; k < n; k++) {
+    const i = order ? order[k]! : k;
+    const p = parent[i]!;
+    if (p >= 0) (out.get(p) ?? out.set(p, []).get(p)!).push(i);
+  }
+  return out;
 }
 
 /** A fresh observation of a request about to be sent. */

@@ -9,6 +9,9 @@ import { ObservationBatcher, ResultsCollector, type LiveFigures } from '../resul
 import type { FailFastVerdict } from '../results/fail-fast.ts';
 import type { LoopHealthSample, SynthesisStats } from '../results/types.ts';
 import { SynthesisPool } from '../synth/pool.ts';
+import type { HistorySpec } from '../synth/history.ts';
+import { DEFAULT_THINK_TIME, historySpecs, planSessions, type SessionMode, type SessionPlan, type ThinkTime } from '../sessions/schedule.ts';
+import type { Arrival } from '../workload/types.ts';
 import { monoUs } from '../units.ts';
 import { TOOL_VERSION } from '../version.ts';
 import type { Step } from '../workload/pipeline.ts';
@@ -111,6 +114,18 @@ export interface ReplayTraceOptions {
   checkTarget?: boolean;
   /** Called with a line worth telling the user: a target check that failed when not failing fast. */
   onNotice?: (line: string) => void;
+  /**
+   * Sessions of the trace (`sessions/schedule.ts`): `closed` (default) sends each follow-up turn its think time after
+   * its parent's answer ended; `open` sends every request at its own time. Nothing changes for a trace without sessions.
+   */
+  sessions?: SessionMode;
+  /** Think time of follow-up turns in closed mode. Default `recorded`. */
+  thinkTime?: ThinkTime;
+  /**
+   * A follow-up turn's prompt: `recorded` (default) begins with exactly the text its parent was sent plus a stand-in of
+   * the parent's recorded answer (prefix caches see the sharing production saw); `none` synthesizes every prompt alone.
+   */
+  history?: 'recorded' | 'none';
 }
 
 /** What a replay produced. */
@@ -226,15 +241,30 @@ async function runOneLoop(engine: ReplayEngine, pool: SynthesisPool, collector: 
   return { samples: [sample], startWallMs, startMonoUs };
 }
 
+/** What a replay does with the workload's sessions: the plan, whether it is sent closed loop, the histories, the meta entry. */
+function sessionsOf(arrivals: readonly Arrival[], opts: ReplayTraceOptions): { plan: SessionPlan | null; closed: SessionPlan | null; histories?: Map<number, HistorySpec>; meta: Record<string, unknown> | null } {
+  const think = opts.thinkTime ?? DEFAULT_THINK_TIME;
+  const plan = planSessions(arrivals, think);
+  if (!plan) return { plan: null, closed: null, meta: null };
+  const mode = opts.sessions ?? 'closed';
+  const history = opts.history ?? 'recorded';
+  const meta = { mode, thinkTime: think.kind === 'max' ? `max:${think.us / 1000}ms` : think.kind, history, sessions: plan.sessions, followUps: plan.followUps };
+  return { plan, closed: mode === 'closed' ? plan : null, histories: history === 'recorded' ? historySpecs(arrivals, plan) : undefined, meta };
+}
+
 async function run(opts: ReplayTraceOptions, control: Control): Promise<ReplayOutcome> {
   const { arrivals, webSocketSessions } = planReplay(opts);
+  const sessions = sessionsOf(arrivals, opts);
   const runId = opts.runId ?? randomUUID();
   const seed = opts.seed ?? 1;
   const headersTimeoutMs = timeoutMs('the headers timeout', opts.headersTimeoutMs, DEFAULT_HEADERS_TIMEOUT_MS);
   const idleTimeoutMs = timeoutMs('the idle timeout', opts.idleTimeoutMs, DEFAULT_IDLE_TIMEOUT_MS);
   const requestTimeoutMs = timeoutMs('the request timeout', opts.requestTimeoutMs, DEFAULT_REQUEST_TIMEOUT_MS);
   const limits = { headers_timeout: humanMs(headersTimeoutMs), idle_timeout: humanMs(idleTimeoutMs), request_timeout: humanMs(requestTimeoutMs) };
-  const engineOpts = { target: opts.target, maxInFlight: opts.maxInFlight, capPolicy: opts.capPolicy, headers: opts.headers, warmupConnections: opts.warmup, runId, headersTimeoutMs, idleTimeoutMs };
+  const engineOpts = {
+    target: opts.target, maxInFlight: opts.maxInFlight, capPolicy: opts.capPolicy, headers: opts.headers, warmupConnections: opts.warmup, runId, headersTimeoutMs, idleTimeoutMs,
+    ...(sessions.closed ? { sessions: { parent: sessions.closed.parent, thinkUs: sessions.closed.thinkUs } } : {}),
+  };
   // A bad target is refused before any thread starts.
   const probe = new ReplayEngine(engineOpts);
   const onProgress = (p: ReplayProgress) => {
@@ -261,6 +291,7 @@ async function run(opts: ReplayTraceOptions, control: Control): Promise<ReplayOu
     runPath: opts.runFile,
     force: Boolean(opts.force),
     classes: requestClasses(arrivals, opts),
+    ...(sessions.plan ? { sessions: { session: sessions.plan.session, turn: sessions.plan.turn, parent: sessions.closed?.parent ?? null } } : {}),
     ...(opts.scrape && opts.scrape.urls.length > 0 ? { scrape: opts.scrape } : {}),
     failFast: opts.failFast ? { requests: FAIL_FAST_REQUESTS, minRequests: FAIL_FAST_MIN_REQUESTS, windowUs: FAIL_FAST_WINDOW_MS * 1000, planned: arrivals.length } : null,
     meta: {
@@ -288,7 +319,7 @@ async function run(opts: ReplayTraceOptions, control: Control): Promise<ReplayOu
   try {
     pool = await SynthesisPool.start({
       tracePath: opts.trace, arrivals, seed, model: opts.model, forceOutputLength: opts.forceOutputLength, pathMap: opts.pathMap, modelMap: opts.modelMap, placeholderSegments: opts.placeholderSegments, outputLength: opts.outputLength, clientAborts: opts.clientAborts, tensorNames, threads: opts.synthThreads,
-      maxReadyRequests: opts.maxReadyRequests, maxReadyBytes: opts.maxReadyBytes,
+      maxReadyRequests: opts.maxReadyRequests, maxReadyBytes: opts.maxReadyBytes, histories: sessions.histories,
     });
     const p = pool;
     p.onError((err) => {
@@ -310,7 +341,7 @@ async function run(opts: ReplayTraceOptions, control: Control): Promise<ReplayOu
     startWallUs: Math.round(startWallMs * 1000), startMonoUs, interrupted: control.stopped, plannedRequests: arrivals.length, senders, outputLength: opts.outputLength ?? 'recorded',
     ...(opts.slo ? { slo: opts.slo.text } : {}), ...(digest ? { digest } : {}), ...(opts.workload !== undefined ? { workload: opts.workload } : {}),
     timeouts: { headersMs: headersTimeoutMs, idleMs: idleTimeoutMs, requestMs: requestTimeoutMs }, cutAfterGrace: control.cutAfterGrace,
-    ...(failedFast ? { failFast: failedFast } : {}), ...(opts.warmupUs ? { warmupUs: opts.warmupUs } : {}),
+    ...(failedFast ? { failFast: failedFast } : {}), ...(opts.warmupUs ? { warmupUs: opts.warmupUs } : {}), ...(sessions.meta ? { sessions: sessions.meta } : {}),
   };
   if (failure && samples.length === 0) {
     await collector.abandon();

@@ -70,7 +70,7 @@ export type FromSenderThread =
  * Runs a replay from several sending loops, each a worker thread with its own connection pool and event loop, all on
  * one absolute schedule (one `startMonoUs`: the monotonic clock is the same in every thread). Request i goes to loop
  * i mod N; the pool's ready bodies are transferred to their loop as they come; each loop sends its observations
- * straight to the results thread. Progress is summed over the loops.
+ * straight to the results thread. Progress is summed over the loops. Sessions stay on one loop ({@link loopsOf}).
  */
 export async function runSenderThreads(o: {
   engine: ReplayEngineOptions;
@@ -87,9 +87,10 @@ export async function runSenderThreads(o: {
   const threads: Worker[] = [];
   const progress: ReplayProgress[] = [];
   let failure: Error | null = null;
+  const loopOf = loopsOf(o.pool.total, n, o.engine.sessions?.parent);
   for (let k = 0; k < n; k++) {
     const indexes: number[] = [];
-    for (let i = k; i < o.pool.total; i += n) indexes.push(i);
+    for (let i = 0; i < o.pool.total; i++) if (loopOf[i] === k) indexes.push(i);
     const results = o.collector.connect();
     const input: SenderThreadInput = {
       engine: { ...o.engine, sender: k, maxInFlight: o.engine.maxInFlight === undefined ? undefined : Math.max(1, Math.ceil(o.engine.maxInFlight / n)) },
@@ -130,7 +131,7 @@ export async function runSenderThreads(o: {
     if (!p) return;
     const { body, ...request } = p;
     const ab = body ? ownBytes(body) : null;
-    const q = pending[index % n]!;
+    const q = pending[loopOf[index]!]!;
     q.requests.push({ request, body: ab });
     if (ab) q.transfer.push(ab);
     if (!flushing) {
@@ -153,6 +154,19 @@ export async function runSenderThreads(o: {
   await Promise.all(threads.map((w) => w.terminate()));
   if (failure) throw failure;
   return { samples, startWallMs, startMonoUs };
+}
+
+/**
+ * Which loop sends each request: i mod N, except that every turn of a closed-loop session goes to the loop of its first
+ * turn (a follow-up waits for its parent's answer, which only that loop sees).
+ */
+export function loopsOf(total: number, n: number, parent?: Int32Array): Uint16Array {
+  const loop = new Uint16Array(total);
+  for (let i = 0; i < total; i++) {
+    const p = parent ? parent[i]! : -1;
+    loop[i] = p >= 0 ? loop[p]! : i % n;
+  }
+  return loop;
 }
 
 function sumProgress(parts: readonly ReplayProgress[], total: number): ReplayProgress {

@@ -26,6 +26,11 @@ export interface ResultsThreadInput {
   failFast?: FailFastRule | null;
   /** What each request is (see {@link RequestClasses}), so results carry their route, model and protocol. */
   classes?: RequestClasses;
+  /**
+   * Each request's session number and turn (−1: none) and, for closed-loop sessions, the index it waited for (−1: none),
+   * so results carry `session`, `turn` and `parentIndex`.
+   */
+  sessions?: { session: Int32Array; turn: Int32Array; parent: Int32Array | null };
   /** Prometheus endpoints of the target to poll during the run (`replay --scrape`), stored in the run file. */
   scrape?: { urls: string[]; intervalMs: number };
 }

@@ -16,9 +16,10 @@ export const RUN_FORMAT = 'tracewarp-run';
  * 4 added `recorded_failed` (the recorded exchange failed: left out of goodput). 5 added `route`, `model` and
  * `protocol` per result (breakdowns), the run's mergeable metrics (`meta.metrics`: counts and compressed HDR
  * histograms, `metrics/metrics.ts` EncodedMetrics) and the `scrape` table (the target's Prometheus samples on the run's
- * clock). Versions 1 to 4 are still read.
+ * clock). 6 added `session`, `turn` and `parent_index` per result (sessions; `parent_index` only in closed-loop
+ * replays) and `meta.sessions` (the mode, think time and history). Versions 1 to 5 are still read.
  */
-export const RUN_FORMAT_VERSION = 5;
+export const RUN_FORMAT_VERSION = 6;
 
 const SCHEMA = `
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -29,11 +30,12 @@ CREATE TABLE results (
   output_tokens INTEGER, expected_output_tokens INTEGER, prompt_tokens INTEGER, cap_delayed INTEGER NOT NULL, label TEXT,
   trace_id TEXT, itl BLOB, server_timing TEXT, dispatched_us INTEGER, body_sent_us INTEGER, ready_lag_us INTEGER,
   sender INTEGER NOT NULL DEFAULT 0, tool_stall INTEGER NOT NULL DEFAULT 0, error_detail TEXT,
-  recorded_failed INTEGER NOT NULL DEFAULT 0, route TEXT, model TEXT, protocol TEXT
+  recorded_failed INTEGER NOT NULL DEFAULT 0, route TEXT, model TEXT, protocol TEXT,
+  session INTEGER, turn INTEGER, parent_index INTEGER
 );
 CREATE TABLE scrape (t_us INTEGER NOT NULL, source TEXT NOT NULL, name TEXT NOT NULL, type TEXT NOT NULL, labels TEXT NOT NULL, value REAL NOT NULL);`;
 
-const COLUMNS = ['idx', 'trace_seq', 'scheduled_us', 'sent_us', 'ttfb_at_us', 'ttft_at_us', 'end_us', 'status', 'error_kind', 'request_bytes', 'response_bytes', 'streamed', 'event_count', 'output_tokens', 'expected_output_tokens', 'prompt_tokens', 'cap_delayed', 'label', 'trace_id', 'itl', 'server_timing', 'dispatched_us', 'body_sent_us', 'ready_lag_us', 'sender', 'tool_stall', 'error_detail', 'recorded_failed', 'route', 'model', 'protocol'] as const;
+const COLUMNS = ['idx', 'trace_seq', 'scheduled_us', 'sent_us', 'ttfb_at_us', 'ttft_at_us', 'end_us', 'status', 'error_kind', 'request_bytes', 'response_bytes', 'streamed', 'event_count', 'output_tokens', 'expected_output_tokens', 'prompt_tokens', 'cap_delayed', 'label', 'trace_id', 'itl', 'server_timing', 'dispatched_us', 'body_sent_us', 'ready_lag_us', 'sender', 'tool_stall', 'error_detail', 'recorded_failed', 'route', 'model', 'protocol', 'session', 'turn', 'parent_index'] as const;
 
 /**
  * Writes a run file (SQLite): `meta` (JSON values: `format`, `format_version`, and the {@link RunMeta} fields) and one
@@ -75,7 +77,7 @@ export class RunWriter {
           r.requestBytes, r.responseBytes, r.streamed ? 1 : 0, r.eventCount, r.outputTokens, r.expectedOutputTokens, r.promptTokens, r.capDelayed ? 1 : 0, r.label,
           r.traceId ?? null, r.itlUs && r.itlUs.length > 0 ? encodeBlob(r.itlUs) : null, r.serverTiming ? JSON.stringify(r.serverTiming) : null,
           r.dispatchedUs ?? null, r.bodySentUs ?? null, r.readyLagUs ?? null, r.sender ?? 0, r.toolStall ? 1 : 0, r.errorDetail ?? null, r.recordedFailed ? 1 : 0,
-          r.route ?? null, r.model ?? null, r.protocol ?? null);
+          r.route ?? null, r.model ?? null, r.protocol ?? null, r.session ?? null, r.turn ?? null, r.parentIndex ?? null);
       }
     })();
   }
@@ -116,6 +118,7 @@ interface ResultRow {
   server_timing: string | null; dispatched_us?: number | null; body_sent_us?: number | null; ready_lag_us?: number | null;
   sender?: number; tool_stall?: number; error_detail?: string | null; recorded_failed?: number;
   route?: string | null; model?: string | null; protocol?: string | null;
+  session?: number | null; turn?: number | null; parent_index?: number | null;
 }
 
 /** One scraped sample of the target's metrics, as the scraper took it but with `tUs` on the run's clock (µs after its offset 0). */
@@ -145,6 +148,7 @@ export function readRunFile(path: string): { meta: RunMeta & Record<string, unkn
       traceId: r.trace_id, itlUs: r.itl ? decodeBlob<number[]>(r.itl) : r.streamed ? [] : null, serverTiming: r.server_timing ? JSON.parse(r.server_timing) : null,
       dispatchedUs: r.dispatched_us ?? null, bodySentUs: r.body_sent_us ?? null, readyLagUs: r.ready_lag_us ?? null, sender: r.sender ?? 0, toolStall: r.tool_stall === 1,
       errorDetail: r.error_detail ?? null, recordedFailed: r.recorded_failed === 1, route: r.route ?? null, model: r.model ?? null, protocol: r.protocol ?? null,
+      session: r.session ?? null, turn: r.turn ?? null, parentIndex: r.parent_index ?? null,
     }));
     const scrape = version >= 5
       ? (db.prepare('SELECT t_us, source, name, type, labels, value FROM scrape ORDER BY t_us').all() as Array<{ t_us: number; source: string; name: string; type: string; labels: string; value: number }>)

@@ -75,6 +75,13 @@ export interface RequestResult {
   route?: string | null;
   model?: string | null;
   protocol?: string | null;
+  /**
+   * Its session in the workload (0-based; clones are sessions of their own), its turn, and in a closed-loop replay the
+   * index of the request it waited for (run files of format 6 on); null for a request on its own.
+   */
+  session?: number | null;
+  turn?: number | null;
+  parentIndex?: number | null;
 }
 
 /** Whether a request completed: answered with a status below 400, no transport error, and an end time. */

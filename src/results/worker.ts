@@ -70,6 +70,12 @@ function onSender(port: MessagePort): void {
       if (o.errorDetail) r.errorDetail = o.errorDetail;
       const cls = input.classes?.keys[input.classes.ofIndex[r.index] ?? -1];
       if (cls) [r.route, r.model, r.protocol] = cls;
+      const ss = input.sessions;
+      if (ss && ss.session[r.index]! >= 0) {
+        r.session = ss.session[r.index]!;
+        r.turn = ss.turn[r.index]!;
+        r.parentIndex = ss.parent && ss.parent[r.index]! >= 0 ? ss.parent[r.index]! : null;
+      }
       results.push(r);
       live.add(r);
       liveChanged = true;

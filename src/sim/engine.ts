@@ -33,6 +33,8 @@ export const DEFAULT_TIMING: EngineTiming = { prefillUsPerToken: 40, decodeStepM
 /** One generation request inside the engine. */
 export interface Sequence {
   promptTokens: number;
+  /** Prompt tokens found in the prefix cache at admission (their prefill is skipped). Default 0. */
+  cachedTokens?: number;
   /** Tokens to generate (≥ 1). */
   targetTokens: number;
   generated: number;
@@ -123,13 +125,18 @@ export class Engine {
       this.timer = null;
       return;
     }
+    const first = new Set<Sequence>();
     for (const s of admitted) {
-      if (!this.started.has(s)) s.onStart();
+      if (!this.started.has(s)) {
+        first.add(s);
+        s.onStart();
+      }
       this.started.add(s);
     }
     this.running.push(...admitted);
     // A preempted sequence recomputes what it had: its prompt and the tokens it generated.
-    const prefillMs = admitted.reduce((a, s) => a + s.promptTokens + s.generated, 0) * this.timing.prefillUsPerToken / 1000;
+    // Cached prompt tokens are not computed again (a preempted sequence lost its blocks and recomputes them all).
+    const prefillMs = admitted.reduce((a, s) => a + s.promptTokens - (first.has(s) ? s.cachedTokens ?? 0 : 0) + s.generated, 0) * this.timing.prefillUsPerToken / 1000;
     const stepMs = this.timing.decodeStepMs + this.timing.perSeqStepMs * (batch - 1) + prefillMs;
     this.nextStepAtMs = startMs + stepMs;
     this.timer = setTimeout(() => this.endStep(), Math.max(0, this.nextStepAtMs - performance.now()));

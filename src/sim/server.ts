@@ -2,7 +2,8 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import { httpUrl } from '../address.ts';
 import { TracewarpError } from '../errors.ts';
 import { createRng } from '../rng.ts';
-import { countTokens, decodeTokens, wordTokenIds } from '../tokens.ts';
+import { countTokens, decodeTokens, encodeTokens, wordTokenIds } from '../tokens.ts';
+import { blockHashes, DEFAULT_PREFIX_CACHE_TOKENS, PrefixCache } from './prefix-cache.ts';
 import { DEFAULT_TIMING, Engine, type EngineTiming, type Sequence } from './engine.ts';
 import { handleKserve } from './kserve.ts';
 import { DEFAULT_KV_CACHE_TOKENS, simMetrics } from './metrics.ts';
@@ -27,12 +28,19 @@ export interface SimOptions extends Partial<EngineTiming> {
   kvCacheTokens?: number;
   /** Model load before the first answer, ms: requests queue meanwhile. Default 0. */
   modelLoadMs?: number;
+  /**
+   * Prefix (KV) cache capacity, tokens (`sim/prefix-cache.ts`: 16-token blocks, LRU): a prompt's cached prefix costs
+   * no prefill. Default {@link DEFAULT_PREFIX_CACHE_TOKENS}; 0 turns it off.
+   */
+  prefixCacheTokens?: number;
 }
 
 /** A running simulator. */
 export interface SimServer {
   readonly url: string;
   readonly timing: EngineTiming;
+  /** Prefix cache capacity, tokens (0: off). */
+  readonly prefixCacheTokens: number;
   /** Requests answered so far, by route. */
   readonly served: Record<string, number>;
   close(): Promise<void>;
@@ -89,7 +97,8 @@ export async function startSim(opts: SimOptions = {}): Promise<SimServer> {
   };
   const engine = new Engine(timing);
   const model = opts.model ?? 'tracewarp-sim';
-  const metrics = simMetrics(engine, model, opts.kvCacheTokens || DEFAULT_KV_CACHE_TOKENS);
+  const prefixCache = new PrefixCache(opts.prefixCacheTokens ?? DEFAULT_PREFIX_CACHE_TOKENS);
+  const metrics = simMetrics(engine, model, opts.kvCacheTokens || DEFAULT_KV_CACHE_TOKENS, prefixCache);
   const [minOut, maxOut] = opts.defaultOutputTokens ?? [16, 256];
   const maxModelLen = opts.maxModelLen ?? 131_072;
   const rng = createRng(opts.seed ?? 1).child('sim');
@@ -118,7 +127,8 @@ export async function startSim(opts: SimOptions = {}): Promise<SimServer> {
       return;
     }
     const target = maxTokens ?? minOut + lengths.int(maxOut - minOut + 1);
-    const promptTokens = prompt.reduce((a, t) => a + countTokens(t), 0);
+    const ids = prompt.flatMap((t) => encodeTokens(t));
+    const promptTokens = ids.length;
     if (promptTokens + target > maxModelLen) {
       // As vLLM does: a request that cannot fit the context window is refused, not run for hours.
       openaiError(res, 400, `This model's maximum context length is ${maxModelLen} tokens. However, you requested ${promptTokens + target} tokens (${promptTokens} in the messages, ${target} in the completion).`);
@@ -144,6 +154,8 @@ export async function startSim(opts: SimOptions = {}): Promise<SimServer> {
       generated: 0,
       onStart: () => {
         startedAt = performance.now();
+        // Looked up when admitted, as vLLM's scheduler does: what an earlier request left cached is free now.
+        seq.cachedTokens = prefixCache.lookup(promptTokens, blockHashes(ids));
         if (!stream) return;
         // Headers go out when the request gets a batch slot, carrying how long it queued (Server-Timing, ms).
         res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'server-timing': `queue;dur=${(startedAt - arrivedAt).toFixed(2)}` });
@@ -243,6 +255,7 @@ export async function startSim(opts: SimOptions = {}): Promise<SimServer> {
     url,
     timing,
     served,
+    prefixCacheTokens: opts.prefixCacheTokens ?? DEFAULT_PREFIX_CACHE_TOKENS,
     close: () => new Promise<void>((resolve) => {
       engine.stop();
       server.closeAllConnections();

@@ -3,6 +3,7 @@ import type { Worker } from 'node:worker_threads';
 import { fromErrorMessage, type ErrorMessage } from '../errors.ts';
 import type { PlannedRequest, RequestSource } from '../replay/types.ts';
 import type { SynthesisStats } from '../results/types.ts';
+import type { HistorySpec } from './history.ts';
 import type { Arrival } from '../workload/types.ts';
 import { firstMessage, startWorker } from '../workers.ts';
 import { WorkloadDigest } from './digest.ts';
@@ -74,6 +75,8 @@ export interface SynthesisPoolOptions {
   maxReadyBytes?: number;
   /** Prefix-block text cache per thread, characters. Default {@link DEFAULT_BLOCK_CACHE_CHARS}. */
   blockCacheChars?: number;
+  /** Follow-up turns' histories by index (`sessions/schedule.ts` historySpecs); none: every prompt is its own. */
+  histories?: ReadonlyMap<number, HistorySpec>;
 }
 
 interface Thread {
@@ -255,7 +258,7 @@ export class SynthesisPool implements RequestSource {
       const t = this.threads.reduce((a, b) => (b.queued < a.queued ? b : a));
       if (t.queued >= PER_THREAD_QUEUE) break;
       const a = this.opts.arrivals[this.next]!;
-      const item: SynthItem = { index: this.next, seq: a.seq, atUs: a.atUs, fingerprintSalt: a.fingerprintSalt, drift: a.drift, anomaly: a.anomaly };
+      const item: SynthItem = { index: this.next, seq: a.seq, atUs: a.atUs, fingerprintSalt: a.fingerprintSalt, drift: a.drift, anomaly: a.anomaly, history: this.opts.histories?.get(this.next) };
       (batches.get(t) ?? batches.set(t, []).get(t)!).push(item);
       t.queued++;
       const est = estimatedBytes(a);

@@ -128,13 +128,54 @@ export class BlockTextCache {
   }
 }
 
+/** Prompt text read by token range as byte slices (views, nothing copied). */
+export interface TokenText {
+  /** Tokens it holds. */
+  readonly tokens: number;
+  /** The bytes of tokens `[from, to)`. */
+  slice(from: number, to: number): Uint8Array[];
+}
+
+/** A segment's tokens `[a, b)` as a byte view. */
+export function segmentSlice(seg: TextSegment, a: number, b: number): Uint8Array {
+  return seg.bytes.subarray(a === 0 ? 0 : seg.ends[a - 1]!, seg.ends[b - 1]!);
+}
+
+/** Texts one after the other, read as one (a follow-up turn: what its session said so far, then its own part). */
+export class ConcatText implements TokenText {
+  readonly tokens: number;
+
+  constructor(private readonly parts: readonly TokenText[]) {
+    this.tokens = parts.reduce((n, p) => n + p.tokens, 0);
+  }
+
+  slice(from: number, to: number): Uint8Array[] {
+    const out: Uint8Array[] = [];
+    let start = 0;
+    for (const p of this.parts) {
+      const a = Math.max(from, start);
+      const b = Math.min(to, start + p.tokens);
+      if (a < b) out.push(...p.slice(a - start, b - start));
+      start += p.tokens;
+      if (start >= to) break;
+    }
+    return out;
+  }
+}
+
+/** A segment as a {@link TokenText}, its first `tokens` tokens. */
+export function segmentText(seg: TextSegment, tokens = seg.ends.length): TokenText {
+  return { tokens, slice: (a, b) => (a < b ? [segmentSlice(seg, a, Math.min(b, tokens))] : []) };
+}
+
 /**
  * The text of a prompt of `total` tokens laid out as {@link promptTokenIds} lays out its tokens (the same tokens, so
  * the same bytes), read by token range as byte slices. Blocks come from `cache` when given; the tail too when
  * `cacheTail` (a tail keyed by a prompt fingerprint repeats; a per-request tail does not).
  */
-export class PromptText {
+export class PromptText implements TokenText {
   private readonly segments: Array<{ seg: TextSegment; tokens: number }> = [];
+  readonly tokens: number;
 
   constructor(total: number, blockKeys: readonly (string | number)[], blockTokens: number, blockRng: Rng, tailRng: Rng, cache?: BlockTextCache, cacheTail = false) {
     let have = 0;
@@ -152,6 +193,7 @@ export class PromptText {
       const make = () => wordSegment(n, tailRng);
       this.segments.push({ seg: cache && cacheTail ? cache.get(`${tailRng.seed}|${n}`, make) : make(), tokens: n });
     }
+    this.tokens = Math.max(0, total);
   }
 
   /** The bytes of tokens `[from, to)`, as views of the segments (nothing copied). */

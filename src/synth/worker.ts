@@ -48,7 +48,7 @@ port.on('message', (m: ToSynthThread) => {
   for (const item of m.items) {
     const t0 = performance.now();
     try {
-      const p = synthesizeItem(item, reader.get(item.seq), w);
+      const p = synthesizeItem(item, reader.get(item.seq), w, (seq) => reader.get(seq));
       const hash = requestHash(p);
       const body = p.body ? ownBytes(p.body) : null;
       const { body: _, ...rest } = p;

@@ -7,6 +7,7 @@ import type { Rng } from '../rng.ts';
 import type { TraceRecord } from '../types.ts';
 import type { Arrival } from '../workload/types.ts';
 import { requestHash, type WorkloadDigest } from './digest.ts';
+import { promptLead, type HistorySpec } from './history.ts';
 import { recordForTarget } from './target.ts';
 
 export { requestHash, WorkloadDigest } from './digest.ts';
@@ -30,8 +31,8 @@ function salted(r: TraceRecord, salt: string | null): TraceRecord {
   };
 }
 
-/** The part of an arrival synthesis needs (what crosses to a synthesis thread). */
-export type SynthItem = Pick<Arrival, 'seq' | 'atUs' | 'fingerprintSalt' | 'drift' | 'anomaly'> & { index: number };
+/** The part of an arrival synthesis needs (what crosses to a synthesis thread); `history` for a follow-up turn. */
+export type SynthItem = Pick<Arrival, 'seq' | 'atUs' | 'fingerprintSalt' | 'drift' | 'anomaly'> & { index: number; history?: HistorySpec };
 
 /** Seeded streams and caches one synthesizer (one thread) uses for a whole workload. */
 export interface WorkloadSynth {
@@ -52,10 +53,12 @@ export function workloadSynth(rng: Rng, opts?: SynthOptions, blocks?: BlockTextC
  * synthesizes the body through the protocol adapter (seeded by index, so any thread gives the same bytes) and applies
  * its anomaly.
  */
-export function synthesizeItem(a: SynthItem, recorded: TraceRecord, w: WorkloadSynth): PlannedRequest {
+export function synthesizeItem(a: SynthItem, recorded: TraceRecord, w: WorkloadSynth, recordOf?: (seq: number) => TraceRecord): PlannedRequest {
   const base = recordForTarget(recorded, w.opts);
   const r = salted(applyDriftToRecord(base, [...a.drift, ...anomalyDrift(a.anomaly, base)]), a.fingerprintSalt);
-  const s = applyAnomaly(synthesizeRequest(r, w.synth.child(String(a.index)), w.shared, w.opts, w.blocks), r, a.anomaly);
+  const h = a.history;
+  const lead = h && recordOf ? promptLead(h, salted(recordForTarget(recordOf(h.rootSeq), w.opts), h.rootSalt), w.synth, w.shared, w.blocks) : undefined;
+  const s = applyAnomaly(synthesizeRequest(r, w.synth.child(String(a.index)), w.shared, w.opts, w.blocks, lead), r, a.anomaly);
   return {
     index: a.index,
     traceSeq: a.seq,
@@ -78,11 +81,11 @@ export function synthesizeItem(a: SynthItem, recorded: TraceRecord, w: WorkloadS
  * Synthesizes the transformed workload lazily in this thread, one request per pull (for `plan`, which sends nothing;
  * a replay synthesizes in worker threads, see `synth/pool.ts`, with the same bytes). Feeds `digest` when given.
  */
-export function* synthesizeWorkload(arrivals: readonly Arrival[], getRecord: (seq: number) => TraceRecord, rng: Rng, digest?: WorkloadDigest, opts?: SynthOptions, blocks?: BlockTextCache): Generator<PlannedRequest> {
+export function* synthesizeWorkload(arrivals: readonly Arrival[], getRecord: (seq: number) => TraceRecord, rng: Rng, digest?: WorkloadDigest, opts?: SynthOptions, blocks?: BlockTextCache, histories?: ReadonlyMap<number, HistorySpec>): Generator<PlannedRequest> {
   const w = workloadSynth(rng, opts, blocks);
   for (let index = 0; index < arrivals.length; index++) {
     const a = arrivals[index]!;
-    const p = synthesizeItem({ ...a, index }, getRecord(a.seq), w);
+    const p = synthesizeItem({ ...a, index, history: histories?.get(index) }, getRecord(a.seq), w, getRecord);
     digest?.add(p, requestHash(p));
     yield p;
   }

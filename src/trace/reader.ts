@@ -225,6 +225,7 @@ export class TraceReader {
         seq: r.seq, atUs: r.offsetUs, clone: 0, fingerprintSalt: null, drift: [], anomaly: null, route: r.route, protocol: r.protocol,
         promptTokens: r.promptTokens, outputTokens: r.outputTokens, requestBytes: r.requestBytes, model: r.model,
         method: r.method, status: r.status, errorKind: r.errorKind, streamed: r.streamed,
+        ...(r.session ? { session: { id: r.session.session, turn: r.session.turn, parentSeq: r.session.parentSeq, thinkUs: r.session.thinkUs } } : {}),
       });
     }
     return out;

@@ -8,9 +8,9 @@ import { amplify, loop, maxGap, sortByTime, syntheticArrivals, type ArrivalModel
 export type Step =
   | { op: 'speed'; factor: number }
   | { op: 'rate'; rate: number }
-  | { op: 'window'; fromUs: number; toUs: number }
+  | { op: 'window'; fromUs: number; toUs: number; cutSessions?: boolean }
   | { op: 'max-gap'; us: number }
-  | { op: 'loop'; times?: number; durationUs?: number }
+  | { op: 'loop'; times?: number; durationUs?: number; cutSessions?: boolean }
   | { op: 'arrivals'; model: ArrivalModel; rate?: number }
   | { op: 'amplify'; k: number; keepDuplicates: boolean }
   | { op: 'drift'; specs: DriftSpec[] }
@@ -51,7 +51,7 @@ export function transform(arrivals: readonly Arrival[], steps: readonly Step[], 
     switch (s.op) {
       case 'speed': a = warpSpeed(a, s.factor); break;
       case 'rate': a = warpRate(a, s.rate); break;
-      case 'window': a = window(a, s.fromUs, s.toUs); break;
+      case 'window': a = window(a, s.fromUs, s.toUs, s.cutSessions); break;
       case 'max-gap': a = maxGap(a, s.us); break;
       case 'loop': a = loop(a, s); break;
       case 'arrivals': a = syntheticArrivals(a, s.model, r, s.rate); break;

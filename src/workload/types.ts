@@ -38,11 +38,27 @@ export interface Arrival {
   outputTokens: number | null;
   requestBytes: number;
   model: string | null;
+  /** Its place in a recorded session (trace format 3), or absent/null for a request on its own. */
+  session?: ArrivalSession | null;
+  /**
+   * Product of the time-warp factors applied to it (1 / speed): `--think-time scaled` scales recorded think times by
+   * it. Absent: 1.
+   */
+  timeScale?: number;
   /** What was recorded of the exchange, for filters (`--only`, `--exclude`); absent on arrivals made by hand. */
   method?: string;
   status?: number | null;
   errorKind?: string | null;
   streamed?: boolean;
+}
+
+/** A request's place in its recorded session, as the trace has it (`types.ts` SessionLink). */
+export interface ArrivalSession {
+  id: number;
+  turn: number;
+  parentSeq: number | null;
+  /** Recorded think time, µs (arrival minus the parent's answer end; imports: the arrival gap). */
+  thinkUs: number | null;
 }
 
 /** Facts about the source trace that transformations may need. */

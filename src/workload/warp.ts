@@ -15,7 +15,7 @@ export function warpSpeed(arrivals: readonly Arrival[], speed: number): Arrival[
   checkFactor('speed', speed);
   if (arrivals.length === 0) return [];
   const first = arrivals[0]!.atUs;
-  return arrivals.map((a) => ({ ...a, atUs: Math.round((a.atUs - first) / speed) }));
+  return arrivals.map((a) => ({ ...a, atUs: Math.round((a.atUs - first) / speed), timeScale: (a.timeScale ?? 1) / speed }));
 }
 
 /** Mean arrival rate in req/s: (n − 1) / span, or null for fewer than 2 arrivals or a zero span. */
@@ -37,12 +37,35 @@ export function warpRate(arrivals: readonly Arrival[], rate: number): Arrival[] 
   return warpSpeed(arrivals, rate / current);
 }
 
-/** Keeps the arrivals with `fromUs ≤ offset − first < toUs` (a slice by offset from the trace's first arrival), shifted to start at 0. */
-export function window(arrivals: readonly Arrival[], fromUs: number, toUs: number): Arrival[] {
+/**
+ * Keeps the arrivals with `fromUs ≤ offset − first < toUs` (a slice by offset from the trace's first arrival), shifted
+ * to start at 0. A session is kept whole or not at all, by where its first request falls (its later turns are kept
+ * past `toUs`, a session begun before `fromUs` is left out), unless `cutSessions`.
+ */
+export function window(arrivals: readonly Arrival[], fromUs: number, toUs: number, cutSessions = false): Arrival[] {
   if (arrivals.length === 0) return [];
   const first = arrivals[0]!.atUs;
-  const kept = arrivals.filter((a) => a.atUs - first >= fromUs && a.atUs - first < toUs);
+  const inside = (at: number) => at - first >= fromUs && at - first < toUs;
+  const starts = cutSessions ? null : sessionStarts(arrivals);
+  const kept = arrivals.filter((a) => inside(starts && a.session ? starts.get(sessionKey(a))! : a.atUs));
   return kept.map((a) => ({ ...a, atUs: a.atUs - first - fromUs }));
+}
+
+/** The identity of an arrival's session in a workload (clones and loop passes are sessions of their own). */
+export function sessionKey(a: Pick<Arrival, 'session' | 'fingerprintSalt' | 'clone'>): string {
+  return `${a.session?.id ?? ''}|${a.fingerprintSalt ?? ''}|${a.clone}`;
+}
+
+/** The offset of each session's first arrival, by {@link sessionKey}. */
+export function sessionStarts(arrivals: readonly Arrival[]): Map<string, number> {
+  const starts = new Map<string, number>();
+  for (const a of arrivals) {
+    if (!a.session) continue;
+    const k = sessionKey(a);
+    const s = starts.get(k);
+    if (s === undefined || a.atUs < s) starts.set(k, a.atUs);
+  }
+  return starts;
 }
 
 /** Compresses every idle gap longer than `maxGapUs` to exactly `maxGapUs`; all other gaps are kept. */
@@ -62,23 +85,35 @@ export function maxGap(arrivals: readonly Arrival[], maxGapUs: number): Arrival[
  * period is the trace's span plus its mean inter-arrival time, so the seam looks like any other gap. With no
  * duration, repeats `times` times. Repetitions after the first get new fingerprints.
  */
-export function loop(arrivals: readonly Arrival[], opts: { durationUs?: number; times?: number }): Arrival[] {
+export function loop(arrivals: readonly Arrival[], opts: { durationUs?: number; times?: number; cutSessions?: boolean }): Arrival[] {
   if (arrivals.length === 0) return [];
   const first = arrivals[0]!.atUs;
   const span = arrivals[arrivals.length - 1]!.atUs - first;
   const period = span + (arrivals.length > 1 ? Math.round(span / (arrivals.length - 1)) : 1_000_000);
   const out: Arrival[] = [];
+  const starts = sessionStarts(arrivals);
   for (let k = 0; ; k++) {
     if (opts.times !== undefined && k >= opts.times) break;
     for (const a of arrivals) {
       const at = a.atUs - first + k * period;
-      if (opts.durationUs !== undefined && at >= opts.durationUs) return out;
+      // A session begun within the duration is kept whole (its start decides), unless sessions may be cut.
+      const decides = a.session && !opts.cutSessions ? starts.get(sessionKey(a))! - first + k * period : at;
+      if (opts.durationUs !== undefined && decides >= opts.durationUs) {
+        if (!a.session || opts.cutSessions) return finish(out);
+        continue;
+      }
       // Later passes get new fingerprints: real traffic does not resend the same prompts an hour later.
       out.push(k === 0 ? { ...a, atUs: at } : { ...a, atUs: at, fingerprintSalt: `${a.fingerprintSalt ?? ''}l${k}` });
     }
     if (opts.durationUs === undefined && opts.times === undefined) break;
+    if (opts.durationUs !== undefined && (k + 1) * period >= opts.durationUs) break;
   }
-  return out;
+  return finish(out);
+}
+
+/** A loop's arrivals in time order (kept sessions' later turns may follow the next pass's first arrivals). */
+function finish(out: Arrival[]): Arrival[] {
+  return out.some((a) => a.session) ? sortByTime(out) : out;
 }
 
 /**
@@ -94,11 +129,19 @@ export function amplify(arrivals: readonly Arrival[], k: number, rng: Rng, opts:
   const frac = k - whole;
   const jitter = opts.jitterUs ?? 10_000;
   const out: Arrival[] = [];
+  // A session is cloned whole: one draw of its copies and their shifts, at its first request; new fingerprints per copy.
+  const sessions = new Map<string, { copies: number; shiftUs: number[]; first: number }>();
   arrivals.forEach((a, i) => {
     out.push(a);
-    const copies = whole - 1 + (frac > 0 && rng.next() < frac ? 1 : 0);
-    for (let c = 1; c <= copies; c++) {
-      out.push({ ...a, atUs: a.atUs + 1 + rng.int(jitter), clone: a.clone + c, fingerprintSalt: opts.keepDuplicates ? a.fingerprintSalt : `a${i}.${c}` });
+    const key = a.session ? sessionKey(a) : null;
+    let s = key === null ? undefined : sessions.get(key);
+    if (!s) {
+      const copies = whole - 1 + (frac > 0 && rng.next() < frac ? 1 : 0);
+      s = { copies, shiftUs: Array.from({ length: copies }, () => 1 + rng.int(jitter)), first: i };
+      if (key !== null) sessions.set(key, s);
+    }
+    for (let c = 1; c <= s.copies; c++) {
+      out.push({ ...a, atUs: a.atUs + s.shiftUs[c - 1]!, clone: a.clone + c, fingerprintSalt: opts.keepDuplicates ? a.fingerprintSalt : `a${s.first}.${c}` });
     }
   });
   return sortByTime(out);
