@@ -277,7 +277,7 @@ describe('a trace is untrusted input: hostile records are refused as they are re
       ['raw', `UPDATE meta SET value = '"yes"' WHERE key = 'capture_raw'`, 'malformed trace meta: meta.capture_raw = "yes" is not true or false'],
       ['health', `UPDATE meta SET value = '{"ok":true,"writeFailures":"many"}' WHERE key = 'recording_health'`, 'malformed trace meta: meta.recording_health.writeFailures = "many" is not a number'],
       ['huge', `INSERT INTO meta VALUES ('anonymization2', '"' || hex(zeroblob(600000)) || '"')`, /malformed trace meta: meta\.anonymization2 holds 1200002 bytes, over the cap of 1048576 bytes per meta value/],
-      ['column', 'ALTER TABLE requests DROP COLUMN ttft_us', 'the requests table lacks column ttft_us: not a format 2 trace table'],
+      ['column', 'ALTER TABLE requests DROP COLUMN ttft_us', 'the requests table lacks column ttft_us: not a format 3 trace table'],
     ];
     for (const [name, sql, says] of cases) {
       const p = join(tmp.dir, `meta-${name}.trace.db`);

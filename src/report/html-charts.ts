@@ -77,6 +77,7 @@ function timeCharts(d: ReportDetail): ChartData[] {
         { label: 'TTFT p50', values: t.ttftP50Ms, scale: 'ms', color: COLORS[0]! },
         { label: 'TTFT p99', values: t.ttftP99Ms, scale: 'ms', color: COLORS[1]! },
         { label: 'in flight', values: t.inFlight, scale: 'n', color: '#7f7f7f', dash: true },
+        ...(t.sessionsInFlight ? [{ label: 'sessions in flight', values: t.sessionsInFlight, scale: 'n', color: COLORS[2]!, dash: true }] : []),
         ...(waiting ? [{ label: `server queue (${waiting.name})`, values: resample(waiting, t), scale: 'n', color: COLORS[3]! }] : []),
       ],
     },

@@ -28,6 +28,11 @@ export interface Timeline {
   /** Requests that failed (end time, or due time when they never ended) in the bin. */
   errors: number[];
   inFlight: number[];
+  /**
+   * Sessions in flight: the most sessions whose first turn had been sent and whose last turn had not ended, at any
+   * moment of the bin; absent when the run had no sessions.
+   */
+  sessionsInFlight?: number[];
   latencyP50Ms: Array<number | null>;
   latencyP99Ms: Array<number | null>;
   ttftP50Ms: Array<number | null>;
@@ -51,8 +56,12 @@ export interface BreakdownRow {
   outputTokens: number;
 }
 
-/** The dimensions every distribution is broken down by; `label` is the anomaly label (`normal` for uninjected traffic). */
-export const BREAKDOWN_DIMENSIONS = ['route', 'model', 'protocol', 'streamed', 'label'] as const;
+/**
+ * The dimensions every distribution is broken down by; `label` is the anomaly label (`normal` for uninjected traffic),
+ * `turn` a request's turn in its session (`turn 0`, `turn 1`, `turn 2`, `turns 3–4`, `turns 5–9`, `turns 10+`, or
+ * `on its own`), in turn order.
+ */
+export const BREAKDOWN_DIMENSIONS = ['route', 'model', 'protocol', 'streamed', 'label', 'turn'] as const;
 export type BreakdownDimension = (typeof BREAKDOWN_DIMENSIONS)[number];
 
 /** A histogram of counts: bin i covers [edges[i], edges[i+1]). */

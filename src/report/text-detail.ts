@@ -73,6 +73,7 @@ export function formatDetail(d: ReportDetail): string {
   for (const dim of BREAKDOWN_DIMENSIONS) {
     const rows = d.breakdowns[dim];
     if (dim === 'label' || (rows.length < 2 && dim !== 'route')) continue; // labels: summary's `by anomaly label`
+    if (dim === 'turn' && rows.every((r) => r.key === 'on its own')) continue;
     lines.push(...breakdownLines(dim, rows));
   }
   lines.push(...timeLines(d.timeline, d.scrape));
@@ -90,10 +91,10 @@ export function timelineCsv(d: ReportDetail): string {
   const t = d.timeline;
   const series = d.scrape;
   const quote = (s: string) => (/[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
-  const head = ['t_s', 'scheduled', 'sent', 'completed', 'errors', 'in_flight', 'latency_p50_ms', 'latency_p99_ms', 'ttft_p50_ms', 'ttft_p99_ms', 'output_tokens',
+  const head = ['t_s', 'scheduled', 'sent', 'completed', 'errors', 'in_flight', ...(t.sessionsInFlight ? ['sessions_in_flight'] : []), 'latency_p50_ms', 'latency_p99_ms', 'ttft_p50_ms', 'ttft_p99_ms', 'output_tokens',
     ...series.map((s) => `${s.name}${Object.keys(s.labels).length ? `{${Object.entries(s.labels).map(([k, v]) => `${k}=${v}`).join(',')}}` : ''}`)];
   const cell = (v: number | null) => (v === null ? '' : String(v));
-  const rows = t.tS.map((tS, i) => [tS, t.scheduled[i]!, t.sent[i]!, t.completed[i]!, t.errors[i]!, t.inFlight[i]!, t.latencyP50Ms[i]!, t.latencyP99Ms[i]!, t.ttftP50Ms[i]!, t.ttftP99Ms[i]!, t.outputTokens[i]!,
+  const rows = t.tS.map((tS, i) => [tS, t.scheduled[i]!, t.sent[i]!, t.completed[i]!, t.errors[i]!, t.inFlight[i]!, ...(t.sessionsInFlight ? [t.sessionsInFlight[i]!] : []), t.latencyP50Ms[i]!, t.latencyP99Ms[i]!, t.ttftP50Ms[i]!, t.ttftP99Ms[i]!, t.outputTokens[i]!,
     ...series.map((s) => valueAt(s, tS + t.binS - 1e-9))].map(cell).join(','));
   return [head.map(quote).join(','), ...rows].join('\n');
 }

@@ -16,7 +16,17 @@ function keyOf(r: RequestResult, d: BreakdownDimension): string {
     case 'protocol': return r.protocol ?? '(unknown: run file before format 5)';
     case 'streamed': return r.streamed ? 'streamed' : 'not streamed';
     case 'label': return r.label ?? 'normal';
+    case 'turn': return turnKey(r.turn ?? null);
   }
+}
+
+/** Turn buckets, in order (`on its own` last). */
+const TURN_KEYS = ['turn 0', 'turn 1', 'turn 2', 'turns 3–4', 'turns 5–9', 'turns 10+', 'on its own'];
+
+function turnKey(turn: number | null): string {
+  if (turn === null) return 'on its own';
+  if (turn <= 2) return `turn ${turn}`;
+  return turn <= 4 ? 'turns 3–4' : turn <= 9 ? 'turns 5–9' : 'turns 10+';
 }
 
 /** Every distribution per route, model, protocol, streamed or not, and anomaly label: rows sorted by requests, most first. */
@@ -35,9 +45,38 @@ export function breakdowns(results: readonly RequestResult[]): Record<BreakdownD
         key, requests: s.requests, completed: s.completed, errors: s.errors, errorsByKind: s.errorsByKind, latencyMs: s.latencyMs,
         latencyFromScheduledMs: s.latencyFromScheduledMs, ttftMs: s.ttftMs, tpotMs: s.tpotMs, outputTokens: s.outputTokens,
       };
-    }).sort((a, b) => b.requests - a.requests || (a.key < b.key ? -1 : 1));
+    }).sort(d === 'turn' ? (a, b) => TURN_KEYS.indexOf(a.key) - TURN_KEYS.indexOf(b.key) : (a, b) => b.requests - a.requests || (a.key < b.key ? -1 : 1));
   }
   return out;
+}
+
+/** The most sessions in flight per bin (first send to last end of each session), or undefined when no result has one. */
+function sessionsInFlight(results: readonly RequestResult[], n: number, binOf: (us: number) => number, lastUs: number): number[] | undefined {
+  const span = new Map<number, [number, number]>();
+  for (const r of results) {
+    if (r.session === null || r.session === undefined || r.sentUs === null) continue;
+    const s = span.get(r.session);
+    const end = r.endUs ?? lastUs;
+    if (!s) span.set(r.session, [r.sentUs, end]);
+    else span.set(r.session, [Math.min(s[0], r.sentUs), Math.max(s[1], end)]);
+  }
+  if (span.size === 0) return undefined;
+  return peakPerBin([...span.values()].flatMap(([a, b]): Array<[number, number]> => [[a, 1], [b, -1]]), n, binOf);
+}
+
+/** The most of something at any moment of each bin, from +1/−1 events (ends first at a tie). */
+function peakPerBin(events: Array<[number, number]>, n: number, binOf: (us: number) => number): number[] {
+  const peak = new Array<number>(n).fill(0);
+  events.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+  let level = 0;
+  let bin = 0;
+  for (const [at, d] of events) {
+    const b = binOf(at);
+    for (; bin < b; bin++) peak[bin + 1] = Math.max(peak[bin + 1]!, level);
+    level += d;
+    peak[b] = Math.max(peak[b]!, level);
+  }
+  return peak;
 }
 
 const ms = (us: number) => Math.round(us) / 1000;
@@ -80,15 +119,9 @@ export function timeline(results: readonly RequestResult[]): Timeline {
     } else t.errors[binOf(r.endUs ?? r.scheduledUs)]!++;
   }
   // Most requests in flight at any moment of each bin: a sweep over sends (+1) and ends (−1), ends first at a tie.
-  events.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
-  let inFlight = 0;
-  let bin = 0;
-  for (const [at, d] of events) {
-    const b = binOf(at);
-    for (; bin < b; bin++) t.inFlight[bin + 1] = Math.max(t.inFlight[bin + 1]!, inFlight);
-    inFlight += d;
-    t.inFlight[b] = Math.max(t.inFlight[b]!, inFlight);
-  }
+  t.inFlight = peakPerBin(events, n, binOf);
+  const sessions = sessionsInFlight(results, n, binOf, lastUs);
+  if (sessions) t.sessionsInFlight = sessions;
   for (let i = 0; i < n; i++) {
     t.latencyP50Ms.push(pct(latency[i], 0.5));
     t.latencyP99Ms.push(pct(latency[i], 0.99));
