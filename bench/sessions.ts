@@ -1,6 +1,6 @@
 // Sessions replayed open vs closed against sim (issue 13), side by side in one run: TTFT by turn, the prefix-cache hit
 // rate sim reports, and the offered load (requests sent per second of the run) when the server saturates.
-//   npx tsx bench/sessions.ts [--smoke] [--mooncake]
+//   npx tsx bench/sessions.ts [--smoke] [--mooncake [--mooncake-speed 5] [--mooncake-window 0s..200s]] [--skip-chats]
 // 1. A recorded multi-turn workload: chats through the recording proxy in front of sim (the OpenAI client keeping each
 //    conversation's history, a think time between turns), then replayed against a fresh sim per run.
 // 2. With --mooncake, the Mooncake synthetic trace (../shared/traces/synthetic_trace.jsonl, sessions from its hash_ids).
@@ -18,9 +18,12 @@ import { textOfTokens } from '../src/synth/text.ts';
 import { parseMetricsText } from '../src/scrape/prometheus.ts';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { parseDurationUs } from '../src/units.ts';
 import { quiet, round, SHARED_TRACES } from './common.ts';
 
-const { values } = parseArgs({ options: { smoke: { type: 'boolean' }, mooncake: { type: 'boolean' } } });
+const { values } = parseArgs({
+  options: { smoke: { type: 'boolean' }, mooncake: { type: 'boolean' }, 'mooncake-speed': { type: 'string', default: '5' }, 'mooncake-window': { type: 'string', default: '0s..200s' }, 'skip-chats': { type: 'boolean' } },
+});
 const smoke = Boolean(values.smoke);
 const dir = mkdtempSync(join(tmpdir(), 'tw-bench-sessions-'));
 /** sim for the recorded chats: a small batch so a 3× replay saturates it. */
@@ -83,22 +86,28 @@ async function replayOnce(trace: string, name: string, simArgs: string[], opts: 
 }
 
 const rows: Array<Record<string, unknown>> = [];
-const chats = join(dir, 'chats.trace.db');
-await recordChats(chats, smoke ? 4 : 16, smoke ? 3 : 5, smoke ? 200 : 700, smoke ? 300 : 1500);
-for (const speed of smoke ? [1] : [1, 4]) {
-  for (const mode of ['open', 'closed'] as const) {
-    rows.push({ trace: 'recorded chats', speed, mode, ...(await replayOnce(chats, `chats-${speed}x-${mode}`, SIM_ARGS, { sessions: mode, steps: [{ op: 'speed', factor: speed }] })) });
+if (!values['skip-chats']) {
+  const chats = join(dir, 'chats.trace.db');
+  await recordChats(chats, smoke ? 4 : 16, smoke ? 3 : 5, smoke ? 200 : 700, smoke ? 300 : 1500);
+  for (const speed of smoke ? [1] : [1, 4]) {
+    for (const mode of ['open', 'closed'] as const) {
+      rows.push({ trace: 'recorded chats', speed, mode, ...(await replayOnce(chats, `chats-${speed}x-${mode}`, SIM_ARGS, { sessions: mode, steps: [{ op: 'speed', factor: speed }] })) });
+    }
   }
+  if (!smoke) rows.push({ trace: 'recorded chats', speed: 4, mode: 'closed, --history none', ...(await replayOnce(chats, 'chats-4x-closed-nohistory', SIM_ARGS, { sessions: 'closed', history: 'none', steps: [{ op: 'speed', factor: 4 }] })) });
 }
-if (!smoke) rows.push({ trace: 'recorded chats', speed: 4, mode: 'closed, --history none', ...(await replayOnce(chats, 'chats-4x-closed-nohistory', SIM_ARGS, { sessions: 'closed', history: 'none', steps: [{ op: 'speed', factor: 4 }] })) });
 
 if (values.mooncake) {
   const mc = join(dir, 'mooncake.trace.db');
   await runImport('mooncake', join(SHARED_TRACES, 'synthetic_trace.jsonl'), { out: mc, force: true }, quiet);
-  // 15k-token prompts on average: a faster prefill than the chats' sim, and the trace 10× faster (think times too).
+  // 15k-token prompts on average: a faster prefill than the chats' sim; a window of the trace (its sessions whole),
+  // faster by the speed, think times too.
   const simArgs = ['--max-batch', '32', '--prefill-us-per-token', '2'];
+  const speed = Number(values['mooncake-speed']);
+  const [from, to] = values['mooncake-window']!.split('..').map((x) => parseDurationUs(x));
   for (const mode of ['open', 'closed'] as const) {
-    rows.push({ trace: 'mooncake synthetic', speed: 10, mode, ...(await replayOnce(mc, `mooncake-${mode}`, simArgs, { sessions: mode, thinkTime: { kind: 'scaled' }, steps: [{ op: 'speed', factor: 10 }] })) });
+    const steps = [{ op: 'window' as const, fromUs: from!, toUs: to! }, { op: 'speed' as const, factor: speed }];
+    rows.push({ trace: 'mooncake synthetic', window: values['mooncake-window'], speed, mode, ...(await replayOnce(mc, `mooncake-${mode}`, simArgs, { sessions: mode, thinkTime: { kind: 'scaled' }, steps })) });
   }
 }
 console.log(JSON.stringify(rows, null, 2));

@@ -10,6 +10,10 @@ export { TraceWriter, type TraceWriterOptions, type WriterHealth, type WriterHea
 export { FORMAT_NAME, FORMAT_VERSION, type TraceMeta } from './trace/schema.ts';
 export { readAzureLlm } from './importers/azure-llm.ts';
 export { readMooncake, MOONCAKE_BLOCK_TOKENS } from './importers/mooncake.ts';
+export { readBailian, BAILIAN_BLOCK_TOKENS } from './importers/bailian.ts';
+export { SessionTracker, type SessionEvidence } from './sessions/infer.ts';
+export { parseSessionKey, type SessionKeySpec } from './sessions/keys.ts';
+export { planSessions, historySpecs, parseThinkTime, type SessionMode, type SessionPlan, type ThinkTime } from './sessions/schedule.ts';
 export { describeRequest, synthesizeRequest, ADAPTERS, PROTOCOL_IDS, adapterFor, isGenerative } from './protocols/index.ts';
 export { observeAnswer, type AnswerBytes, type ObservedAnswer } from './protocols/observe.ts';
 export type { StreamReader } from './protocols/streams.ts';
@@ -41,6 +45,7 @@ export type { RequestResult, RunMeta, ReplayerHealth, LoopHealthSample, Synthesi
 export { summarize, type RunSummary, type Percentiles } from './metrics/summary.ts';
 export { parseSlo, type Slo } from './metrics/slo.ts';
 export { startSim, type SimOptions, type SimServer } from './sim/server.ts';
+export { PrefixCache, blockHashes, PREFIX_BLOCK_TOKENS } from './sim/prefix-cache.ts';
 export { createRng, type Rng } from './rng.ts';
 export { TracewarpError, type ErrorCode } from './errors.ts';
-export type { TraceRecord, RequestShape, Features, ProtocolId, ErrorKind } from './types.ts';
+export type { TraceRecord, RequestShape, Features, ProtocolId, ErrorKind, SessionLink } from './types.ts';

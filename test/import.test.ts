@@ -5,7 +5,7 @@ import { runImport } from '../src/cli/import.ts';
 import { inspectTrace } from '../src/cli/inspect.ts';
 import { parseAzureTimestampUs } from '../src/importers/azure-llm.ts';
 import { TraceReader } from '../src/trace/reader.ts';
-import { captureOutput, FIXTURES, runCli, SHARED, tempDir } from './helpers.ts';
+import { captureOutput, FIXTURES, ROOT, runCli, SHARED, tempDir } from './helpers.ts';
 
 /** Independent reading of an Azure CSV: count, first/last timestamps (µs, via BigInt arithmetic), token sums. */
 function azureTruth(path: string) {
@@ -124,6 +124,77 @@ describe('import mooncake', () => {
     const r = await runCli(['import', 'mooncake', src, '--out', out]);
     expect(r.code).toBe(3);
     expect(r.stderr).toContain(`${src}:2`);
+    expect(existsSync(out)).toBe(false);
+    tmp.cleanup();
+  });
+});
+
+describe('import: sessions', () => {
+  /** Records of an imported trace by sequence number (the source's line order). */
+  const bySeq = (path: string) => {
+    const r = new TraceReader(path);
+    try {
+      return new Map([...r.records()].map((x) => [x.seq, x]));
+    } finally {
+      r.close();
+    }
+  };
+
+  it('mooncake: a request that extends every complete block of an earlier one, with room for its answer, is its next turn', async () => {
+    const tmp = tempDir();
+    const src = join(tmp.dir, 'chain.jsonl');
+    const { writeFileSync } = await import('node:fs');
+    const rows = [
+      { timestamp: 0, input_length: 1100, output_length: 100, hash_ids: [1, 2, 3] }, // A: blocks 1, 2 complete, 3 partial
+      { timestamp: 100, input_length: 700, output_length: 10, hash_ids: [1, 9] }, // B: shares only A's first block
+      { timestamp: 2000, input_length: 1300, output_length: 50, hash_ids: [1, 2, 7] }, // C: A's blocks, 1300 ≥ 1100 + 100
+      { timestamp: 2500, input_length: 1150, output_length: 5, hash_ids: [1, 2, 8] }, // D: A's blocks, no room for A's answer
+      { timestamp: 4000, input_length: 1700, output_length: 5, hash_ids: [1, 2, 7, 11] }, // E: continues C
+    ];
+    writeFileSync(src, rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
+    const out = join(tmp.dir, 'chain.trace.db');
+    const stats = await runImport('mooncake', src, { out }, captureOutput());
+    const recs = bySeq(out);
+    expect(recs.get(1)!.session).toEqual({ session: 1, turn: 0, parentSeq: null, thinkUs: null });
+    expect(recs.get(2)!.session).toBeNull();
+    expect(recs.get(3)!.session).toEqual({ session: 1, turn: 1, parentSeq: 1, thinkUs: 2_000_000 });
+    expect(recs.get(4)!.session).toBeNull();
+    expect(recs.get(5)!.session).toEqual({ session: 1, turn: 2, parentSeq: 3, thinkUs: 2_000_000 });
+    expect(stats).toMatchObject({ sessions: 1, followUps: 2 });
+    tmp.cleanup();
+  });
+
+  it('bailian: sessions from parent_chat_id, think time the arrival gap, inspect counts them', async () => {
+    const tmp = tempDir();
+    const out = join(tmp.dir, 'b.trace.db');
+    await runImport('bailian', join(ROOT, 'test/fixtures/traces/bailian-sample.jsonl'), { out }, captureOutput());
+    const recs = bySeq(out);
+    expect(recs.size).toBe(7);
+    expect(recs.get(1)!.features.prefixBlockTokens).toBe(16);
+    // chat 0 → 3 → 5 (lines 1, 4, 6), chat 1 → 4 (lines 2, 5), chats 2 and 6 on their own.
+    expect(recs.get(1)!.session).toEqual({ session: 1, turn: 0, parentSeq: null, thinkUs: null });
+    expect(recs.get(4)!.session).toEqual({ session: 1, turn: 1, parentSeq: 1, thinkUs: 9_750_000 });
+    expect(recs.get(6)!.session).toEqual({ session: 1, turn: 2, parentSeq: 4, thinkUs: 10_750_000 });
+    expect(recs.get(2)!.session).toEqual({ session: 2, turn: 0, parentSeq: null, thinkUs: null });
+    expect(recs.get(5)!.session).toEqual({ session: 2, turn: 1, parentSeq: 2, thinkUs: 11_500_000 });
+    expect(recs.get(3)!.session).toBeNull();
+    expect(recs.get(7)!.session).toBeNull();
+    const s = inspectTrace(out).sessions!;
+    expect(s).toMatchObject({ count: 2, multiTurn: 2, requestsInSessions: 5 });
+    expect(s.turnsPerSession!.max).toBe(3);
+    expect(s.thinkTimeMs!.max).toBe(11_500);
+    tmp.cleanup();
+  });
+
+  it('bailian: a parent that does not come before its child is refused naming the line (exit 3)', async () => {
+    const tmp = tempDir();
+    const src = join(tmp.dir, 'orphan.jsonl');
+    const { writeFileSync } = await import('node:fs');
+    writeFileSync(src, '{"chat_id": 0, "parent_chat_id": -1, "timestamp": 0, "input_length": 5, "output_length": 2, "turn": 1, "hash_ids": [1]}\n{"chat_id": 1, "parent_chat_id": 7, "timestamp": 1, "input_length": 9, "output_length": 2, "turn": 2, "hash_ids": [1, 2]}\n');
+    const out = join(tmp.dir, 'orphan.trace.db');
+    const r = await runCli(['import', 'bailian', src, '--out', out]);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toContain(`${src}:2: parent_chat_id 7 does not come before this line`);
     expect(existsSync(out)).toBe(false);
     tmp.cleanup();
   });

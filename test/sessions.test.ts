@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runPlan } from '../src/cli/plan.ts';
 import { startRecord } from '../src/cli/record.ts';
 import { importedChatRecord } from '../src/importers/common.ts';
 import { readRunFile } from '../src/results/run-file.ts';
@@ -176,9 +177,15 @@ describe('replay: closed within a session, open across sessions', () => {
     for (const r of last) expect(r.endUs!).toBeGreaterThan(3 * ANSWER_MS * 1000 + 2 * 20_000);
   }, 30_000);
 
-  it('in open mode sends every request at its own time, before the answer it continues', async () => {
+  it('in open mode sends every request at its own time, before the answer it continues; the bodies are the same', async () => {
     const runFile = join(tmp.dir, 'open.run.db');
-    await replayTrace({ trace: tracePath, target: upstream.url, runFile, warmup: 0, sessions: 'open' });
+    const open = await replayTrace({ trace: tracePath, target: upstream.url, runFile, warmup: 0, sessions: 'open' });
+    const closed = await replayTrace({ trace: tracePath, target: upstream.url, runFile: null, warmup: 0 });
+    // Same workload, same seed: one digest, whichever way the sessions are sent, and the one `plan` prints.
+    expect(open.digest!.digest).toBe(closed.digest!.digest);
+    const plan = runPlan(tracePath, [], { seed: 1 }, captureOutput());
+    expect(plan.digest).toBe(open.digest!.digest);
+    expect(plan.sessions).toEqual({ sessions: 2, followUps: 4 });
     const { results, meta } = readRunFile(runFile);
     expect(meta.sessions).toMatchObject({ mode: 'open' });
     for (const r of results) {
@@ -211,6 +218,22 @@ describe('replay: closed within a session, open across sessions', () => {
       expect(p[4]!.startsWith(p[1]!)).toBe(true);
       expect(prompts(1)).toEqual(p);
       expect(prompts(2)[3]).not.toBe(p[3]);
+    } finally {
+      reader.close();
+    }
+  });
+
+  it('a window keeps a session whole by where it starts, unless asked to cut it', () => {
+    const reader = new TraceReader(tracePath);
+    try {
+      const arrivals = reader.arrivals();
+      // 0–65 ms: both sessions start inside (0, 10 ms), so all their turns stay, even those at 70–130 ms; request 6 (90 ms) goes.
+      const whole = transform(arrivals, [{ op: 'window', fromUs: 0, toUs: 65_000 }], createRng(1));
+      expect(whole.map((a) => a.seq)).toEqual([1, 2, 3, 4, 5, 7, 8]);
+      const cut = transform(arrivals, [{ op: 'window', fromUs: 0, toUs: 65_000, cutSessions: true }], createRng(1));
+      expect(cut.map((a) => a.seq)).toEqual([1, 2, 3, 4]);
+      // 20–200 ms: the sessions began before it, so none of their turns is kept.
+      expect(transform(arrivals, [{ op: 'window', fromUs: 20_000, toUs: 200_000 }], createRng(1)).map((a) => a.seq)).toEqual([3, 6]);
     } finally {
       reader.close();
     }

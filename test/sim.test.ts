@@ -139,3 +139,65 @@ describe('sim engine: a bounded KV cache and a model load (issue 12)', () => {
     for (const o of out) expect(o.firstAt).toBeGreaterThanOrEqual(295);
   });
 });
+
+describe('sim prefix cache (issue 13)', () => {
+  let sim: SimServer;
+  beforeAll(async () => {
+    sim = await startSim({ prefillUsPerToken: 100, decodeStepMs: 5, perSeqStepMs: 0, maxBatch: 4 });
+  });
+  afterAll(() => sim.close());
+
+  const chat = async (messages: Array<{ role: string; content: string }>) => {
+    const t0 = performance.now();
+    const res = await request(`${sim.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ messages, max_tokens: 2, stream: true }) });
+    const reader = new EventSplitter('sse');
+    let first = 0;
+    for await (const c of res.body) {
+      for (const e of reader.push(c as Buffer)) if (!first && e.data.includes('"content":"') && !e.data.includes('"content":""')) first = performance.now() - t0;
+    }
+    return first;
+  };
+  const counters = async () => {
+    const text = await (await request(`${sim.url}/metrics`)).body.text();
+    const value = (name: string) => Number(new RegExp(`^${name}\\{[^}]*\\} (\\S+)$`, 'm').exec(text)![1]);
+    return { queries: value('vllm:prefix_cache_queries_total'), hits: value('vllm:prefix_cache_hits_total') };
+  };
+
+  it('a repeated prefix costs no prefill: lower TTFT, and the hits and queries are counted in tokens', async () => {
+    const rng = createRng(21);
+    const first = [{ role: 'system', content: textOfTokens(2000, rng) }, { role: 'user', content: textOfTokens(2000, rng) }];
+    const cold = await chat(first);
+    // 4,000 tokens × 100 µs = 400 ms of prefill when nothing is cached.
+    expect(cold).toBeGreaterThanOrEqual(395);
+    expect(await counters()).toEqual({ queries: 4000, hits: 0 });
+    // The next turn: the whole first prompt, an answer and a question (800 tokens more): only those are prefilled.
+    const next = [...first, { role: 'assistant', content: textOfTokens(400, rng) }, { role: 'user', content: textOfTokens(400, rng) }];
+    const warm = await chat(next);
+    expect(warm).toBeLessThan(cold - 200);
+    expect(await counters()).toEqual({ queries: 8800, hits: 4000 });
+    // Sharing only the system prompt: its 2,000 tokens (125 whole blocks) hit, nothing after.
+    await chat([first[0]!, { role: 'user', content: textOfTokens(300, rng) }]);
+    expect(await counters()).toEqual({ queries: 11_100, hits: 6000 });
+  });
+
+  it('evicts the least recently used blocks past its capacity, and 0 turns it off', async () => {
+    const { PrefixCache, blockHashes } = await import('../src/sim/prefix-cache.ts');
+    const ids = (from: number) => Array.from({ length: 32 }, (_, i) => from + i);
+    const cache = new PrefixCache(32);
+    const a = blockHashes(ids(0));
+    const b = blockHashes(ids(1000));
+    expect(a).toHaveLength(2);
+    expect(cache.lookup(32, a)).toBe(0);
+    expect(cache.lookup(32, a)).toBe(32);
+    expect(cache.lookup(32, b)).toBe(0);
+    expect(cache.lookup(32, a)).toBe(0); // b's two blocks pushed a's out
+    // A block hits only when everything before it matches (chained hashes).
+    const c = blockHashes([...ids(1000).slice(0, 16), ...ids(0).slice(16)]);
+    expect(c[0]).toBe(b[0]);
+    expect(c[1]).not.toBe(a[1]);
+    const off = new PrefixCache(0);
+    off.lookup(32, a);
+    expect(off.lookup(32, a)).toBe(0);
+    expect(off).toMatchObject({ queries: 64, hits: 0 });
+  });
+});

@@ -169,9 +169,9 @@ function program(out: Output, result: { code: number }, argv: readonly string[])
       result.code = r.interrupted ? 130 : r.summary.sloMet === false ? 1 : 0;
     });
 
-  withWorkloadOptions(p.command('sweep')
+  withSessionOptions(withWorkloadOptions(p.command('sweep')
     .description('capacity on the recorded workload: replay it at growing load (listed, or searched) until the SLO fails')
-    .argument('<trace>', 'trace file'))
+    .argument('<trace>', 'trace file')))
     .requiredOption('--target <url>', 'the server under test', urlArg('--target'))
     .requiredOption('--slo <objectives>', "run objectives each step must meet, e.g. 'p99<800ms,error_rate<1%'")
     .addOption(new Option('--by <how>', 'what grows the load: speed (time-warp), amplify (more requests, same timing) or rate (req/s)').choices(['speed', 'amplify', 'rate']).default('speed'))
@@ -193,7 +193,7 @@ function program(out: Output, result: { code: number }, argv: readonly string[])
     .option('--quiet', 'no progress output')
     .action(async (trace: string, o) => {
       const { runSweepCommand } = await import('./sweep.ts');
-      const r = await runSweepCommand(trace, { target: o.target, slo: o.slo, by: o.by, speeds: o.speeds, search: o.search, precision: o.precision, start: o.start, stepDurationUs: o.stepDuration === undefined ? undefined : o.stepDuration * 1e6, warmupUs: o.warmup === undefined ? undefined : o.warmup * 1e6, seed: o.seed, out: o.out, html: o.html, json: o.json, quiet: o.quiet, argv, scenario: o.scenario, scrape: o.scrape, scrapeIntervalMs: o.scrapeInterval, headers: o.header, maxInFlight: o.maxInFlight, workers: o.workers }, out);
+      const r = await runSweepCommand(trace, { target: o.target, slo: o.slo, by: o.by, speeds: o.speeds, search: o.search, precision: o.precision, start: o.start, stepDurationUs: o.stepDuration === undefined ? undefined : o.stepDuration * 1e6, warmupUs: o.warmup === undefined ? undefined : o.warmup * 1e6, seed: o.seed, out: o.out, html: o.html, json: o.json, quiet: o.quiet, argv, scenario: o.scenario, scrape: o.scrape, scrapeIntervalMs: o.scrapeInterval, headers: o.header, maxInFlight: o.maxInFlight, workers: o.workers, sessions: o.sessions, thinkTime: o.thinkTime, history: o.history }, out);
       result.code = r.code;
     });
 

@@ -8,6 +8,7 @@ import type { Selector } from '../workload/select.ts';
 import { parseSlo } from '../metrics/slo.ts';
 import type { RunSummary } from '../metrics/summary.ts';
 import { startReplay, type ReplayOutcome, type ReplayTraceOptions } from '../replay/run.ts';
+import { planSessions } from '../sessions/schedule.ts';
 import { jsonReporter, textReporter, type RunReport } from '../report/run-report.ts';
 import { TraceReader } from '../trace/reader.ts';
 import { stepsFor, WORKLOAD_FLAGS } from './workload.ts';
@@ -120,6 +121,11 @@ export async function runReplay(tracePath: string, opts: ReplayCommandOptions, o
     onPlanned: (w) => {
       durationS = w.after.length > 0 ? w.after.reduce((a, x) => Math.max(a, x.atUs), 0) / 1e6 : null;
       sayPlanned(w, out);
+      const sp = planSessions(w.after);
+      if (sp) {
+        const closed = (opts.sessions ?? 'closed') === 'closed';
+        out.err(`sessions: ${sp.sessions} in the workload, ${sp.followUps} follow-up turns ${closed ? `sent closed loop: each its think time (${thinkName(opts.thinkTime)}) after its parent's answer ended (--sessions open: at their recorded times)` : 'sent at their recorded (warped) times (--sessions open)'}`);
+      }
     },
     onLive: (l) => progress?.live(l),
     headersTimeoutMs: opts.headersTimeoutMs, idleTimeoutMs: opts.idleTimeoutMs, requestTimeoutMs: opts.requestTimeoutMs, stopGraceMs: graceMs,
@@ -172,6 +178,7 @@ export async function runReplay(tracePath: string, opts: ReplayCommandOptions, o
     facts: {
       tracePath, target: opts.target, runFile: runPath, runId: r.runId, speed: opts.speed, seed: opts.seed, workload, outputLength: opts.outputLength ?? 'recorded',
       interrupted: r.interrupted, plannedRequests: r.plannedRequests, errorDetails: r.errorDetails, ...(r.digest ? { digest: r.digest } : {}),
+      ...(built?.facts.sessions ? { sessions: built.facts.sessions } : {}),
     },
   };
   if (built) report.detail = built.detail;
@@ -204,6 +211,10 @@ export function sayPlanned(w: PlannedWorkload, out: Output): void {
     out.err(`note: ${p.requests} request${p.requests === 1 ? '' : 's'} to ${p.route} ${p.requests === 1 ? 'is' : 'are'} sent with seeded placeholder ids in place of {id} (the trace keeps no ids); --path-map '${p.route}=PATH' sends them where the target needs`);
   }
   if (w.routes.placeholders.length > 5) out.err(`note: … and ${w.routes.placeholders.length - 5} more routes with {id} placeholders (see 'tracewarp inspect')`);
+}
+
+function thinkName(t: ReplayTraceOptions['thinkTime']): string {
+  return !t ? 'recorded' : t.kind === 'max' ? `recorded, at most ${t.us / 1000} ms` : t.kind;
 }
 
 /** The transformation flags of a replay as one line, e.g. `--speed 10 --amplify 2.5`. */

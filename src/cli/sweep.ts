@@ -1,3 +1,4 @@
+import type { ReplayTraceOptions } from '../replay/run.ts';
 import { writeFileSync } from 'node:fs';
 import { TracewarpError } from '../errors.ts';
 import { parseSlo } from '../metrics/slo.ts';
@@ -32,6 +33,10 @@ export interface SweepCommandOptions {
   headers?: Record<string, string>;
   maxInFlight?: number;
   workers?: number | 'auto';
+  /** `--sessions`, `--think-time`, `--history`, as `replay` takes them. */
+  sessions?: ReplayTraceOptions['sessions'];
+  thinkTime?: ReplayTraceOptions['thinkTime'];
+  history?: ReplayTraceOptions['history'];
 }
 
 const f1 = (x: number | null) => (x === null ? '—' : x >= 100 ? x.toFixed(0) : x.toFixed(1));
@@ -99,7 +104,7 @@ export async function runSweepCommand(tracePath: string, opts: SweepCommandOptio
   const result = await runSweep({
     trace: tracePath, target: opts.target, slo, sloText: opts.slo, config, steps, seed: opts.seed, outDir: opts.out ?? null,
     ...(opts.scrape?.length ? { scrape: { urls: opts.scrape, intervalMs: opts.scrapeIntervalMs ?? 500 } } : {}),
-    replay: { headers: opts.headers, maxInFlight: opts.maxInFlight, workers: opts.workers ?? 'auto', failFast: true },
+    replay: { headers: opts.headers, maxInFlight: opts.maxInFlight, workers: opts.workers ?? 'auto', failFast: true, sessions: opts.sessions, thinkTime: opts.thinkTime, history: opts.history },
     onStepStart: (i, load, again) => { if (!opts.quiet) out.err(`sweep: step ${i + 1}${again ? ' (again: measured twice before it is believed)' : ''}: ${opts.by} ${load}${unitOf(opts.by)} …`); },
     onStep: (s) => { if (!opts.quiet) out.err(stepLine({ by: opts.by }, s)); },
   });

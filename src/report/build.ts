@@ -22,6 +22,7 @@ export function factsOf(meta: Meta, path: string): RunFacts {
     interrupted: meta.interrupted === true,
     ...(typeof meta.plannedRequests === 'number' ? { plannedRequests: meta.plannedRequests } : {}),
     ...(digest?.digest && digest.schedule ? { digest: { digest: digest.digest, schedule: digest.schedule } } : {}),
+    ...(meta.sessions && typeof meta.sessions === 'object' ? { sessions: meta.sessions as NonNullable<RunFacts['sessions']> } : {}),
   };
 }
 

@@ -3,7 +3,7 @@ import type { Percentiles } from '../metrics/summary.ts';
 import { chartsOf, DRAW_SCRIPT, pointsOf, uplotAssets, type ChartData } from './html-charts.ts';
 import { PERCENTILE_ROWS } from './markdown.ts';
 import { BREAKDOWN_DIMENSIONS, type ReportDetail } from './model.ts';
-import type { Reporter, RunReport } from './run-report.ts';
+import { sessionsLine, type Reporter, type RunReport } from './run-report.ts';
 
 /** Escapes text for HTML element content and attribute values. */
 export const esc = (s: unknown): string => String(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
@@ -32,7 +32,8 @@ function header(r: RunReport): string {
   const { summary: s, facts: f, detail } = r;
   const h = s.replayerHealth;
   const parts = [`<h1>tracewarp report: run ${esc(f.runId)}</h1>`,
-    `<p class="facts">trace <code>${esc(f.tracePath)}</code> (${esc(f.workload)}) against <code>${esc(f.target)}</code>, seed ${esc(f.seed)}, output length ${esc(f.outputLength)}${f.digest && !f.interrupted ? `, workload digest <code>${esc(f.digest.digest)}</code>` : ''}</p>`];
+    `<p class="facts">trace <code>${esc(f.tracePath)}</code> (${esc(f.workload)}) against <code>${esc(f.target)}</code>, seed ${esc(f.seed)}, output length ${esc(f.outputLength)}${f.digest && !f.interrupted ? `, workload digest <code>${esc(f.digest.digest)}</code>` : ''}</p>`,
+    ...(f.sessions ? [`<p class="facts">${esc(sessionsLine(f.sessions))}</p>`] : [])];
   if (detail && detail.runs.length > 1) parts.push(`<p class="facts">merged ${detail.runs.length} run files: ${detail.runs.map((x) => `<code>${esc(x.runFile)}</code> (${x.requests})`).join(', ')}</p>`);
   if (detail) for (const l of coldStartLines(detail.coldStart)) parts.push(`<p class="facts">${esc(l)}</p>`);
   if (detail && workloadDigests(detail).length > 1) parts.push(`<div class="banner warn">These run files replayed ${workloadDigests(detail).length} different workloads; the figures pool them.</div>`);

@@ -21,6 +21,16 @@ export interface RunFacts {
   digest?: { digest: string; schedule: string };
   /** Transport failures by kind and cause (replay only: the run file keeps them per request). */
   errorDetails?: Record<string, Record<string, number>>;
+  /** How the workload's sessions were sent (`meta.sessions`, run format 6), absent when it had none. */
+  sessions?: { mode: string; thinkTime: string; history: string; sessions: number; followUps: number };
+}
+
+/** One line on how a run sent its sessions. */
+export function sessionsLine(s: NonNullable<RunFacts['sessions']>): string {
+  const how = s.mode === 'closed'
+    ? `closed loop: each follow-up sent its think time (${s.thinkTime}) after its parent's answer ended, its lateness counted from then`
+    : 'open loop: every request at its recorded (warped) time';
+  return `sessions: ${s.sessions} (${s.followUps} follow-up turns), ${how}; history ${s.history}`;
 }
 
 /**
@@ -61,6 +71,7 @@ export const jsonReporter: Reporter = ({ summary, facts: f, detail }) => JSON.st
 /** The text a person reads: the summary's table, then the causes of failures, the digest, and an interruption. */
 export const textReporter: Reporter = ({ summary, facts: f, detail }) => {
   const lines = [formatSummary(summary, `run ${f.runId}: ${f.tracePath} (${f.workload}) against ${f.target} (seed ${f.seed}, output length ${f.outputLength}) → ${f.runFile}`)];
+  if (f.sessions) lines.push(sessionsLine(f.sessions));
   const causes = f.errorDetails ? formatErrorDetails(f.errorDetails) : '';
   if (causes) lines.push(`failures by cause: ${causes}`);
   const gaveUp = f.errorDetails?.client_aborted?.client_patience ?? 0;
