@@ -232,6 +232,9 @@ describe('replay: closed within a session, open across sessions', () => {
       expect(whole.map((a) => a.seq)).toEqual([1, 2, 3, 4, 5, 7, 8]);
       const cut = transform(arrivals, [{ op: 'window', fromUs: 0, toUs: 65_000, cutSessions: true }], createRng(1));
       expect(cut.map((a) => a.seq)).toEqual([1, 2, 3, 4]);
+      // --duration 65ms (a loop cut at 65 ms) keeps them whole the same way.
+      expect(transform(arrivals, [{ op: 'loop', durationUs: 65_000 }], createRng(1)).map((a) => a.seq)).toEqual([1, 2, 3, 4, 5, 7, 8]);
+      expect(transform(arrivals, [{ op: 'loop', durationUs: 65_000, cutSessions: true }], createRng(1)).map((a) => a.seq)).toEqual([1, 2, 3, 4]);
       // 20–200 ms: the sessions began before it, so none of their turns is kept.
       expect(transform(arrivals, [{ op: 'window', fromUs: 20_000, toUs: 200_000 }], createRng(1)).map((a) => a.seq)).toEqual([3, 6]);
     } finally {
