@@ -31,7 +31,7 @@ describe('tracewarp demo (the README\'s first command, shortened)', () => {
     expect(summary.ttftMs.count).toBe(13);
     const inspect = await runCli(['inspect', trace, '--json']);
     const info = JSON.parse(inspect.stdout);
-    expect(info).toMatchObject({ formatVersion: 2, source: 'capture', requests: 13, statuses: { '200': 13 } });
+    expect(info).toMatchObject({ formatVersion: 3, source: 'capture', requests: 13, statuses: { '200': 13 } });
     for (const k of ['durationS', 'meanRate', 'features']) expect(info).toHaveProperty(k);
     expect(Object.keys(info.features.promptTokens)).toEqual(expect.arrayContaining(['p50', 'p90', 'p99', 'max', 'mean']));
     const report = await runCli(['report', run, '--json']);

@@ -147,18 +147,18 @@ describe('import: sessions', () => {
     const rows = [
       { timestamp: 0, input_length: 1100, output_length: 100, hash_ids: [1, 2, 3] }, // A: blocks 1, 2 complete, 3 partial
       { timestamp: 100, input_length: 700, output_length: 10, hash_ids: [1, 9] }, // B: shares only A's first block
-      { timestamp: 2000, input_length: 1300, output_length: 50, hash_ids: [1, 2, 7] }, // C: A's blocks, 1300 ≥ 1100 + 100
+      { timestamp: 2000, input_length: 1600, output_length: 50, hash_ids: [1, 2, 7, 12] }, // C: A's blocks, 1600 ≥ 1100 + 100; block 7 its own
       { timestamp: 2500, input_length: 1150, output_length: 5, hash_ids: [1, 2, 8] }, // D: A's blocks, no room for A's answer
-      { timestamp: 4000, input_length: 1700, output_length: 5, hash_ids: [1, 2, 7, 11] }, // E: continues C
+      { timestamp: 4000, input_length: 1700, output_length: 5, hash_ids: [1, 2, 7, 11] }, // E: C's complete blocks, 1700 ≥ 1600 + 50
     ];
     writeFileSync(src, rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
     const out = join(tmp.dir, 'chain.trace.db');
     const stats = await runImport('mooncake', src, { out }, captureOutput());
     const recs = bySeq(out);
     expect(recs.get(1)!.session).toEqual({ session: 1, turn: 0, parentSeq: null, thinkUs: null });
-    expect(recs.get(2)!.session).toBeNull();
+    expect(recs.get(2)!.session ?? null).toBeNull();
     expect(recs.get(3)!.session).toEqual({ session: 1, turn: 1, parentSeq: 1, thinkUs: 2_000_000 });
-    expect(recs.get(4)!.session).toBeNull();
+    expect(recs.get(4)!.session ?? null).toBeNull();
     expect(recs.get(5)!.session).toEqual({ session: 1, turn: 2, parentSeq: 3, thinkUs: 2_000_000 });
     expect(stats).toMatchObject({ sessions: 1, followUps: 2 });
     tmp.cleanup();
@@ -177,8 +177,8 @@ describe('import: sessions', () => {
     expect(recs.get(6)!.session).toEqual({ session: 1, turn: 2, parentSeq: 4, thinkUs: 10_750_000 });
     expect(recs.get(2)!.session).toEqual({ session: 2, turn: 0, parentSeq: null, thinkUs: null });
     expect(recs.get(5)!.session).toEqual({ session: 2, turn: 1, parentSeq: 2, thinkUs: 11_500_000 });
-    expect(recs.get(3)!.session).toBeNull();
-    expect(recs.get(7)!.session).toBeNull();
+    expect(recs.get(3)!.session ?? null).toBeNull();
+    expect(recs.get(7)!.session ?? null).toBeNull();
     const s = inspectTrace(out).sessions!;
     expect(s).toMatchObject({ count: 2, multiTurn: 2, requestsInSessions: 5 });
     expect(s.turnsPerSession!.max).toBe(3);

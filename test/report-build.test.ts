@@ -125,7 +125,7 @@ describe('report: merged metrics, breakdowns and timelines from run files', () =
     expect(j.schemaVersion).toBe(1);
     expect(j.requests).toBe(48);
     expect(j.runs).toHaveLength(2);
-    expect(Object.keys(j.breakdowns)).toEqual(['route', 'model', 'protocol', 'streamed', 'label']);
+    expect(Object.keys(j.breakdowns)).toEqual(['route', 'model', 'protocol', 'streamed', 'label', 'turn']);
     const bad = captureOutput();
     expect(await main(['report', runA, '--format', 'pdf'], bad)).toBe(2);
     expect(bad.stderr.join('\n')).toMatch(/--format: 'pdf' is not one of text, json, md, html, csv/);

@@ -23,7 +23,8 @@ describe('replayed TTFT / ITL / TPOT against sim with known timing', () => {
   const tmp = tempDir();
   let sim: SimServer;
   beforeAll(async () => {
-    sim = await startSim({ prefillUsPerToken: 100, decodeStepMs: 10, perSeqStepMs: 0, maxBatch: 64 });
+    // No prefix cache: the second replay below sends the same prompts (same seed), which a cache would serve at once.
+    sim = await startSim({ prefillUsPerToken: 100, decodeStepMs: 10, perSeqStepMs: 0, maxBatch: 64, prefixCacheTokens: 0 });
   });
   afterAll(async () => {
     await sim.close();

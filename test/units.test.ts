@@ -177,7 +177,7 @@ describe('trace writer/reader round trip', () => {
     w.add({ ...base, seq: 1, offsetUs: 100, errorKind: 'client_aborted', streamed: false, eventOffsetsUs: null, eventCount: null });
     w.close();
     const r = new TraceReader(path);
-    expect(r.meta).toMatchObject({ formatVersion: 2, source: 'capture', anchorWallUs: 1_700_000_000_000_000, recordsDropped: 0, captureRaw: false });
+    expect(r.meta).toMatchObject({ formatVersion: 3, source: 'capture', anchorWallUs: 1_700_000_000_000_000, recordsDropped: 0, captureRaw: false });
     const recs = [...r.records()];
     r.close();
     expect(recs.map((x) => x.seq)).toEqual([1, 2]);

@@ -99,7 +99,8 @@ export function loop(arrivals: readonly Arrival[], opts: { durationUs?: number; 
       // A session begun within the duration is kept whole (its start decides), unless sessions may be cut.
       const decides = a.session && !opts.cutSessions ? starts.get(sessionKey(a))! - first + k * period : at;
       if (opts.durationUs !== undefined && decides >= opts.durationUs) {
-        if (!a.session || opts.cutSessions) return finish(out);
+        // Past the end: with no sessions to finish, nothing later in this pass is kept either.
+        if (starts.size === 0 || opts.cutSessions) return finish(out);
         continue;
       }
       // Later passes get new fingerprints: real traffic does not resend the same prompts an hour later.

@@ -132,10 +132,11 @@ export function checkRow(row: GuardedRow, ctx: RowContext): TraceRecord {
     fail(`the request would be synthesized as about ${Math.round(total)} bytes${parts ? ` (${parts})` : ''}, over the cap of ${MAX_SYNTH_BYTES} bytes per request`);
   }
 
+  const session = sessionOf(row, seq);
   return {
     seq, offsetUs, method, route, protocol: protocol as TraceRecord['protocol'], status, errorKind: errorKind as TraceRecord['errorKind'],
     requestBytes, responseBytes, ttfbUs, ttftUs, latencyUs, streamed: streamed === 1, eventCount, eventOffsetsUs,
-    promptTokens, outputTokens, messageCount, model, maxTokens, shape, params, features, session: sessionOf(row, seq),
+    promptTokens, outputTokens, messageCount, model, maxTokens, shape, params, features, ...(session ? { session } : {}),
   };
 }
 
