@@ -47,6 +47,9 @@ for (const [name, fmt, src] of [['mooncake', 'mooncake', mooncakeSrc], ['azure',
 async function replayOnce(root: string, trace: string, speed: number, window: number, run: string): Promise<Record<string, unknown>> {
   await request(`${probe.url}/__probe/reset`, { method: 'POST' }).then((r) => r.body.dump());
   const args = [join(root, 'bin/tracewarp.js'), 'replay', trace, '--target', probe.url, '--window', `0s..${window}s`, '--speed', String(speed), '--out', run, '--force', '--json', '--quiet'];
+  // Schedule keeping is measured open loop: the Mooncake import has sessions (builds that know them would send their
+  // follow-ups minutes later, after recorded think times), and a baseline build from before sessions has no flag.
+  if (existsSync(join(root, 'src/sessions/schedule.ts'))) args.push('--sessions', 'open', '--cut-sessions');
   const r = await runNode(args, root);
   if (r.code !== 0) throw new Error(`replay failed (${r.code}): ${r.stderr}`);
   const summary = JSON.parse(r.stdout.trim().split('\n').pop()!);

@@ -8,7 +8,7 @@ import type { Selector } from '../workload/select.ts';
 import { parseSlo } from '../metrics/slo.ts';
 import type { RunSummary } from '../metrics/summary.ts';
 import { startReplay, type ReplayOutcome, type ReplayTraceOptions } from '../replay/run.ts';
-import { planSessions } from '../sessions/schedule.ts';
+import { closedSpanUs, DEFAULT_THINK_TIME, planSessions } from '../sessions/schedule.ts';
 import { jsonReporter, textReporter, type RunReport } from '../report/run-report.ts';
 import { TraceReader } from '../trace/reader.ts';
 import { stepsFor, WORKLOAD_FLAGS } from './workload.ts';
@@ -121,11 +121,7 @@ export async function runReplay(tracePath: string, opts: ReplayCommandOptions, o
     onPlanned: (w) => {
       durationS = w.after.length > 0 ? w.after.reduce((a, x) => Math.max(a, x.atUs), 0) / 1e6 : null;
       sayPlanned(w, out);
-      const sp = planSessions(w.after);
-      if (sp) {
-        const closed = (opts.sessions ?? 'closed') === 'closed';
-        out.err(`sessions: ${sp.sessions} in the workload, ${sp.followUps} follow-up turns ${closed ? `sent closed loop: each its think time (${thinkName(opts.thinkTime)}) after its parent's answer ended (--sessions open: at their recorded times)` : 'sent at their recorded (warped) times (--sessions open)'}`);
-      }
+      saySessions(w.after, opts, out);
     },
     onLive: (l) => progress?.live(l),
     headersTimeoutMs: opts.headersTimeoutMs, idleTimeoutMs: opts.idleTimeoutMs, requestTimeoutMs: opts.requestTimeoutMs, stopGraceMs: graceMs,
@@ -211,6 +207,26 @@ export function sayPlanned(w: PlannedWorkload, out: Output): void {
     out.err(`note: ${p.requests} request${p.requests === 1 ? '' : 's'} to ${p.route} ${p.requests === 1 ? 'is' : 'are'} sent with seeded placeholder ids in place of {id} (the trace keeps no ids); --path-map '${p.route}=PATH' sends them where the target needs`);
   }
   if (w.routes.placeholders.length > 5) out.err(`note: … and ${w.routes.placeholders.length - 5} more routes with {id} placeholders (see 'tracewarp inspect')`);
+}
+
+/**
+ * Says how the workload's sessions will be sent, and when think times will stretch a closed replay well past the
+ * schedule's end (recorded think times do not shrink with `--speed`).
+ */
+function saySessions(arrivals: PlannedWorkload['after'], opts: ReplayCommandOptions, out: Output): void {
+  const think = opts.thinkTime ?? DEFAULT_THINK_TIME;
+  const sp = planSessions(arrivals, think);
+  if (!sp) return;
+  if ((opts.sessions ?? 'closed') === 'open') {
+    out.err(`sessions: ${sp.sessions} in the workload, ${sp.followUps} follow-up turns sent at their recorded (warped) times (--sessions open)`);
+    return;
+  }
+  out.err(`sessions: ${sp.sessions} in the workload, ${sp.followUps} follow-up turns sent closed loop: each its think time (${thinkName(opts.thinkTime)}) after its parent's answer ended (--sessions open: at their recorded times)`);
+  const scheduleUs = arrivals.reduce((m, a) => Math.max(m, a.atUs), 0);
+  const closedUs = closedSpanUs(arrivals, sp);
+  if (closedUs > 1.5 * scheduleUs && closedUs - scheduleUs > 10e6) {
+    out.err(`note: the think times stretch this replay: its last turns go out ${Math.round(closedUs / 1e6)} s in at the earliest, the schedule ends at ${Math.round(scheduleUs / 1e6)} s (--think-time scaled warps them with --speed, max:D caps them; --sessions open keeps the schedule)`);
+  }
 }
 
 function thinkName(t: ReplayTraceOptions['thinkTime']): string {

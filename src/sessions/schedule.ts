@@ -110,3 +110,19 @@ export function historySpecs(arrivals: readonly Arrival[], plan: SessionPlan): M
   }
   return out;
 }
+
+/**
+ * The earliest a closed replay of the workload can send its last request, µs: each follow-up no sooner than its
+ * parent's earliest send plus its think time (answers taking no time at all). Beside the schedule's own end it says how
+ * much longer think times make a run (`replay` warns when they stretch it).
+ */
+export function closedSpanUs(arrivals: readonly Arrival[], plan: SessionPlan): number {
+  const earliest = new Float64Array(arrivals.length);
+  let last = 0;
+  for (let i = 0; i < arrivals.length; i++) {
+    const p = plan.parent[i]!;
+    earliest[i] = p >= 0 ? earliest[p]! + plan.thinkUs[i]! : arrivals[i]!.atUs;
+    last = Math.max(last, earliest[i]!);
+  }
+  return last;
+}
