@@ -34,7 +34,8 @@ async function once(tokens: number, n: number): Promise<number> {
   const body = Buffer.from(JSON.stringify({ model: 'm', messages: [{ role: 'user', content: textOfTokens(tokens, createRng(tokens)) }], max_tokens: 1 }));
   const recorder = await Recorder.start({
     trace: { path: join(tmp, `r${tokens}.trace.db`), overwrite: true, anchorWallUs: 0, anonymization: null },
-    describe: { startUs: 0, fingerprint: { key: randomBytes(32), blockTokens: 64 }, policy: DEFAULT_POLICY.spec },
+    // As `record` runs by default: sessions inferred (message-prefix fingerprints, the session tracker).
+    describe: { startUs: 0, fingerprint: { key: randomBytes(32), blockTokens: 64 }, policy: DEFAULT_POLICY.spec, inferSessions: true },
     captureRaw: false, wantRecords: false,
   }, { maxQueueBytes: Number.MAX_SAFE_INTEGER, maxQueueExchanges: Number.MAX_SAFE_INTEGER });
   const t0 = performance.now();

@@ -1,4 +1,4 @@
-import { createHmac, randomBytes } from 'node:crypto';
+import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { TracewarpError } from '../errors.ts';
 
@@ -56,13 +56,18 @@ export class Fingerprinter {
    * entry is one of its entries (`sessions/infer.ts`). Kept in memory by the recorder, never written to a trace.
    */
   messagePrefixes(tokenIds: readonly number[], messageTokens: readonly number[]): string[] {
+    // One keyed SHA-256 over the whole prompt, read out at each message's end (a copy of the running state): one pass
+    // over the tokens however many messages. Never stored, so a keyed prefix (not an HMAC) is enough.
+    const h = createHash('sha256').update(this.key).update('msg:');
+    const ids = Uint32Array.from(tokenIds);
     const out: string[] = [];
-    let prev = '';
     let at = 0;
     for (const n of messageTokens) {
-      prev = this.mac(Buffer.from(`msg:${prev}:`), Buffer.from(Uint32Array.from(tokenIds.slice(at, at + n)).buffer));
-      out.push(prev);
+      h.update(new Uint8Array(ids.buffer, at * 4, n * 4));
       at += n;
+      // A boundary marker after each message, so [ab][c] and [a][bc] differ.
+      h.update('|');
+      out.push(h.copy().digest('hex').slice(0, 16));
     }
     return out;
   }

@@ -29,7 +29,7 @@ export async function describeExchange(s: ExchangeSnapshot, ctx: DescribeContext
   const body = s.requestBody ? Buffer.from(s.requestBody.buffer, s.requestBody.byteOffset, s.requestBody.byteLength) : null;
   const policy = ctx.policy ?? DEFAULT_POLICY;
   const d = await describeRequest(s.method, route, s.requestHeaders['content-type'], body, s.requestComplete, {
-    headers: s.requestHeaders, totalBytes: s.requestBytes, fingerprinter: ctx.fingerprinter, protocol: ctx.protocol, policy,
+    headers: s.requestHeaders, totalBytes: s.requestBytes, fingerprinter: ctx.fingerprinter, protocol: ctx.protocol, policy, messagePrefixes: evidence !== undefined,
   });
   if (evidence && d.messagePrefixes) evidence.messagePrefixes = d.messagePrefixes;
   Object.assign(d.features, describeHeadersAndQuery(policy, s.requestHeaders, s.url, ctx.fingerprinter));

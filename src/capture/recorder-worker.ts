@@ -80,9 +80,9 @@ let work: Promise<void> = Promise.resolve();
 async function record(s: ExchangeSnapshot): Promise<void> {
   const bytes = (s.requestBody?.byteLength ?? 0) + (s.responseBody?.byteLength ?? 0) + 1024;
   try {
-    const evidence: { messagePrefixes?: string[] } = {};
+    const evidence: { messagePrefixes?: string[] } | undefined = tracker ? {} : undefined;
     const rec = await describeExchange(s, ctx, evidence);
-    if (tracker) linkSession(rec, s, evidence.messagePrefixes);
+    if (tracker) linkSession(rec, s, evidence!.messagePrefixes);
     described++;
     writer?.add(rec);
     if (input.captureRaw && writer) writer.addRaw(rec.seq, { url: s.url, headers: s.requestHeaders as Record<string, unknown>, body: s.requestBody });

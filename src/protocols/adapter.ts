@@ -25,6 +25,8 @@ export interface ExtractContext {
   totalBytes: number;
   /** False when the body was longer than the capture limit (only its length is known then). */
   complete: boolean;
+  /** Also give chat requests their message-prefix fingerprints (session inference is on). Default false. */
+  messagePrefixes?: boolean;
   /** Keyed prompt fingerprints, when the recorder has a key. */
   fingerprinter: Fingerprinter | null;
   /** The anonymization policy in force. */

@@ -44,6 +44,8 @@ export interface DescribeRequestOptions {
   protocol?: ProtocolId;
   /** The anonymization policy. Default: the built-in one. */
   policy?: CompiledPolicy;
+  /** Give chat requests their message-prefix fingerprints (`RequestDescription.messagePrefixes`). Default false. */
+  messagePrefixes?: boolean;
 }
 
 /**
@@ -64,7 +66,7 @@ async function describeBody(method: string, route: string, contentType: string |
   const headers = opts.headers ?? {};
   const adapter = opts.protocol ? adapterById(opts.protocol) : ADAPTERS.find((a) => a.detect(method, route, mt, headers));
   if (!adapter) return baseDescription('other', { kind: 'binary', contentType: mt, skeleton: null });
-  const ctx: ExtractContext = { method, route, mediaType: mt, contentType: contentType ?? null, headers, body, totalBytes: opts.totalBytes ?? body.length, complete, fingerprinter: opts.fingerprinter ?? null, policy: opts.policy ?? DEFAULT_POLICY };
+  const ctx: ExtractContext = { method, route, mediaType: mt, contentType: contentType ?? null, headers, body, totalBytes: opts.totalBytes ?? body.length, complete, fingerprinter: opts.fingerprinter ?? null, policy: opts.policy ?? DEFAULT_POLICY, messagePrefixes: opts.messagePrefixes };
   let d: RequestDescription | null = null;
   try {
     d = await adapter.extract(ctx);

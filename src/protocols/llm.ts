@@ -122,7 +122,7 @@ export function extractLlm(spec: LlmSpec, ctx: ExtractContext, more?: (body: Rec
       d.features.prefixFingerprints = ctx.fingerprinter.prefixBlocks(ids);
       d.features.prefixBlockTokens = ctx.fingerprinter.blockTokens;
     }
-    if (spec.prompt === 'messages' && ids.length === messageTokens.reduce((a, b) => a + b, 0)) d.messagePrefixes = ctx.fingerprinter.messagePrefixes(ids, messageTokens);
+    if (ctx.messagePrefixes && spec.prompt === 'messages' && ids.length === messageTokens.reduce((a, b) => a + b, 0)) d.messagePrefixes = ctx.fingerprinter.messagePrefixes(ids, messageTokens);
   }
   if (spec.prompt === 'messages') {
     const images = chatImages(body);
